@@ -1,0 +1,207 @@
+"""The autograd Function behind every Triton entry point: chunkwise (gated) delta rule with an optional
+transform of the prediction error. Host-side glue: padding, layout, the small triangular solve, launches."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import triton.language as tl
+from torch import Tensor
+
+from . import _common as K
+
+_TL_DTYPE = {torch.bfloat16: tl.bfloat16, torch.float16: tl.float16, torch.float32: tl.float32}
+
+
+def _pad(x: Tensor, C: int) -> Tensor:
+    pad = (-x.shape[2]) % C
+    if pad == 0:
+        return x.contiguous()
+    return (F.pad(x, (0, 0, 0, pad)) if x.dim() == 4 else F.pad(x, (0, pad))).contiguous()
+
+
+def _precision(dtype: torch.dtype) -> tuple:
+    """(DT, EMU, F32): operand dtype, bf16 emulation under the interpreter, IEEE-fp32 dots."""
+    DT = _TL_DTYPE[dtype]
+    EMU = bool(K.interpret_mode() and dtype == torch.bfloat16)
+    F32 = bool(dtype == torch.float32 or EMU)
+    return DT, EMU, F32
+
+
+def _block_v(dv: int, transform: int) -> int:
+    """Value tile of the two sequential kernels: the whole row when the transform is row-wise (l2)."""
+    full = K.next_pow2(dv)
+    return full if transform == 1 else min(full, 64)
+
+
+class _Prep:
+    """Padded, head-flattened inputs shared by forward and backward."""
+
+    def __init__(self, q, k, v, beta, g, C):
+        B, H, L, dk = q.shape
+        self.B, self.H, self.L, self.dk, self.dv, self.C = B, H, L, dk, v.shape[-1], C
+        self.Lp = L + (-L) % C
+        self.N = self.Lp // C
+        self.BH = B * H
+
+
+def _gamma(g: Tensor | None, B: int, H: int, Lp: int, C: int) -> Tensor | None:
+    """Cumulative log decay inside each chunk, fp32, [B·H, Lp]."""
+    if g is None:
+        return None
+    return g.reshape(B * H, Lp // C, C).cumsum(-1).reshape(B * H, Lp).contiguous()
+
+
+def _solve(A: Tensor) -> Tensor:
+    """T = (I + A)⁻¹ for unit lower-triangular I + A, batched over [B·H, N, C, C] (PyTorch, fp32)."""
+    C = A.shape[-1]
+    eye = torch.eye(C, dtype=A.dtype, device=A.device)
+    return torch.linalg.solve_triangular(A + eye, eye.expand_as(A), upper=False, unitriangular=True).contiguous()
+
+
+def _forward_core(q, k, v, beta, gc, h0, p: _Prep, transform: int, dtype, *, for_backward: bool, T=None):
+    """Run kkt/solve (unless T is given), w/u, the state kernel and (not for backward) the output kernel."""
+    DT, EMU, F32 = _precision(dtype)
+    BH, Lp, dk, dv, C, N = p.BH, p.Lp, p.dk, p.dv, p.C, p.N
+    BK = K.next_pow2(dk)
+    BVo = min(K.next_pow2(dv), 64)
+    dev = q.device
+    f32 = dict(device=dev, dtype=torch.float32)
+    use_g = gc is not None
+    gc_arg = gc if use_g else beta  # placeholder pointer, never read
+    if T is None:
+        A = torch.empty(BH, N, C, C, **f32)
+        K._kkt_fwd[(N, BH)](k, beta, gc_arg, A, Lp, dk, N, C=C, BK=BK, USE_G=use_g, DT=DT, EMU=EMU, F32=F32)
+        T = _solve(A)
+    w = torch.empty(BH, Lp, dk, **f32)
+    u = torch.empty(BH, Lp, dv, **f32)
+    K._wu_fwd[(N, BH)](
+        k, v, beta, gc_arg, T, w, u, Lp, dk, dv, N, C=C, BK=BK, BV=BVo, USE_G=use_g, DT=DT, EMU=EMU, F32=F32
+    )
+    BV = _block_v(dv, transform)
+    hs = torch.empty(BH, N, dk, dv, **f32)
+    e = torch.empty(BH, Lp, dv, **f32)
+    store_x = for_backward and transform != 0
+    x = torch.empty(BH, Lp, dv, **f32) if store_x else e
+    ht = torch.empty(BH, dk, dv, **f32)
+    K._h_fwd[(triton_cdiv(dv, BV), BH)](
+        k, w, u, gc_arg, h0 if h0 is not None else ht, hs, x, e, ht, Lp, dk, dv, N,
+        C=C, BK=BK, BV=BV, USE_G=use_g, TRANSFORM=transform, HAS_H0=h0 is not None, STORE_X=store_x,
+        STORE_HT=not for_backward, DT=DT, EMU=EMU, F32=F32,
+    )
+    if for_backward:
+        return T, w, hs, x, e
+    o = torch.empty(BH, Lp, dv, **f32)
+    K._o_fwd[(triton_cdiv(dv, BVo), N, BH)](
+        q, k, e, gc_arg, hs, o, p.dk**-0.5, Lp, dk, dv, N, C=C, BK=BK, BV=BVo, USE_G=use_g, DT=DT, EMU=EMU, F32=F32
+    )
+    return T, o, ht
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return (a + b - 1) // b
+
+
+class ChunkDeltaRuleFunction(torch.autograd.Function):
+    """Inputs are padded, head-flattened: q, k [B·H, Lp, d_k], v [B·H, Lp, d_v] in the compute dtype,
+    beta [B·H, Lp] fp32, gc [B·H, Lp] fp32 (within-chunk cumsum of g) or None, h0 [B·H, d_k, d_v] fp32 or None."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, beta, gc, h0, p: _Prep, transform: int):
+        T, o, ht = _forward_core(q, k, v, beta, gc, h0, p, transform, q.dtype, for_backward=False)
+        ctx.save_for_backward(q, k, v, beta, gc, h0, T)
+        ctx.p, ctx.transform = p, transform
+        return o, ht
+
+    @staticmethod
+    def backward(ctx, do, dht):
+        q, k, v, beta, gc, h0, T = ctx.saved_tensors
+        p, transform = ctx.p, ctx.transform
+        dtype = q.dtype
+        DT, EMU, F32 = _precision(dtype)
+        BH, Lp, dk, dv, C, N = p.BH, p.Lp, p.dk, p.dv, p.C, p.N
+        BK = K.next_pow2(dk)
+        BVo = min(K.next_pow2(dv), 64)
+        BV = _block_v(dv, transform)
+        f32 = dict(device=q.device, dtype=torch.float32)
+        use_g = gc is not None
+        gc_arg = gc if use_g else beta
+        _, w, hs, x, e = _forward_core(q, k, v, beta, gc, h0, p, transform, dtype, for_backward=True, T=T)
+        do = do.float().contiguous()
+        dhs = torch.empty(BH, N, dk, dv, **f32)
+        dx = torch.empty(BH, Lp, dv, **f32)
+        dh0 = torch.empty(BH, dk, dv, **f32)
+        has_dht = dht is not None
+        K._dh_bwd[(triton_cdiv(dv, BV), BH)](
+            q, k, w, x, e, gc_arg, do, dht.float().contiguous() if has_dht else dh0, dhs, dx, dh0,
+            dk**-0.5, Lp, dk, dv, N,
+            C=C, BK=BK, BV=BV, USE_G=use_g, TRANSFORM=transform, HAS_DHT=has_dht, STORE_DH0=True,
+            DT=DT, EMU=EMU, F32=F32,
+        )
+        dq = torch.empty(BH, Lp, dk, **f32)
+        dk1 = torch.empty(BH, Lp, dk, **f32)
+        dw = torch.empty(BH, Lp, dk, **f32)
+        dg1 = torch.empty(BH, Lp, **f32) if use_g else beta
+        K._dqk_bwd[(N, BH)](
+            q, k, e, dx, gc_arg, do, hs, dhs, dq, dk1, dw, dg1, dk**-0.5, Lp, dk, dv, N,
+            C=C, BK=BK, BV=BVo, USE_G=use_g, DT=DT, EMU=EMU, F32=F32,
+        )
+        dk2 = torch.empty(BH, Lp, dk, **f32)
+        dvv = torch.empty(BH, Lp, dv, **f32)
+        dbeta = torch.empty(BH, Lp, **f32)
+        dg2 = torch.empty(BH, Lp, **f32) if use_g else beta
+        K._wy_bwd[(N, BH)](
+            k, v, beta, gc_arg, T, dw, dx, dk2, dvv, dbeta, dg2, Lp, dk, dv, N,
+            C=C, BK=BK, BV=BVo, USE_G=use_g, DT=DT, EMU=EMU, F32=F32,
+        )
+        # gradient w.r.t. γ (the within-chunk cumsum of g); autograd takes it back through the cumsum
+        dgc = dg1 + dg2 if use_g else None
+        return (
+            dq.to(q.dtype), (dk1 + dk2).to(k.dtype), dvv.to(v.dtype), dbeta, dgc,
+            dh0 if h0 is not None else None, None, None,
+        )
+
+
+def chunk_delta_rule_triton(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    beta: Tensor,
+    g: Tensor | None = None,
+    chunk_size: int = 32,
+    initial_state: Tensor | None = None,
+    transform: str | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Head-first [B,H,L,d] front end shared by the public functions. Returns (o in v's dtype, S fp32)."""
+    from ..core.delta_rule import check_shapes
+
+    check_shapes(q, k, v, beta, initial_state)
+    if g is not None and g.shape != q.shape[:3]:
+        raise ValueError(f"g (log decay) must be [B, H, L] = {tuple(q.shape[:3])}; got {tuple(g.shape)}")
+    C = int(chunk_size)
+    if C < 16 or C & (C - 1):
+        raise ValueError(f"the Triton kernels need a power-of-two chunk_size >= 16; got {chunk_size}")
+    if q.shape[-1] > 256 or v.shape[-1] > 256:
+        raise ValueError("the Triton kernels support head dims up to 256")
+    if transform not in K.TRANSFORMS:
+        raise ValueError(f"unknown transform {transform!r}; known: {sorted(t for t in K.TRANSFORMS if t)}")
+    dtype = q.dtype
+    if dtype not in _TL_DTYPE:
+        raise TypeError(f"the Triton kernels take bf16, fp16 or fp32 inputs; got {dtype} (use the PyTorch path)")
+    out_dtype = v.dtype
+    B, H, L, dk = q.shape
+    dv = v.shape[-1]
+    p = _Prep(q, k, v, beta, g, C)
+    Lp = p.Lp
+
+    def flat(x, d):
+        return _pad(x.to(dtype), C).reshape(B * H, Lp, d)
+
+    qf, kf, vf = flat(q, dk), flat(k, dk), flat(v, dv)
+    bf = _pad(beta.float(), C).reshape(B * H, Lp)
+    gc = None
+    if g is not None:
+        gc = _gamma(_pad(g.float(), C).reshape(B * H, Lp), B, H, Lp, C)
+    h0 = None if initial_state is None else initial_state.float().reshape(B * H, dk, dv).contiguous()
+    o, ht = ChunkDeltaRuleFunction.apply(qf, kf, vf, bf, gc, h0, p, K.TRANSFORMS[transform])
+    o = o.reshape(B, H, Lp, dv)[:, :, :L].to(out_dtype)
+    return o, ht.reshape(B, H, dk, dv)
