@@ -1,0 +1,164 @@
+"""DeltaNet and Gated DeltaNet token mixers at MAD scale (width 128).
+
+Both follow fla's layers (../shared/reference/delta-rule.md §3) in plain PyTorch:
+
+    q, k, v = SiLU(causal_conv4(W_q x)), SiLU(causal_conv4(W_k x)), SiLU(causal_conv4(W_v x))
+    q, k    = q / ‖q‖₂, k / ‖k‖₂                     per head
+    β       = sigmoid(W_β x)                         one writing strength per head and token
+    o       = rule(q, k, v, β)                       the delta rule (or a variant of it)
+    y       = W_o RMSNorm(o)                         per-head RMSNorm
+
+Heads: 2 heads of d_k = d_v = 64 at width 128. Why: a head dim of 64 is what fla's kernels and the field's
+DeltaNet runs use, so each head keeps a 64×64 associative memory (the capacity that matters on the recall
+tasks); two heads still let the layer read two different things per token. Gated DeltaNet uses the same
+2 × 64 × 64 state, so the two baselines differ only by the decay gate and the output gate.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .core import delta_rule_chunkwise, gated_delta_rule_chunkwise
+
+Rule = Callable[..., tuple[Tensor, Tensor]]
+
+
+class RMSNorm(nn.Module):
+    """``x / rms(x) · w`` over the last dim, computed in fp32."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        xf = x.float()
+        y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (y * self.weight).to(x.dtype)
+
+
+class ShortConv(nn.Module):
+    """Depthwise causal conv1d (kernel 4, no bias) followed by SiLU, on ``[B, L, D]``."""
+
+    def __init__(self, dim: int, kernel_size: int = 4):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.weight = nn.Parameter(torch.empty(dim, 1, kernel_size))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # nn.Conv1d's default init
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.pad(x.transpose(1, 2), (self.kernel_size - 1, 0))  # left pad: causal, [B, D, L+K-1]
+        return F.silu(F.conv1d(x, self.weight.to(x.dtype), groups=x.shape[1])).transpose(1, 2)
+
+
+def _split_heads(x: Tensor, num_heads: int) -> Tensor:
+    B, L, _ = x.shape
+    return x.view(B, L, num_heads, -1).transpose(1, 2)  # [B, H, L, d]
+
+
+def _merge_heads(x: Tensor) -> Tensor:
+    B, H, L, d = x.shape
+    return x.transpose(1, 2).reshape(B, L, H * d)
+
+
+def _l2norm(x: Tensor, eps: float = 1e-6) -> Tensor:
+    """L2 normalisation in fp32 (fla PR #806: bf16-normalised keys are not unit-norm enough)."""
+    xf = x.float()
+    return (xf * torch.rsqrt(xf.pow(2).sum(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+class DeltaNet(nn.Module):
+    """DeltaNet token mixer. ``rule`` is any function with ``delta_rule_chunkwise``'s signature
+    ``(q, k, v, beta, chunk_size) -> (o, S)``: that is where the study's variants plug in.
+
+    Width 128 → 2 heads of 64 (see the module docstring). Sequences whose length is not a multiple of
+    ``chunk_size`` are zero-padded at the end before the rule (harmless for a causal rule) so that a rule
+    written for fla's naive function, which asserts ``L % chunk_size == 0``, plugs in unchanged.
+    """
+
+    def __init__(self, dim: int = 128, num_heads: int = 2, rule: Rule = delta_rule_chunkwise, chunk_size: int = 32):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
+        self.dim, self.num_heads, self.head_dim = dim, num_heads, dim // num_heads
+        self.rule, self.chunk_size = rule, chunk_size
+        self.qkv_proj = nn.Linear(dim, 3 * dim, bias=False)  # W_q, W_k, W_v stacked: one matmul
+        self.conv = ShortConv(3 * dim)  # the three depthwise convs stacked (depthwise: channels independent)
+        self.b_proj = nn.Linear(dim, num_heads, bias=False)
+        self.o_norm = RMSNorm(self.head_dim)
+        self.o_proj = nn.Linear(dim, dim, bias=False)
+
+    def qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        q, k, v = self.conv(self.qkv_proj(x)).chunk(3, dim=-1)
+        H = self.num_heads
+        return _l2norm(_split_heads(q, H)), _l2norm(_split_heads(k, H)), _split_heads(v, H)
+
+    def run_rule(self, q: Tensor, k: Tensor, v: Tensor, beta: Tensor) -> Tensor:
+        L, C = q.shape[2], self.chunk_size
+        pad = (-L) % C
+        if pad:
+            q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
+            beta = F.pad(beta, (0, pad))
+        o, _ = self.rule(q, k, v, beta, C)
+        return o[:, :, :L]
+
+    def forward(self, x: Tensor) -> Tensor:  # x: [B, L, D]
+        q, k, v = self.qkv(x)  # [B, H, L, d]
+        beta = torch.sigmoid(self.b_proj(x).float()).transpose(1, 2)  # [B, H, L]
+        o = self.o_norm(self.run_rule(q, k, v, beta))
+        return self.o_proj(_merge_heads(o).to(x.dtype))
+
+
+class GatedRMSNorm(nn.Module):
+    """``RMSNorm(o) · w ⊙ SiLU(gate)`` (fla's FusedRMSNormGated)."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.norm = RMSNorm(dim, eps)
+
+    def forward(self, o: Tensor, gate: Tensor) -> Tensor:
+        return self.norm(o) * F.silu(gate.float()).to(o.dtype)
+
+
+class GatedDeltaNet(nn.Module):
+    """Gated DeltaNet token mixer: DeltaNet plus a decay ``α_t = exp(g_t)`` of the state and an output gate.
+
+        g_t = −exp(A_log) · softplus(W_a x_t + dt_bias)         Mamba2-style log decay, g_t < 0
+        y   = W_o (RMSNorm(o) ⊙ SiLU(W_g x))
+
+    fla's initialisation: ``A = U(0, 16)``, ``A_log = log A``; ``dt`` log-uniform in [1e-3, 1e-1] (clamped at
+    1e-4) and ``dt_bias = softplus⁻¹(dt)``. Width 128 → 2 heads with d_k = d_v = 64, the same state as
+    ``DeltaNet`` (see the module docstring). Weight decay applies to every parameter, A_log and dt_bias
+    included, as in MAD's protocol (fla's own training excludes those two).
+    """
+
+    def __init__(self, dim: int = 128, num_heads: int = 2, chunk_size: int = 32):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
+        self.dim, self.num_heads, self.head_dim, self.chunk_size = dim, num_heads, dim // num_heads, chunk_size
+        self.qkv_proj = nn.Linear(dim, 3 * dim, bias=False)
+        self.conv = ShortConv(3 * dim)
+        self.b_proj = nn.Linear(dim, num_heads, bias=False)
+        self.a_proj = nn.Linear(dim, num_heads, bias=False)
+        self.g_proj = nn.Linear(dim, dim, bias=False)
+        self.A_log = nn.Parameter(torch.empty(num_heads).uniform_(0, 16).log())
+        dt = torch.exp(torch.empty(num_heads).uniform_(math.log(1e-3), math.log(1e-1))).clamp(min=1e-4)
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus⁻¹(dt)
+        self.o_norm = GatedRMSNorm(self.head_dim)
+        self.o_proj = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:  # x: [B, L, D]
+        H = self.num_heads
+        q, k, v = self.conv(self.qkv_proj(x)).chunk(3, dim=-1)
+        q, k, v = _l2norm(_split_heads(q, H)), _l2norm(_split_heads(k, H)), _split_heads(v, H)
+        beta = torch.sigmoid(self.b_proj(x).float()).transpose(1, 2)  # [B, H, L]
+        g = (-self.A_log.float().exp() * F.softplus(self.a_proj(x).float() + self.dt_bias)).transpose(1, 2)
+        o, _ = gated_delta_rule_chunkwise(q, k, v, beta=beta, g=g, chunk_size=self.chunk_size)
+        o = self.o_norm(o, _split_heads(self.g_proj(x), H))
+        return self.o_proj(_merge_heads(o).to(x.dtype))
