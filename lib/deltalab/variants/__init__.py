@@ -1,0 +1,139 @@
+"""The study's variants: each a change to the body of the chunkwise delta rule's for-loop.
+
+``VARIANTS`` maps a short name to a ``Variant``: its table label, the layer it runs in, its rule (a function with
+fla's naive ``delta_rule_chunkwise(q, k, v, beta, chunk_size=32) -> (o, S)`` signature) and the changed loop
+line as a formula. Every rule except the two baselines lives in ``variants/<short>.py``, whose docstring opens
+with that formula and says how it differs from delta_net. A user's own ``.py`` file can stand in for a name
+(``get_variant(path)``); it is checked with ``check.check_rule`` before it is returned.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from deltalab.core import delta_rule_chunkwise
+from deltalab.variants.check import VariantCheckError, check_rule
+from deltalab.variants.loader import load_rule_file
+
+__all__ = ["Variant", "VARIANTS", "get_variant", "variants_table", "label_of", "name_of_label",
+           "check_rule", "VariantCheckError", "load_rule_file"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str  # short name
+    label: str  # row label of the results table
+    mixer: str  # "delta_net" (DeltaNet layer with rule=...) or "gated_delta_net" (the GatedDeltaNet layer)
+    rule: Callable | None  # delta_rule_chunkwise-compatible function; None for gated_delta_net
+    formula: str  # the changed loop line(s) as a formula (first line of the rule's docstring)
+    sequential: bool = False  # True if inherently sequential per token (no registered variant is)
+
+
+def _label(middle: str) -> str:
+    return f"delta_net_4layer_{middle}_in_for_loop"
+
+
+def _loop(name: str, middle: str, sequential: bool = False) -> Variant:
+    """A DeltaNet variant whose rule is ``variants/<name>.py``'s ``delta_rule_chunkwise``."""
+    module = importlib.import_module(f"deltalab.variants.{name}")
+    return Variant(name, _label(middle), "delta_net", module.delta_rule_chunkwise, _first_line(module.__doc__), sequential)
+
+
+def _first_line(doc: str | None) -> str:
+    """First line of a docstring, runs of spaces (column alignment in the file) squeezed to two."""
+    doc = (doc or "").strip()
+    return re.sub(r" {3,}", "  ", doc.splitlines()[0].strip()) if doc else ""
+
+
+_DELTA = "O_i = Q_i S + tril(Q_i K_iᵀ) U'_i;  S = S + K_iᵀ U'_i,  U'_i = U_i − W_i S   (fla's naive loop)"
+_GATED = "S = exp(γ_C) S + (K_i ⊙ exp(γ_C − γ))ᵀ U'_i with a learned per-token decay (GatedDeltaNet layer)"
+
+VARIANTS: dict[str, Variant] = {
+    "delta_net": Variant("delta_net", "delta_net_4layer", "delta_net", delta_rule_chunkwise, _DELTA),
+    "gated_delta_net": Variant("gated_delta_net", "gated_delta_net_4layer", "gated_delta_net", None, _GATED),
+    "adam_state": _loop("adam_state", "adam_state_update"),
+    "adaptive_gated_softmax": _loop("adaptive_gated_softmax", "adaptive_gated_softmax_attention"),
+    "local_softmax": _loop("local_softmax", "add_local_softmax_self_attention"),
+    "cosine_softmax_error_gated": _loop("cosine_softmax_error_gated", "cosine_softmax_attention_error_gated_update"),
+    "cosine_softmax": _loop("cosine_softmax", "cosine_softmax_attention"),
+    "decay_state": _loop("decay_state", "decay_state_update"),
+    "error_gated": _loop("error_gated", "error_gated_state_update"),
+    "frobenius_renorm": _loop("frobenius_renorm", "frobenius_renorm_state_update"),
+    "gelu_error": _loop("gelu_error", "gelu_on_prediction_error"),
+    "hybrid_softmax": _loop("hybrid_softmax", "hybrid_softmax_raw_attention"),
+    "layernorm_qk": _loop("layernorm_qk", "layernorm_qk_before_attention"),
+    "layernorm_state": _loop("layernorm_state", "layernorm_state_update"),
+    "momentum_state": _loop("momentum_state", "momentum_state_update"),
+    "normalize_keys": _loop("normalize_keys", "normalize_keys"),
+    "orthogonal_error": _loop("orthogonal_error", "orthogonal_error_state_update"),
+    "rmsprop_state": _loop("rmsprop_state", "rmsprop_state_update"),
+    "rope_qk": _loop("rope_qk", "rope_qk"),
+    "sigmoid_forget_gate": _loop("sigmoid_forget_gate", "sigmoid_error_forget_gate_state_update"),
+    "sigmoid_similarity_gate": _loop("sigmoid_similarity_gate", "sigmoid_similarity_gate"),
+    "softmax_attention": _loop("softmax_attention", "softmax_attention"),
+    "topk_error": _loop("topk_error", "topk_error_update"),
+    "topk_softmax": _loop("topk_softmax", "topk_softmax_attention"),
+    "two_stage_error": _loop("two_stage_error", "two_stage_error_correction_update"),
+    "current_key_error": _loop("current_key_error", "current_key_error_update"),
+    "l2_norm_error": _loop("l2_norm_error", "l2_normalized_error_update"),
+}
+
+_BY_LABEL = {v.label: v.name for v in VARIANTS.values()}
+
+
+def _is_path(s: str) -> bool:
+    return s.endswith(".py") or "/" in s or "\\" in s
+
+
+def _user_label(stem: str) -> str:
+    return stem if stem.startswith("delta_net_4layer") else _label(stem)
+
+
+def get_variant(name_or_path: str | Path) -> Variant:
+    """A registered short name, or a path to a user's ``.py`` defining ``delta_rule_chunkwise`` (loaded and
+    checked here, so a bad file fails before anything is trained). Unknown names raise ValueError."""
+    key = str(name_or_path)
+    if key in VARIANTS:
+        return VARIANTS[key]
+    if isinstance(name_or_path, Path) or _is_path(key):
+        path = Path(key)
+        rule = load_rule_file(path)
+        check_rule(rule, name=f"variant file {path}")
+        formula = _first_line(getattr(rule, "__doc__", None)) or _first_line(getattr(_module_of(rule), "__doc__", None))
+        return Variant(path.stem, _user_label(path.stem), "delta_net", rule, formula or f"(user file {path})")
+    raise ValueError(f"unknown variant {key!r}; valid short names: {', '.join(VARIANTS)} (or a path to a .py file "
+                     "defining delta_rule_chunkwise)")
+
+
+def _module_of(fn: Callable):
+    return sys.modules.get(getattr(fn, "__module__", ""), None)
+
+
+def label_of(name_or_path: str | Path) -> str:
+    """Table label of a registered short name, or of a user file (from its stem; the file is not loaded)."""
+    key = str(name_or_path)
+    if key in VARIANTS:
+        return VARIANTS[key].label
+    if isinstance(name_or_path, Path) or _is_path(key):
+        return _user_label(Path(key).stem)
+    raise ValueError(f"unknown variant {key!r}; valid short names: {', '.join(VARIANTS)}")
+
+
+def name_of_label(label: str) -> str:
+    """Short name of a registered table label (inverse of ``label_of``)."""
+    if label not in _BY_LABEL:
+        raise ValueError(f"unknown variant label {label!r}; valid labels: {', '.join(_BY_LABEL)}")
+    return _BY_LABEL[label]
+
+
+def variants_table() -> str:
+    """Plain-text table of the registry: short name, label, formula (for ``python -m deltalab variants``)."""
+    rows = [("name", "label", "formula")] + [(v.name, v.label, v.formula) for v in VARIANTS.values()]
+    w0, w1 = (max(len(r[j]) for r in rows) for j in (0, 1))
+    lines = [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
+    lines.insert(1, f"{'-' * w0}  {'-' * w1}  {'-' * 7}")
+    return "\n".join(lines)
