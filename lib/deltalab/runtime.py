@@ -1,0 +1,105 @@
+"""Where and how a run executes: device, autocast precision, threads, and the environment record.
+
+Precision policy (``precision: auto`` in the scale files): MAD trains in bf16. On CUDA, and on CPUs with
+native bf16 matmuls (avx512_bf16 / AMX), ``auto`` means bf16 autocast. On CPUs without them, PyTorch
+emulates bf16 matmuls at a small fraction of fp32 speed (measured on an AVX2-only EPYC: 2-24 GFLOP/s in
+bf16 against 73-106 in fp32), so ``auto`` means fp32 there. The precision a run used is stored with it.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU advertises bf16 matmul instructions (Linux /proc/cpuinfo flags)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` → ``bf16`` on CUDA or a bf16-capable CPU, else ``fp32``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" or cpu_has_native_bf16() else "fp32"
+
+
+def autocast(precision: str, device: torch.device):
+    """The autocast context for a resolved precision (``bf16`` or ``fp32``)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu: {platform.processor() or platform.machine()} ({_cpu_model()}), {torch.get_num_threads()} threads"
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+@functools.lru_cache(maxsize=None)
+def git_commit() -> str:
+    """The repository's HEAD commit (with ``-dirty`` if the work tree has changes), or ``unknown``."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "lib"], cwd=REPO_ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    import numpy
+    import torchmetrics
+
+    from . import __version__
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+            "torchmetrics": torchmetrics.__version__, "deltalab": __version__}
+
+
+def environment(device: torch.device | None = None) -> dict:
+    """Versions, commit and device: stored with every result and beside every executed notebook."""
+    device = device or default_device()
+    return {"commit": git_commit(), "versions": package_versions(), "device": device_name(device),
+            "cpu_native_bf16": cpu_has_native_bf16(), "platform": platform.platform(terse=True)}
+
+
+def set_threads(n: int | None) -> None:
+    """Set torch's intra-op threads (``None``: leave as is). Also caps OpenMP in child libraries."""
+    if n:
+        torch.set_num_threads(n)
+        os.environ["OMP_NUM_THREADS"] = str(n)

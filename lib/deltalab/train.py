@@ -1,0 +1,225 @@
+"""MAD's training protocol (../shared/reference/mad-benchmark.md §4), one run at a time.
+
+    AdamW(lr, wd) on every parameter · cosine schedule to 1e-6 over the epochs, stepped per epoch, no warm-up
+    cross-entropy over the scored positions (-100 ignored) · bf16 autocast where the hardware has it
+    evaluate on the test split every `eval_every` epochs · stop early once test accuracy ≥ 0.999
+    report the metrics of the evaluated epoch with the lowest test perplexity (MAD's checkpoint rule)
+
+Accuracy is MAD's: torchmetrics' macro multiclass accuracy on the scored positions, computed per batch of
+128 test examples and averaged over batches weighted by their size (Lightning's epoch mean). Plain
+per-token (micro) accuracy is reported beside it.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchmetrics.functional.classification import multiclass_accuracy
+
+from . import tasks as T
+from .layers import DeltaNet, GatedDeltaNet
+from .model import build_model
+from .params import Scale
+from .runtime import autocast, default_device, environment, resolve_precision
+
+MAD_METRIC_BATCH = 128  # MAD's test batch size: the unit over which its macro accuracy is averaged
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: a variant on one task setting, at one (lr, wd), one seed, under one scale."""
+
+    variant: str  # registered short name, or a user file's id
+    task: str
+    setting: tuple[tuple[str, object], ...]  # the changes from MAD's baseline, as sorted (key, value) pairs
+    lr: float
+    wd: float
+    seed: int
+    scale: str
+
+    @property
+    def setting_dict(self) -> dict:
+        return dict(self.setting)
+
+
+def make_spec(variant: str, task: str, setting: dict, lr: float, wd: float, seed: int, scale: str) -> RunSpec:
+    return RunSpec(variant, task, tuple(sorted(setting.items())), float(lr), float(wd), int(seed), scale)
+
+
+def mixer_factory(variant) -> Callable[[], torch.nn.Module]:
+    """The token mixer of a registered variant (``deltalab.variants.Variant``)."""
+    if variant.mixer == "gated_delta_net":
+        return lambda: GatedDeltaNet()
+    if variant.mixer == "delta_net":
+        return lambda: DeltaNet(rule=variant.rule)
+    raise ValueError(f"unknown mixer {variant.mixer!r}; valid: 'delta_net', 'gated_delta_net'")
+
+
+def run_data(spec: RunSpec, scale: Scale) -> dict[str, np.ndarray]:
+    """Train and test arrays of a run. The data seed is MAD's 12345 plus the run's seed, so repeated seeds
+    see fresh data as well as a fresh initialisation."""
+    budget = scale.tasks[spec.task]
+    setting = spec.setting_dict
+    n_train = setting.get("num_train_examples", budget.num_train_examples)
+    n_test = scale.num_test_examples
+    data_seed = T.SEED + spec.seed
+    x_tr, y_tr = T.load(spec.task, "train", n_train, data_seed, **T.generator_kwargs(spec.task, setting))
+    x_te, y_te = T.load(spec.task, "test", n_test, data_seed, **T.generator_kwargs(spec.task, setting))
+    return {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
+
+
+@torch.inference_mode()
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, vocab: int, batch_size: int, precision: str,
+             device: torch.device) -> dict[str, float]:
+    """MAD's test metrics: per-128-example-batch macro accuracy and perplexity, averaged weighted by batch
+    size; plus micro token accuracy and the token-mean loss. Forward passes use ``batch_size`` (larger is
+    cheaper), the metrics still use MAD's batches of 128."""
+    model.eval()
+    acc_sum = ppl_sum = loss_sum = 0.0
+    n_seen = correct = scored = 0
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+        with autocast(precision, device):
+            logits = model(xb)
+        logits = logits.float()
+        for m in range(0, len(xb), MAD_METRIC_BATCH):
+            lg, tg = logits[m:m + MAD_METRIC_BATCH], yb[m:m + MAD_METRIC_BATCH]
+            nb = len(tg)
+            ce = F.cross_entropy(lg.reshape(-1, vocab), tg.reshape(-1), ignore_index=IGNORE, reduction="sum")
+            k = int((tg != IGNORE).sum())
+            pred = lg.argmax(-1)
+            acc = multiclass_accuracy(pred.reshape(-1), tg.reshape(-1), num_classes=vocab, average="macro",
+                                      ignore_index=IGNORE)
+            acc_sum += float(acc) * nb
+            ppl_sum += math.exp(min(float(ce) / max(k, 1), 80.0)) * nb  # exp capped: a diverged model has huge CE
+            loss_sum += float(ce)
+            correct += int(((pred == tg) & (tg != IGNORE)).sum())
+            scored += k
+            n_seen += nb
+    model.train()
+    return {"test_acc": acc_sum / n_seen, "test_ppl": ppl_sum / n_seen, "test_loss": loss_sum / max(scored, 1),
+            "test_token_acc": correct / max(scored, 1)}
+
+
+@dataclass
+class RunResult:
+    spec: dict
+    label: str
+    metrics: dict  # at the selected (lowest test perplexity) epoch
+    best_epoch: int
+    epochs_run: int
+    curve: list[dict]  # per evaluated epoch
+    diverged: bool
+    early_stopped: bool
+    wall_time_s: float
+    train_time_s: float
+    eval_time_s: float
+    train_tokens_per_s: float
+    num_params: int
+    precision: str
+    budget: dict
+    environment: dict = field(default_factory=dict)
+
+    def to_record(self) -> dict:
+        return asdict(self)
+
+
+def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | None = None,
+              progress: bool = False) -> RunResult:
+    """Train one run under ``scale``'s protocol and return its result (nothing is written here)."""
+    t_start = time.perf_counter()
+    device = device or default_device()
+    precision = resolve_precision(scale.precision, device)
+    budget = scale.tasks[spec.task]
+    data = run_data(spec, scale)
+    vocab = T.vocab_size(spec.task, spec.setting_dict)
+    x_tr, y_tr = torch.from_numpy(data["x_train"]), torch.from_numpy(data["y_train"])
+    x_te, y_te = torch.from_numpy(data["x_test"]), torch.from_numpy(data["y_test"])
+
+    torch.manual_seed(spec.seed)
+    model = build_model(T.BACKBONE[spec.task], vocab, mixer_factory(variant),
+                        max_length=max(x_tr.shape[1], x_te.shape[1])).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.wd)  # MAD: decay on every parameter
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=budget.epochs, eta_min=1e-6)
+    order = torch.Generator().manual_seed(spec.seed)
+
+    curve: list[dict] = []
+    best: dict | None = None
+    best_epoch = -1
+    diverged = early_stopped = False
+    train_time = eval_time = 0.0
+    train_tokens = 0
+    epoch = 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=budget.epochs, desc=f"{spec.variant} {spec.task}", file=sys.stderr, leave=False)
+    for epoch in range(1, budget.epochs + 1):
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(x_tr), generator=order)
+        loss_sum, n_batches = 0.0, 0
+        for start in range(0, len(perm), budget.batch_size):
+            idx = perm[start:start + budget.batch_size]
+            xb, yb = x_tr[idx].to(device), y_tr[idx].to(device)
+            with autocast(precision, device):
+                logits = model(xb)
+            loss = F.cross_entropy(logits.float().reshape(-1, vocab), yb.reshape(-1), ignore_index=IGNORE)
+            if not torch.isfinite(loss):
+                diverged = True
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item()
+            n_batches += 1
+            train_tokens += xb.numel()
+        sched.step()
+        train_time += time.perf_counter() - t0
+        last = epoch == budget.epochs
+        if diverged or last or epoch % scale.eval_every == 0:
+            t0 = time.perf_counter()
+            m = evaluate(model, x_te, y_te, vocab, scale.eval_batch_size, precision, device)
+            eval_time += time.perf_counter() - t0
+            m["train_loss"] = loss_sum / max(n_batches, 1)
+            curve.append({"epoch": epoch, **m})
+            if not diverged and (best is None or m["test_ppl"] < best["test_ppl"]):
+                best, best_epoch = m, epoch
+            if m["test_acc"] >= scale.early_stop and not diverged:
+                early_stopped = True
+        if bar is not None:
+            bar.update(1)
+            if curve:
+                bar.set_postfix(acc=f"{curve[-1]['test_acc']:.3f}")
+        if diverged or early_stopped:
+            break
+    if bar is not None:
+        bar.close()
+    if best is None:  # diverged before any evaluation of a finite model: report what the model does now
+        best, best_epoch = curve[-1], curve[-1]["epoch"]
+    return RunResult(
+        spec=asdict(spec) | {"setting": spec.setting_dict},
+        label=variant.label,
+        metrics={k: v for k, v in best.items() if k != "epoch"},
+        best_epoch=best_epoch,
+        epochs_run=epoch,
+        curve=curve,
+        diverged=diverged,
+        early_stopped=early_stopped,
+        wall_time_s=time.perf_counter() - t_start,
+        train_time_s=train_time,
+        eval_time_s=eval_time,
+        train_tokens_per_s=train_tokens / train_time if train_time > 0 else float("nan"),
+        num_params=sum(p.numel() for p in model.parameters()),
+        precision=precision,
+        budget={"num_train_examples": len(x_tr), "num_test_examples": len(x_te), "epochs": budget.epochs,
+                "batch_size": budget.batch_size, "eval_every": scale.eval_every},
+        environment=environment(device),
+    )

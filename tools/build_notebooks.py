@@ -1,0 +1,75 @@
+"""Write the study's source notebooks (unexecuted) from the cell lists below: `python tools/build_notebooks.py`.
+
+The notebooks hold no logic (no def/class): each cell calls `deltalab` and shows what it returns. Cells
+tagged `nbval-check-output` print only numbers that are deterministic on CPU for a seed; nbval compares
+those strictly in CI (`pytest --nbval-lax`).
+"""
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECK = {"tags": ["nbval-check-output"]}
+
+
+def notebook(cells):
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    return nb
+
+
+RUN_VARIANT = [
+    new_markdown_cell(
+        "# One variant against the two baselines\n\n"
+        "Trains a delta-rule variant on the MAD tasks of a scale (or reuses its stored runs), trains or reuses "
+        "DeltaNet and Gated DeltaNet the same way, and shows the three rows side by side. A variant is a "
+        "registered short name (`python -m deltalab variants` lists them) or the path to a `.py` file that "
+        "defines `delta_rule_chunkwise(q, k, v, beta, chunk_size=32) -> (o, S)` with fla's naive signature; "
+        "a file is checked (shapes, causality, finite forward and backward, determinism) before anything is "
+        "trained.\n\n"
+        "```\npapermill notebooks/run_variant.ipynb out.ipynb -p variant l2_norm_error\n"
+        "papermill notebooks/run_variant.ipynb out.ipynb -p variant my_rule.py -p scale smoke\n```"
+    ),
+    new_code_cell(
+        'variant = "l2_norm_error"  # a registered short name, or a path to a .py file\n'
+        'tasks = "all"  # or a comma-separated list of MAD task names\n'
+        'scale = "cpu"  # params/scales/<scale>.yaml\n'
+        "seeds = None  # None: the scale's seeds; or a list such as [0, 1]\n"
+        "workers = 1  # training processes\n"
+        "figures_dir = None  # None: outputs/<scale>/figures\n"
+        "environment_file = None  # where to record versions, commit and device (None: don't)",
+        metadata={"tags": ["parameters"]},
+    ),
+    new_code_cell(
+        "from IPython.display import Image, Markdown, display\n\n"
+        "from deltalab import report\n"
+        "from deltalab.params import load_scale\n\n"
+        "scale_params = load_scale(scale)\n"
+        'display(Markdown(f"**Scale `{scale_params.name}`.** {scale_params.description}"))'
+    ),
+    new_markdown_cell("## Train, or reuse the stored runs\n\nEvery finished run is stored under "
+                      "`outputs/results/<scale>/`; a second execution trains nothing."),
+    new_code_cell(
+        "result = report.variant_report(variant, scale, tasks, seeds, workers=workers, figures_dir=figures_dir)\n"
+        'display(Markdown(f"`{result.label}` changes the loop to: {result.formula}"))\n'
+        "report.trained_counts(result.trained)"
+    ),
+    new_markdown_cell(
+        "## The variant's row next to the baselines\n\n"
+        "MAD accuracy (macro accuracy on the scored test positions), best over the scale's lr × wd sweep, "
+        "averaged over the scale's settings of each task and then over seeds; `Average` is MAD's overall "
+        "score, the mean of the six tasks."
+    ),
+    new_code_cell("result.table.round(3)", metadata=CHECK),
+    new_code_cell("Image(filename=str(result.figure))"),
+    new_markdown_cell("## What the numbers say"),
+    new_code_cell('display(Markdown("\\n\\n".join(result.sentences + [result.seeds_note])))', metadata=CHECK),
+    new_code_cell("if environment_file:\n    report.write_environment(environment_file)"),
+]
+
+if __name__ == "__main__":
+    out = ROOT / "notebooks" / "run_variant.ipynb"
+    nbformat.write(notebook(RUN_VARIANT), out)
+    print(f"wrote {out.relative_to(ROOT)}")
