@@ -150,8 +150,8 @@ class ChunkDeltaRuleFunction(torch.autograd.Function):
         dbeta = torch.empty(BH, Lp, **f32)
         dg2 = torch.empty(BH, Lp, **f32) if use_g else beta
         K._wy_bwd[(N, BH)](
-            k, v, beta, gc_arg, T, dw, dx, dk2, dvv, dbeta, dg2, Lp, dk, dv, N,
-            C=C, BK=BK, BV=BVo, USE_G=use_g, DT=DT, EMU=EMU, F32=F32,
+            k, v, x, beta, gc_arg, T, dw, dx, dk2, dvv, dbeta, dg2, Lp, dk, dv, N,
+            C=C, BK=BK, BV=BVo, USE_G=use_g, PRECISE_G=transform != 0, DT=DT, EMU=EMU, F32=F32,
         )
         # gradient w.r.t. γ (the within-chunk cumsum of g); autograd takes it back through the cumsum
         dgc = dg1 + dg2 if use_g else None
