@@ -31,6 +31,7 @@ from deltalab import kernels  # noqa: E402
 from deltalab.kernels import (  # noqa: E402
     delta_rule_chunkwise_triton,
     gated_delta_rule_chunkwise_triton,
+    decay_state_triton,
     gelu_error_triton,
     l2_norm_error_triton,
 )
@@ -82,7 +83,8 @@ def _l2(x):
 REF_TRANSFORMS = {"l2_norm_error": _l2, "gelu_error": F.gelu, "none": lambda x: x}
 
 
-def transform_chunkwise_ref(q, k, v, beta, chunk_size=32, *, initial_state=None, transform="none"):
+def transform_chunkwise_ref(q, k, v, beta, chunk_size=32, *, initial_state=None, transform="none", decay=None):
+    """The core loop with f applied to U' = U − W S and, with ``decay``, S ← λ (S + Kᵀ U') per chunk."""
     f = REF_TRANSFORMS[transform]
     c = chunk_preamble(q, k, v, beta, chunk_size)
     S = initial_state_or_zeros(c, initial_state)
@@ -94,6 +96,8 @@ def transform_chunkwise_ref(q, k, v, beta, chunk_size=32, *, initial_state=None,
         e_i = f(u_i - w_i @ S)
         o.append(q_i @ S + A_i @ e_i)
         S = S + k_i.transpose(-1, -2) @ e_i
+        if decay is not None:
+            S = decay * S
     return chunk_epilogue(c, o), S
 
 
@@ -124,7 +128,9 @@ def run(fn, ins, do, dS, *, gated, chunk_size, **kw):
         o, S = fn(ins["q"], ins["k"], ins["v"], beta=ins["beta"], g=ins["g"], chunk_size=chunk_size,
                   initial_state=ins.get("h0"), **kw)
     else:
-        o, S = fn(ins["q"], ins["k"], ins["v"], ins["beta"], chunk_size, initial_state=ins.get("h0"), **kw)
+        if "h0" in ins:
+            kw = dict(kw, initial_state=ins["h0"])
+        o, S = fn(ins["q"], ins["k"], ins["v"], ins["beta"], chunk_size, **kw)
     names = list(ins)
     grads = torch.autograd.grad((o.float() * do).sum() + (S * dS).sum(), [ins[n] for n in names])
     return {"o": o, "S": S, **{"d" + n: g for n, g in zip(names, grads)}}
@@ -208,6 +214,21 @@ def test_gelu_error(dtype):
             ref_kw={"transform": "gelu_error"}, tag=f"gelu_error {_dt(dtype)}")
 
 
+@pytest.mark.parametrize("dtype,L,h0", [(torch.float32, 50, True), (torch.bfloat16, 64, False)],
+                         ids=["float32", "bfloat16"])
+def test_decay_state(dtype, L, h0):
+    compare(transform_chunkwise_ref, decay_state_triton, L=L, dk=16, dv=16, C=16, dtype=dtype, h0=h0,
+            ref_kw={"decay": 0.9}, tag=f"decay_state {_dt(dtype)}")
+
+
+@pytest.mark.parametrize("name", ["l2_norm_error", "gelu_error", "decay_state"])
+def test_matches_registered_variant(name):
+    """The dispatcher's function for a variant name against that variant's own PyTorch loop (no initial state)."""
+    mod = pytest.importorskip(f"deltalab.variants.{name}")
+    compare(mod.delta_rule_chunkwise, kernels.triton_rule_for(name), L=50, dk=16, dv=16, C=16, h0=False,
+            tag=f"variants.{name} fp32")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Contract and dispatcher.
 # ---------------------------------------------------------------------------------------------------------
@@ -217,6 +238,7 @@ def test_dispatcher():
     assert kernels.triton_rule_for("gated_delta_rule") is gated_delta_rule_chunkwise_triton
     assert kernels.triton_rule_for("l2_norm_error") is l2_norm_error_triton
     assert kernels.triton_rule_for("gelu_error") is gelu_error_triton
+    assert kernels.triton_rule_for("decay_state") is decay_state_triton
     assert kernels.triton_rule_for("no_such_rule") is None
 
 
@@ -273,7 +295,7 @@ def test_gpu_against_fla(gated):
     ins, do, dS = make_inputs(B, H, L, D, D, torch.bfloat16, h0=True, gated=gated)
 
     def fla_fn(q, k, v, beta, chunk_size, initial_state=None, g=None):
-        t = lambda x: x.transpose(1, 2)  # noqa: E731  head-first -> [B, T, H, ...]
+        t = lambda x: x.transpose(1, 2).contiguous()  # noqa: E731  head-first <-> [B, T, H, ...]
         if g is None:
             o, S = fla_ops.chunk_delta_rule(t(q), t(k), t(v), t(beta), initial_state=initial_state,
                                             output_final_state=True, chunk_size=chunk_size)

@@ -17,6 +17,7 @@ __all__ = [
     "gated_delta_rule_chunkwise_triton",
     "l2_norm_error_triton",
     "gelu_error_triton",
+    "decay_state_triton",
 ]
 
 # rule name -> (module, function). Plain-delta-rule signature (q, k, v, beta, chunk_size, *, initial_state)
@@ -28,6 +29,7 @@ TRITON_RULES: dict[str, tuple[str, str]] = {
     "gated_delta_net": ("gated_delta_rule_triton", "gated_delta_rule_chunkwise_triton"),
     "l2_norm_error": ("delta_rule_triton", "l2_norm_error_triton"),
     "gelu_error": ("delta_rule_triton", "gelu_error_triton"),
+    "decay_state": ("delta_rule_triton", "decay_state_triton"),
 }
 
 

@@ -58,7 +58,7 @@ def _solve(A: Tensor) -> Tensor:
     return torch.linalg.solve_triangular(A + eye, eye.expand_as(A), upper=False, unitriangular=True).contiguous()
 
 
-def _forward_core(q, k, v, beta, gc, h0, p: _Prep, transform: int, dtype, *, for_backward: bool, T=None):
+def _forward_core(q, k, v, beta, gc, h0, p: _Prep, transform: int, decay, dtype, *, for_backward: bool, T=None):
     """Run kkt/solve (unless T is given), w/u, the state kernel and (not for backward) the output kernel."""
     DT, EMU, F32 = _precision(dtype)
     BH, Lp, dk, dv, C, N = p.BH, p.Lp, p.dk, p.dv, p.C, p.N
@@ -84,8 +84,8 @@ def _forward_core(q, k, v, beta, gc, h0, p: _Prep, transform: int, dtype, *, for
     x = torch.empty(BH, Lp, dv, **f32) if store_x else e
     ht = torch.empty(BH, dk, dv, **f32)
     K._h_fwd[(triton_cdiv(dv, BV), BH)](
-        k, w, u, gc_arg, h0 if h0 is not None else ht, hs, x, e, ht, Lp, dk, dv, N,
-        C=C, BK=BK, BV=BV, USE_G=use_g, TRANSFORM=transform, HAS_H0=h0 is not None, STORE_X=store_x,
+        k, w, u, gc_arg, h0 if h0 is not None else ht, hs, x, e, ht, 1.0 if decay is None else float(decay),
+        Lp, dk, dv, N, C=C, BK=BK, BV=BV, USE_G=use_g, TRANSFORM=transform, DECAY=decay is not None, HAS_H0=h0 is not None, STORE_X=store_x,
         STORE_HT=not for_backward, DT=DT, EMU=EMU, F32=F32,
     )
     if for_backward:
@@ -106,16 +106,16 @@ class ChunkDeltaRuleFunction(torch.autograd.Function):
     beta [B·H, Lp] fp32, gc [B·H, Lp] fp32 (within-chunk cumsum of g) or None, h0 [B·H, d_k, d_v] fp32 or None."""
 
     @staticmethod
-    def forward(ctx, q, k, v, beta, gc, h0, p: _Prep, transform: int):
-        T, o, ht = _forward_core(q, k, v, beta, gc, h0, p, transform, q.dtype, for_backward=False)
+    def forward(ctx, q, k, v, beta, gc, h0, p: _Prep, transform: int, decay):
+        T, o, ht = _forward_core(q, k, v, beta, gc, h0, p, transform, decay, q.dtype, for_backward=False)
         ctx.save_for_backward(q, k, v, beta, gc, h0, T)
-        ctx.p, ctx.transform = p, transform
+        ctx.p, ctx.transform, ctx.decay = p, transform, decay
         return o, ht
 
     @staticmethod
     def backward(ctx, do, dht):
         q, k, v, beta, gc, h0, T = ctx.saved_tensors
-        p, transform = ctx.p, ctx.transform
+        p, transform, decay = ctx.p, ctx.transform, ctx.decay
         dtype = q.dtype
         DT, EMU, F32 = _precision(dtype)
         BH, Lp, dk, dv, C, N = p.BH, p.Lp, p.dk, p.dv, p.C, p.N
@@ -125,7 +125,7 @@ class ChunkDeltaRuleFunction(torch.autograd.Function):
         f32 = dict(device=q.device, dtype=torch.float32)
         use_g = gc is not None
         gc_arg = gc if use_g else beta
-        _, w, hs, x, e = _forward_core(q, k, v, beta, gc, h0, p, transform, dtype, for_backward=True, T=T)
+        _, w, hs, x, e = _forward_core(q, k, v, beta, gc, h0, p, transform, decay, dtype, for_backward=True, T=T)
         do = do.float().contiguous()
         dhs = torch.empty(BH, N, dk, dv, **f32)
         dx = torch.empty(BH, Lp, dv, **f32)
@@ -133,8 +133,8 @@ class ChunkDeltaRuleFunction(torch.autograd.Function):
         has_dht = dht is not None
         K._dh_bwd[(triton_cdiv(dv, BV), BH)](
             q, k, w, x, e, gc_arg, do, dht.float().contiguous() if has_dht else dh0, dhs, dx, dh0,
-            dk**-0.5, Lp, dk, dv, N,
-            C=C, BK=BK, BV=BV, USE_G=use_g, TRANSFORM=transform, HAS_DHT=has_dht, STORE_DH0=True,
+            dk**-0.5, 1.0 if decay is None else float(decay), Lp, dk, dv, N,
+            C=C, BK=BK, BV=BV, USE_G=use_g, TRANSFORM=transform, DECAY=decay is not None, HAS_DHT=has_dht, STORE_DH0=True,
             DT=DT, EMU=EMU, F32=F32,
         )
         dq = torch.empty(BH, Lp, dk, **f32)
@@ -157,7 +157,7 @@ class ChunkDeltaRuleFunction(torch.autograd.Function):
         dgc = dg1 + dg2 if use_g else None
         return (
             dq.to(q.dtype), (dk1 + dk2).to(k.dtype), dvv.to(v.dtype), dbeta, dgc,
-            dh0 if h0 is not None else None, None, None,
+            dh0 if h0 is not None else None, None, None, None,
         )
 
 
@@ -170,6 +170,7 @@ def chunk_delta_rule_triton(
     chunk_size: int = 32,
     initial_state: Tensor | None = None,
     transform: str | None = None,
+    decay: float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Head-first [B,H,L,d] front end shared by the public functions. Returns (o in v's dtype, S fp32)."""
     from ..core.delta_rule import check_shapes
@@ -202,6 +203,6 @@ def chunk_delta_rule_triton(
     if g is not None:
         gc = _gamma(_pad(g.float(), C).reshape(B * H, Lp), B, H, Lp, C)
     h0 = None if initial_state is None else initial_state.float().reshape(B * H, dk, dv).contiguous()
-    o, ht = ChunkDeltaRuleFunction.apply(qf, kf, vf, bf, gc, h0, p, K.TRANSFORMS[transform])
+    o, ht = ChunkDeltaRuleFunction.apply(qf, kf, vf, bf, gc, h0, p, K.TRANSFORMS[transform], decay)
     o = o.reshape(B, H, Lp, dv)[:, :, :L].to(out_dtype)
     return o, ht.reshape(B, H, dk, dv)

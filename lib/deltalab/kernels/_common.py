@@ -3,6 +3,7 @@
 Every kernel is written once for the whole family and specialised by ``tl.constexpr`` switches:
 
 * ``USE_G``      gated delta rule (per-token log decay ``g``; ``gc`` is its cumulative sum inside a chunk);
+* ``DECAY``      ``decay_state``: the state is multiplied by a constant λ after every chunk's write;
 * ``TRANSFORM``  elementwise transform of the prediction error ``x = u − w h`` before it is used for the
   output and the state update: 0 none, 1 ``l2_norm_error`` (row-wise ``x / (‖x‖₂ + 1e-6)``),
   2 ``gelu_error`` (exact, erf-based GELU);
@@ -173,14 +174,16 @@ def _transform_bwd(x, e, de, TRANSFORM: tl.constexpr):
 
 @triton.jit
 def _h_fwd(
-    k_ptr, w_ptr, u_ptr, gc_ptr, h0_ptr, hs_ptr, x_ptr, e_ptr, ht_ptr, Lp, DK, DV, N,
+    k_ptr, w_ptr, u_ptr, gc_ptr, h0_ptr, hs_ptr, x_ptr, e_ptr, ht_ptr, lam, Lp, DK, DV, N,
     C: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, USE_G: tl.constexpr, TRANSFORM: tl.constexpr,
+    DECAY: tl.constexpr,
     HAS_H0: tl.constexpr, STORE_X: tl.constexpr, STORE_HT: tl.constexpr,
     DT: tl.constexpr, EMU: tl.constexpr, F32: tl.constexpr,
 ):
     """The sequential state kernel: one program per (value block, head), the d_k × BV state in fp32.
 
-    Per chunk: store h (the state before the chunk), x = u − w h, e = f(x) (stored), h ← exp(γ_C) h + k̃ᵀ e.
+    Per chunk: store h (the state before the chunk), x = u − w h, e = f(x) (stored), h ← exp(γ_C) h + k̃ᵀ e,
+    and with DECAY (``decay_state``) h ← λ h after the write.
     """
     iv = tl.program_id(0)
     bh = tl.program_id(1).to(tl.int64)
@@ -210,6 +213,8 @@ def _h_fwd(
             h = h * tl.exp(g_last)
             k = k * tl.exp(g_last - g)[:, None]
         h += _mm(tl.trans(_cast(k, DT, EMU)), _cast(e, DT, EMU), F32)
+        if DECAY:
+            h = h * lam
     if STORE_HT:
         tl.store(ht_ptr + bh * DK * DV + rk[:, None] * DV + rv[None, :], h, mask=mkv)
 
@@ -250,15 +255,17 @@ def _o_fwd(
 # ---------------------------------------------------------------------------------------------------------
 @triton.jit
 def _dh_bwd(
-    q_ptr, k_ptr, w_ptr, x_ptr, e_ptr, gc_ptr, do_ptr, dht_ptr, dhs_ptr, dx_ptr, dh0_ptr, scale, Lp, DK, DV, N,
+    q_ptr, k_ptr, w_ptr, x_ptr, e_ptr, gc_ptr, do_ptr, dht_ptr, dhs_ptr, dx_ptr, dh0_ptr, scale, lam, Lp, DK, DV, N,
     C: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, USE_G: tl.constexpr, TRANSFORM: tl.constexpr,
+    DECAY: tl.constexpr,
     HAS_DHT: tl.constexpr, STORE_DH0: tl.constexpr,
     DT: tl.constexpr, EMU: tl.constexpr, F32: tl.constexpr,
 ):
     """The reverse sequential kernel: dh (gradient w.r.t. the state) in fp32, chunks from last to first.
 
     Per chunk: store dh (w.r.t. the state after the chunk), de = Mᵀ dO + k̃ dh, dx = f'(x)ᵀ de (stored; it is
-    du), dh ← exp(γ_C) dh + s·(Q ⊙ exp(γ))ᵀ dO − wᵀ dx.
+    du), dh ← exp(γ_C) dh + s·(Q ⊙ exp(γ))ᵀ dO − wᵀ dx. With DECAY, dh is first multiplied by λ, so what is
+    stored and used is the gradient w.r.t. the state after the write and before the decay.
     """
     iv = tl.program_id(0)
     bh = tl.program_id(1).to(tl.int64)
@@ -275,6 +282,8 @@ def _dh_bwd(
     for ii in range(0, N):
         i = N - 1 - ii
         rt = i * C + tl.arange(0, C)
+        if DECAY:
+            dh = dh * lam
         tl.store(dhs_ptr + (bh * N + i) * DK * DV + rk[:, None] * DV + rv[None, :], dh, mask=mkv)
         q = tl.load(q_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk[None, :], other=0.0).to(tl.float32)
         k = tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk[None, :], other=0.0).to(tl.float32)

@@ -5,7 +5,7 @@ from torch import Tensor
 
 from ._chunk import chunk_delta_rule_triton
 
-__all__ = ["delta_rule_chunkwise_triton", "l2_norm_error_triton", "gelu_error_triton"]
+__all__ = ["delta_rule_chunkwise_triton", "l2_norm_error_triton", "gelu_error_triton", "decay_state_triton"]
 
 
 def delta_rule_chunkwise_triton(
@@ -32,3 +32,21 @@ def gelu_error_triton(
 ) -> tuple[Tensor, Tensor]:
     """Delta rule with ``U' = U − W S`` replaced by ``GELU(U')`` (exact, erf form) before it is used."""
     return chunk_delta_rule_triton(q, k, v, beta, None, chunk_size, initial_state, "gelu_error")
+
+
+DECAY_STATE_LAMBDA = 0.9  # the value of deltalab.variants.decay_state.DECAY
+
+
+def decay_state_triton(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    beta: Tensor,
+    chunk_size: int = 32,
+    *,
+    initial_state: Tensor | None = None,
+    decay: float = DECAY_STATE_LAMBDA,
+) -> tuple[Tensor, Tensor]:
+    """Delta rule whose state is multiplied by a constant ``decay`` after every chunk's write:
+    ``S ← λ (S + K_iᵀ U'_i)``; the returned final state carries the last chunk's decay too."""
+    return chunk_delta_rule_triton(q, k, v, beta, None, chunk_size, initial_state, None, float(decay))
