@@ -1,0 +1,195 @@
+"""The MAD protocol end to end at smoke scale, the results store, resume and concurrency, bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from deltalab import tables
+from deltalab.core import delta_rule_chunkwise
+from deltalab.params import load_scale
+from deltalab.runner import execute, plan, run_variant
+from deltalab.store import Store
+from deltalab.train import evaluate, make_spec, train_run
+from deltalab.variants import VARIANTS, Variant
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS = ["in-context-recall", "memorization", "compression"]
+
+
+@pytest.fixture(autouse=True)
+def _data_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DELTALAB_DATA", str(tmp_path_factory.getbasetemp() / "data"))
+    torch.set_num_threads(1)
+
+
+def test_mad_macro_accuracy_matches_torchmetrics_docstring_example():
+    """torchmetrics' example: target [2,1,0,0], prediction [2,1,0,1] → macro 0.8333 (micro would be 0.75)."""
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.one_hot(torch.tensor([[2, 1, 0, 1]]), 3).float()
+
+    m = evaluate(Fixed(), torch.zeros(1, 4, dtype=torch.long), torch.tensor([[2, 1, 0, 0]]), 3, 8, "fp32",
+                 torch.device("cpu"))
+    assert m["test_acc"] == pytest.approx(5 / 6)
+    assert m["test_token_acc"] == pytest.approx(0.75)
+
+
+def test_smoke_run_records_everything_and_reruns_skip(tmp_path):
+    store = Store(tmp_path)
+    records, summary = run_variant("delta_net", "smoke", TASKS[:2], store=store, progress=False)
+    assert summary.trained == 2 and summary.skipped == 0
+    r = records[0]
+    for key in ("spec", "label", "metrics", "curve", "wall_time_s", "train_tokens_per_s", "diverged", "environment",
+                "precision", "best_epoch", "budget"):
+        assert key in r, key
+    assert set(r["spec"]) >= {"variant", "task", "setting", "lr", "wd", "seed", "scale"}
+    assert set(r["environment"]) >= {"commit", "versions", "device"}
+    assert 0.0 <= r["metrics"]["test_acc"] <= 1.0 and r["curve"][0]["epoch"] == 1
+    again, summary2 = run_variant("delta_net", "smoke", TASKS[:2], store=store, progress=False)
+    assert summary2.trained == 0 and summary2.skipped == 2
+    assert again == records
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.lock"))
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a, _ = run_variant("delta_net", "smoke", ["memorization"], store=Store(tmp_path / "a"), progress=False)
+    b, _ = run_variant("delta_net", "smoke", ["memorization"], store=Store(tmp_path / "b"), progress=False)
+    assert a[0]["metrics"] == b[0]["metrics"]
+
+
+def test_diverged_run_is_recorded_with_its_accuracy(tmp_path):
+    def nan_after_first_step(q, k, v, beta, chunk_size=32):
+        o, S = delta_rule_chunkwise(q, k, v, beta, chunk_size)
+        nan_after_first_step.calls += 1
+        return (o * float("nan") if nan_after_first_step.calls > 2 else o), S
+
+    nan_after_first_step.calls = 0
+    variant = Variant("nan_rule", "nan_rule", "delta_net", nan_after_first_step, "o = NaN")
+    scale = load_scale("smoke")
+    spec = make_spec("nan_rule", "memorization", {}, 1e-3, 0.1, 0, "smoke")
+    result = train_run(spec, replace(scale, tasks={"memorization": replace(scale.tasks["memorization"], epochs=3)}),
+                       variant)
+    assert result.diverged and not result.early_stopped
+    assert 0.0 <= result.metrics["test_acc"] <= 1.0
+
+
+def _grid_cmd(store: Path, tasks=TASKS):
+    code = ("import sys, torch; torch.set_num_threads(1);"
+            "from deltalab.params import load_scale; from deltalab.runner import plan, execute;"
+            "from deltalab.store import Store;"
+            f"s = load_scale('smoke'); runs = plan(['delta_net', 'gated_delta_net'], s, {list(tasks)!r});"
+            f"print(execute(runs, s, Store({str(store)!r}), workers=1, threads=1, progress=False))")
+    return [sys.executable, "-c", code]
+
+
+def _table(store: Path):
+    return tables.accuracies_df(tables.records_frame(Store(store).records("smoke")))
+
+
+def test_killed_grid_resumes_to_the_same_table(tmp_path):
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    subprocess.run(_grid_cmd(tmp_path / "straight"), check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(_grid_cmd(tmp_path / "resumed"), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list((tmp_path / "resumed").rglob("*.json"))) < 2:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)  # mid-grid, possibly mid-run
+    proc.wait()
+    n_before = len(list((tmp_path / "resumed").rglob("*.json")))
+    assert 2 <= n_before < 6, "the kill should land mid-grid"
+    subprocess.run(_grid_cmd(tmp_path / "resumed"), check=True, env=env, capture_output=True)
+    assert len(list((tmp_path / "resumed").rglob("*.json"))) == 6
+    assert not list((tmp_path / "resumed").rglob("*.tmp"))
+    assert _table(tmp_path / "resumed").equals(_table(tmp_path / "straight"))
+
+
+def test_two_processes_at_once_duplicate_nothing(tmp_path):
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(_grid_cmd(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    files = list(tmp_path.rglob("*.json"))
+    assert len(files) == 6
+    for f in files:
+        json.loads(f.read_text())  # every record whole
+    trained = sum(int(o.split(" trained")[0].split()[-1]) for o in outs)
+    assert trained == 6, f"each run trained exactly once across both processes: {outs}"
+
+
+def test_stale_lock_is_taken_over(tmp_path):
+    store = Store(tmp_path)
+    spec = make_spec("delta_net", "memorization", {}, 1e-3, 0.1, 0, "smoke")
+    lock = store.path(spec).with_suffix(".lock")
+    lock.parent.mkdir(parents=True)
+    import socket
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(f"{socket.gethostname()} {dead.pid}\n")
+    with store.claim(spec) as owned:
+        assert owned
+    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")  # a live owner: not ours to take
+    with store.claim(spec) as owned:
+        assert not owned
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(variant="no_such_variant"), "valid"),
+    (dict(scale="huge"), "valid: "),
+    (dict(tasks=["in-context"]), "valid: in-context-recall"),
+])
+def test_bad_input_names_what_is_valid_and_writes_nothing(tmp_path, kwargs, message):
+    args = dict(variant="delta_net", scale="smoke", tasks=None) | kwargs
+    with pytest.raises(ValueError, match=message):
+        run_variant(args["variant"], args["scale"], args["tasks"], store=Store(tmp_path), progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_unknown_scale_key_raises(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "params/scales/smoke.yaml").read_text() + "learning_rate: 0.1\n")
+    with pytest.raises(ValueError, match="unknown scale key"):
+        load_scale(bad)
+
+
+def test_user_file_that_fails_checks_is_rejected_before_training(tmp_path):
+    bad = tmp_path / "peeking.py"
+    bad.write_text(
+        "import torch\n"
+        "def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):\n"
+        "    o = v.flip(2)  # reads the future\n"
+        "    return o, torch.zeros(q.shape[0], q.shape[1], q.shape[-1], v.shape[-1])\n"
+    )
+    with pytest.raises(ValueError, match="causal"):
+        run_variant(str(bad), "smoke", ["memorization"], store=Store(tmp_path / "store"), progress=False)
+    assert not (tmp_path / "store").exists()
+
+
+def test_cli_lists_27_variants():
+    out = subprocess.run([sys.executable, "-m", "deltalab", "variants"], capture_output=True, text=True, check=True)
+    for name, v in VARIANTS.items():
+        assert name in out.stdout and v.label in out.stdout
+
+
+def test_cli_bad_variant_is_a_clear_error():
+    out = subprocess.run([sys.executable, "-m", "deltalab", "run", "--variant", "nope", "--scale", "smoke"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "error:" in out.stderr and "delta_net" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_plan_counts_runs_per_scale():
+    scale = load_scale("smoke")
+    runs = plan(["delta_net"], scale)
+    n_settings = sum(len(b.settings) for b in scale.tasks.values())
+    assert len(runs) == n_settings * len(scale.lrs) * len(scale.wds) * len(scale.seeds)
