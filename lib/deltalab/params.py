@@ -93,7 +93,11 @@ def load_scale(name_or_path: str | Path) -> Scale:
         if task not in task_registry.TASKS:
             raise ValueError(f"{path}: unknown task {task!r}; valid: {', '.join(task_registry.TASKS)}")
         _check_keys("task budget", budget, TaskBudget, f"{path}: tasks.{task}")
-        settings = tuple(budget.pop("settings", None) or [{}])
+        settings = budget.pop("settings", None) or [{}]
+        if settings == "all":  # every MAD setting of the task, written as its change from the baseline
+            base = task_registry.baseline(task)
+            settings = [{k: v for k, v in full.items() if base.get(k) != v} for full in task_registry.settings(task)]
+        settings = tuple(settings)
         for s in settings:
             task_registry.generator_kwargs(task, s)  # validates the keys and values of every change
         tasks[task] = TaskBudget(settings=settings, **budget)
@@ -106,13 +110,26 @@ def load_scale(name_or_path: str | Path) -> Scale:
     return Scale(**data)
 
 
+CLAIM_KINDS = {  # kind → the fields it needs besides text/kind/task
+    "beats": ("variant", "other"),  # variant's score is above other's on task
+    "lags": ("variant", "other"),  # variant's score is below other's on task
+    "no_worse": ("variant", "other"),  # variant does not lag other on task
+    "best": ("variant",),  # variant is the top row of the round on task
+    "at_least": ("variant", "threshold"),  # variant's score ≥ threshold
+    "above": ("variant", "threshold"),  # variant's score > threshold
+    "below": ("variant", "threshold"),  # variant's score < threshold
+    "saturated": ("threshold",),  # at least ``fraction`` of the round's rows score ≥ threshold
+}
+
+
 @dataclass(frozen=True)
 class Claim:
-    """A seed document's claim, written so the results can check it.
+    """A seed document's claim (or a proposal's success criterion), written so the results can check it.
 
-    kind: "beats" (``variant`` beats ``other`` on ``task``), "below" (``variant`` scores below ``other``),
-    "saturated" (every variant of the round ≥ ``threshold`` on ``task``), "at_least" / "above" (``variant``'s
-    score ≥ / > ``threshold`` on ``task``). ``task`` is a table column or "Average".
+    ``task`` is a table column (``Compress`` … ``Selective Copy``), ``Average`` (MAD's mean of the six) or
+    ``all`` (the claim must hold on every task measured). ``variant``/``other`` are registered short names.
+    ``fraction`` only matters for ``saturated`` ("almost every variant" → 0.8). See ``CLAIM_KINDS`` and
+    ``deltalab.rounds.check_claim`` for how each kind is judged.
     """
 
     text: str
@@ -121,29 +138,59 @@ class Claim:
     variant: str | None = None
     other: str | None = None
     threshold: float | None = None
+    fraction: float = 1.0
+
+    def __post_init__(self):
+        if self.kind not in CLAIM_KINDS:
+            raise ValueError(f"claim {self.text!r}: unknown kind {self.kind!r}; valid: {', '.join(CLAIM_KINDS)}")
+        missing = [f for f in CLAIM_KINDS[self.kind] if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"claim {self.text!r}: kind {self.kind!r} needs {', '.join(missing)}")
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"claim {self.text!r}: fraction must be in (0, 1]; got {self.fraction}")
 
 
 @dataclass(frozen=True)
 class Round:
+    """One analysis round (``params/rounds/round_<n>.yaml``): a seed document, the rows of its table, the
+    claims it makes, the variant it proposes and that proposal's own success criteria."""
+
     number: int
     title: str
-    seed_document: str
+    seed_document: str  # file name under shared/seeds/
     question: str
-    variants: tuple[str, ...]
-    proposal: str
+    variants: tuple[str, ...]  # the rows of the seed document's table (short names)
+    proposal: str  # the variant the document proposes; trained and measured in this round
     proposal_rationale: str
     claims: tuple[Claim, ...] = ()
     success_criteria: tuple[Claim, ...] = ()
     discuss: tuple[str, ...] = ()  # variants whose learning curves the round shows
+    conclusion: bool = False  # the last round: train every registered variant and conclude the study
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """Everything the round trains: its table's rows and its proposal."""
+        return tuple(dict.fromkeys(self.variants + (self.proposal,)))
+
+
+def _resolve(path: Path) -> Path:
+    """A relative path as given (from the working directory) or, failing that, from the repository root
+    (papermill and nbval run notebooks from other directories)."""
+    if path.is_absolute() or path.exists():
+        return path
+    return REPO_ROOT / path
+
+
+def available_rounds() -> list[str]:
+    return sorted(p.stem for p in (PARAMS_DIR / "rounds").glob("*.yaml"))
 
 
 def load_round(name_or_path: str | Path) -> Round:
+    """Load ``params/rounds/<name>.yaml`` (or a path). Unknown round, key or claim kind → ValueError."""
     path = Path(name_or_path)
-    if not path.suffix:
-        path = PARAMS_DIR / "rounds" / f"{name_or_path}.yaml"
+    path = PARAMS_DIR / "rounds" / f"{name_or_path}.yaml" if not path.suffix else _resolve(path)
     if not path.exists():
-        valid = sorted(p.stem for p in (PARAMS_DIR / "rounds").glob("*.yaml"))
-        raise ValueError(f"unknown round {str(name_or_path)!r}; valid: {', '.join(valid)}")
+        raise ValueError(f"unknown round {str(name_or_path)!r}; valid: {', '.join(available_rounds())}")
     data = yaml.safe_load(path.read_text())
     _check_keys("round", data, Round, str(path))
     for key in ("claims", "success_criteria"):
