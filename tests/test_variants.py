@@ -21,7 +21,14 @@ from deltalab.variants import (
     hybrid_softmax, l2_norm_error, local_softmax, momentum_state, normalize_keys, rmsprop_state,
     sigmoid_forget_gate, softmax_attention, topk_error, two_stage_error,
 )
-from deltalab.variants.check import random_inputs
+from deltalab.variants.check import one_thread, random_inputs
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The tensors here are tiny: extra threads only spin (and crawl on a busy 2-core machine)."""
+    with one_thread():
+        yield
+
 
 RULES = [n for n, v in VARIANTS.items() if v.rule is not None]
 MIDDLES = {
