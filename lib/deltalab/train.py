@@ -53,12 +53,24 @@ def make_spec(variant: str, task: str, setting: dict, lr: float, wd: float, seed
     return RunSpec(variant, task, tuple(sorted(setting.items())), float(lr), float(wd), int(seed), scale)
 
 
-def mixer_factory(variant) -> Callable[[], torch.nn.Module]:
+def fast_rule(variant, device: torch.device):
+    """The rule a run uses: the variant's Triton twin on CUDA when it has one (``deltalab.kernels``), else
+    its PyTorch function. Returns ``(rule, backend)``; for gated_delta_net the rule is the gated function."""
+    if device.type == "cuda":
+        from . import kernels
+
+        if kernels.available() and (twin := kernels.triton_rule_for(variant.name)) is not None:
+            return twin, "triton"
+    return variant.rule, "pytorch"
+
+
+def mixer_factory(variant, device: torch.device | None = None) -> Callable[[], torch.nn.Module]:
     """The token mixer of a registered variant (``deltalab.variants.Variant``)."""
+    rule, _ = fast_rule(variant, device or torch.device("cpu"))
     if variant.mixer == "gated_delta_net":
-        return lambda: GatedDeltaNet()
+        return (lambda: GatedDeltaNet(rule=rule)) if rule is not None else (lambda: GatedDeltaNet())
     if variant.mixer == "delta_net":
-        return lambda: DeltaNet(rule=variant.rule)
+        return lambda: DeltaNet(rule=rule)
     raise ValueError(f"unknown mixer {variant.mixer!r}; valid: 'delta_net', 'gated_delta_net'")
 
 
@@ -124,6 +136,7 @@ class RunResult:
     train_tokens_per_s: float
     num_params: int
     precision: str
+    backend: str  # "pytorch" or "triton": which implementation of the rule ran
     budget: dict
     environment: dict = field(default_factory=dict)
 
@@ -144,7 +157,7 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
     x_te, y_te = torch.from_numpy(data["x_test"]), torch.from_numpy(data["y_test"])
 
     torch.manual_seed(spec.seed)
-    model = build_model(T.BACKBONE[spec.task], vocab, mixer_factory(variant),
+    model = build_model(T.BACKBONE[spec.task], vocab, mixer_factory(variant, device),
                         max_length=max(x_tr.shape[1], x_te.shape[1])).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.wd)  # MAD: decay on every parameter
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=budget.epochs, eta_min=1e-6)
@@ -219,6 +232,7 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
         train_tokens_per_s=train_tokens / train_time if train_time > 0 else float("nan"),
         num_params=sum(p.numel() for p in model.parameters()),
         precision=precision,
+        backend=fast_rule(variant, device)[1],
         budget={"num_train_examples": len(x_tr), "num_test_examples": len(x_te), "epochs": budget.epochs,
                 "batch_size": budget.batch_size, "eval_every": scale.eval_every},
         environment=environment(device),
