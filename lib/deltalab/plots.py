@@ -68,15 +68,15 @@ def learning_curves(curves: pd.DataFrame, path: str | Path, title: str) -> Path:
     data["row"] = data["label"].str.replace("delta_net_4layer_", "", regex=False).str.replace(
         "_in_for_loop", "", regex=False)
     grid = sns.relplot(data=data, x="epoch", y="test_acc", hue="row", col="column", col_wrap=3, kind="line",
-                       height=2.3, aspect=1.3, facet_kws={"sharex": False}, errorbar=None)
+                       height=2.3, aspect=1.3, facet_kws={"sharex": False}, errorbar=None, marker="o")
     grid.set_titles("{col_name}")
     grid.figure.suptitle(title, y=1.02)
     return _save(grid.figure, path)
 
 
-def scatter_reproduced(merged: pd.DataFrame, path: str | Path, title: str) -> Path:
+def scatter_reproduced(merged: pd.DataFrame, path: str | Path, title: str, rho: dict | None = None) -> Path:
     """Reproduced (y) against reported (x) per task, one panel per task; ``merged`` has columns
-    label, column, reported, reproduced."""
+    label, column, reported, reproduced. ``rho`` (task → Spearman's ρ) goes into the panel titles."""
     grid = sns.relplot(data=merged, x="reported", y="reproduced", col="column", col_wrap=3, height=2.3,
                        aspect=1.1, facet_kws={"sharex": False, "sharey": False})
     for ax in grid.axes.flat:
@@ -84,6 +84,10 @@ def scatter_reproduced(merged: pd.DataFrame, path: str | Path, title: str) -> Pa
         hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
     grid.set_titles("{col_name}")
+    if rho:
+        for name, ax in grid.axes_dict.items():
+            r = rho.get(name)
+            ax.set_title(f"{name} (ρ = {'n/a' if r is None or r != r else f'{r:.2f}'})", fontsize=9)
     grid.figure.suptitle(title, y=1.02)
     return _save(grid.figure, path)
 
