@@ -1,0 +1,382 @@
+"""Train-step throughput of every path: ``python -m deltalab.bench`` (or ``python -m deltalab bench``).
+
+Model: the 4-layer MAD LanguageModel (width 128, vocab 16, two mixers + two SwiGLUs), batch 128, length 128.
+A *train step* is what ``deltalab.train`` does per batch: forward under the run's autocast, cross-entropy,
+``zero_grad``, backward and an AdamW step. Paths:
+
+    reference        DeltaNet with fla's naive ``fla.ops.delta_rule.naive.delta_rule_chunkwise`` as the rule,
+                     in fp32 (how the seed results were run)
+    delta_net        the project's default path, at ``resolve_precision('auto')``
+    <variant>        every registered variant (gated_delta_net included), at the same precision
+
+    python -m deltalab.bench [--threads 2] [--variants a,b] [--quick] [--json] [--in-process]
+                             [--thread-layouts | --no-thread-layouts] [--steps N] [--warmup N]
+
+Each path runs in its own fresh process (``--in-process`` to skip that), so that its peak memory is the
+peak resident set size of a process that built and trained only that path: ``resource.getrusage`` ``ru_maxrss``
+(it counts everything torch allocated, unlike tracemalloc, which sees only Python's allocator). The figure
+printed is that peak and, in brackets, its increase over the RSS just after the imports.
+
+Timing: ``--warmup`` untimed steps, then ``--steps`` timed ones; the median step time is reported (the
+minimum too, in the JSON). Other processes on the machine slow the steps down, so compare figures taken
+in one run. FLOPs per token are counted with ``torch.utils.flop_counter.FlopCounterMode`` over one train
+step (matmuls and convs, forward + backward; elementwise work and the optimizer are not counted), and the
+utilisation is that count × tokens/s over the matmul peak measured here (a 2048³ fp32 matmul, a 1024³ bf16
+one, at the chosen threads, best of several).
+
+``--thread-layouts`` (on by default for a full run) also compares, for delta_net, one process with two
+threads against two concurrent single-thread processes (summed throughput): the grid runner's choice.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+import torch
+import torch.nn.functional as F
+
+VOCAB, DIM = 16, 128
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One path, in this process.
+# ---------------------------------------------------------------------------------------------------------
+def _rss_mb() -> float:
+    """Peak resident set size of this process so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _current_rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return float("nan")
+
+
+def mixer_for(path: str):
+    """``(make_mixer, precision)`` of a path."""
+    from .layers import DeltaNet
+    from .runtime import resolve_precision
+    from .train import mixer_factory
+    from .variants import get_variant
+
+    if path == "reference":
+        from fla.ops.delta_rule.naive import delta_rule_chunkwise as naive_rule
+
+        return (lambda: DeltaNet(rule=naive_rule)), "fp32"
+    return mixer_factory(get_variant(path)), resolve_precision("auto", torch.device("cpu"))
+
+
+def build(path: str, seed: int = 0):
+    from .model import LanguageModel
+
+    make_mixer, precision = mixer_for(path)
+    torch.manual_seed(seed)
+    model = LanguageModel(VOCAB, make_mixer, DIM)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+    return model, opt, precision
+
+
+def train_step(model, opt, x, y, precision: str) -> float:
+    from .runtime import autocast
+
+    with autocast(precision, x.device):
+        logits = model(x)
+    loss = F.cross_entropy(logits.float().reshape(-1, VOCAB), y.reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def _times(fn, warmup: int, steps: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                        _output_padding, groups, output_mask, out_shape=None, **kwargs) -> int:
+    """FLOPs of ``aten.convolution_backward`` counting ``groups`` (torch's own formula ignores it and counts a
+    depthwise conv's backward as a dense one: 380× too many for the 384-channel short conv). Each of the two
+    gradients costs what the forward costs: 2 · out elements · (C_in / groups) · kernel."""
+    fwd = 2 * grad_out_shape[0] * grad_out_shape[1] * (x_shape[1] // groups)
+    for n in list(grad_out_shape[2:]) + list(w_shape[2:]):
+        fwd *= n
+    return fwd * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
+def count_flops(model, opt, x, y, precision: str) -> tuple[int, int]:
+    """(train-step FLOPs, forward FLOPs) counted by FlopCounterMode: matmuls and convs (depthwise conv
+    backward corrected, see ``_conv_backward_flop``); elementwise work is not counted."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .runtime import autocast
+
+    aten = torch.ops.aten
+    with FlopCounterMode(display=False, custom_mapping={aten.convolution_backward: _conv_backward_flop}) as fc:
+        train_step(model, opt, x, y, precision)
+    train = fc.get_total_flops()
+    with FlopCounterMode(display=False) as fc, torch.inference_mode(), autocast(precision, x.device):
+        model(x)
+    return train, fc.get_total_flops()
+
+
+def measure_path(path: str, *, threads: int, batch: int, length: int, warmup: int, steps: int,
+                 eval_steps: int, flops: bool = True) -> dict:
+    torch.set_num_threads(threads)
+    rss0 = _current_rss_mb()
+    model, opt, precision = build(path)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, VOCAB, (batch, length), generator=g)
+    y = torch.randint(0, VOCAB, (batch, length), generator=g)
+    tokens = batch * length
+    train = _times(lambda: train_step(model, opt, x, y, precision), warmup, steps)
+    rss_train = _rss_mb()
+
+    from .runtime import autocast
+
+    def fwd():
+        with torch.inference_mode(), autocast(precision, x.device):
+            model(x)
+
+    model.eval()
+    ev = _times(fwd, max(1, warmup), eval_steps)
+    model.train()
+    out = {
+        "path": path, "precision": precision, "threads": threads, "batch": batch, "length": length,
+        "train_step_s": statistics.median(train), "train_step_min_s": min(train),
+        "train_tokens_per_s": tokens / statistics.median(train),
+        "eval_tokens_per_s": tokens / statistics.median(ev),
+        "peak_rss_mb": rss_train, "rss_after_imports_mb": rss0,
+    }
+    if flops:
+        tr, fw = count_flops(model, opt, x, y, precision)
+        out["train_flops_per_token"] = tr / tokens
+        out["forward_flops_per_token"] = fw / tokens
+    return out
+
+
+def matmul_peak(threads: int, dtype: torch.dtype, n: int, repeats: int) -> float:
+    """Best-of-``repeats`` GFLOP/s of an n×n×n matmul at ``threads`` threads."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The driver: one child process per path.
+# ---------------------------------------------------------------------------------------------------------
+def _worker_cmd(path: str, args, threads: int) -> list[str]:
+    return [sys.executable, "-m", "deltalab.bench", "--worker", path, "--threads", str(threads),
+            "--batch", str(args.batch), "--length", str(args.length), "--warmup", str(args.warmup),
+            "--steps", str(args.steps), "--eval-steps", str(args.eval_steps)] + (["--no-flops"] if args.no_flops else [])
+
+
+def _child_env(threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore")
+    return env
+
+
+def _parse_child(proc: subprocess.CompletedProcess | subprocess.Popen, out: str, err: str, path: str) -> dict:
+    for line in reversed(out.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"benchmark worker for {path!r} failed (rc {proc.returncode}):\n{err[-3000:]}")
+
+
+def run_path(path: str, args) -> dict:
+    if args.in_process:
+        return measure_path(path, threads=args.threads, batch=args.batch, length=args.length, warmup=args.warmup,
+                            steps=args.steps, eval_steps=args.eval_steps, flops=not args.no_flops)
+    proc = subprocess.run(_worker_cmd(path, args, args.threads), capture_output=True, text=True,
+                          env=_child_env(args.threads))
+    return _parse_child(proc, proc.stdout, proc.stderr, path)
+
+
+def thread_layouts(path: str, args) -> dict:
+    """1 process × 2 threads vs 2 concurrent processes × 1 thread (throughput summed)."""
+    one = subprocess.run(_worker_cmd(path, args, 2) + ["--no-flops"], capture_output=True, text=True,
+                         env=_child_env(2))
+    r1 = _parse_child(one, one.stdout, one.stderr, path)
+    procs = [subprocess.Popen(_worker_cmd(path, args, 1) + ["--no-flops"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=_child_env(1)) for _ in range(2)]
+    rs = []
+    for p in procs:
+        out, err = p.communicate()
+        rs.append(_parse_child(p, out, err, path))
+    return {
+        "path": path,
+        "1x2_train_tokens_per_s": r1["train_tokens_per_s"],
+        "2x1_train_tokens_per_s": sum(r["train_tokens_per_s"] for r in rs),
+        "2x1_per_process": [r["train_tokens_per_s"] for r in rs],
+        "1x2_eval_tokens_per_s": r1["eval_tokens_per_s"],
+        "2x1_eval_tokens_per_s": sum(r["eval_tokens_per_s"] for r in rs),
+    }
+
+
+def _paths(variants_arg: str | None) -> list[str]:
+    from .variants import VARIANTS
+
+    if variants_arg:
+        chosen = [v.strip() for v in variants_arg.split(",") if v.strip()]
+        unknown = [v for v in chosen if v not in VARIANTS and v != "reference"]
+        if unknown:
+            raise SystemExit(f"error: unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
+    else:
+        chosen = list(VARIANTS)
+    out = ["reference", "delta_net"] + [v for v in chosen if v not in ("reference", "delta_net")]
+    return out
+
+
+def _cpu_model() -> str:
+    from .runtime import _cpu_model as m
+
+    return m()
+
+
+def _table(results: dict, peaks: dict, sequential: set) -> str:
+    ref = results["reference"]["train_tokens_per_s"]
+    base = results["delta_net"]["train_tokens_per_s"]
+    head = (f"{'path':<28}{'prec':>5}{'train tok/s':>13}{'×ref':>7}{'×delta':>8}{'eval tok/s':>12}"
+            f"{'MFLOP/tok':>11}{'util':>7}{'peak RSS MB':>17}")
+    lines = [head, "-" * len(head)]
+    for name, r in results.items():
+        t = r["train_tokens_per_s"]
+        fl = r.get("train_flops_per_token")
+        peak = peaks["bf16" if r["precision"] == "bf16" else "fp32"]
+        util = f"{100 * fl * t / (peak * 1e9):6.1f}%" if fl else "     -"
+        mflop = f"{fl / 1e6:11.2f}" if fl else f"{'-':>11}"
+        rss = f"{r['peak_rss_mb']:7.0f} (+{r['peak_rss_mb'] - r['rss_after_imports_mb']:4.0f})"
+        mark = " *" if name in sequential else ""
+        lines.append(f"{name + mark:<28}{r['precision']:>5}{t:13.0f}{t / ref:7.2f}{t / base:8.2f}"
+                     f"{r['eval_tokens_per_s']:12.0f}{mflop}{util:>7}{rss:>17}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m deltalab.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--variants", default=None, help="comma-separated short names (reference and delta_net always run)")
+    p.add_argument("--quick", action="store_true", help="a short run: fewer steps, no thread-layout comparison")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--in-process", action="store_true", help="run every path in this process (RSS not per path)")
+    p.add_argument("--thread-layouts", dest="thread_layouts", action="store_true", default=None)
+    p.add_argument("--no-thread-layouts", dest="thread_layouts", action="store_false")
+    p.add_argument("--no-flops", action="store_true", help="skip the FLOP count")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--length", type=int, default=128)
+    p.add_argument("--warmup", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--eval-steps", type=int, default=None)
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    args.steps = args.steps if args.steps is not None else (3 if args.quick else 7)
+    args.eval_steps = args.eval_steps if args.eval_steps is not None else (3 if args.quick else 5)
+    if args.thread_layouts is None:
+        args.thread_layouts = not args.quick
+
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Triton is not supported")
+    if args.worker:
+        res = measure_path(args.worker, threads=args.threads, batch=args.batch, length=args.length,
+                           warmup=args.warmup, steps=args.steps, eval_steps=args.eval_steps, flops=not args.no_flops)
+        print(json.dumps(res))
+        return 0
+
+    from .runtime import cpu_has_native_bf16, resolve_precision
+    from .variants import VARIANTS
+
+    paths = _paths(args.variants)
+    sequential = {n for n, v in VARIANTS.items() if v.sequential}
+    t_start = time.perf_counter()
+    peaks = {"fp32": matmul_peak(args.threads, torch.float32, 2048, 3 if args.quick else 6),
+             "bf16": matmul_peak(args.threads, torch.bfloat16, 1024 if not args.quick else 512, 2 if args.quick else 3)}
+    results: dict[str, dict] = {}
+    for path in paths:
+        if not args.json:
+            print(f"  {path} ...", file=sys.stderr, flush=True)
+        results[path] = run_path(path, args)
+    layouts = thread_layouts("delta_net", args) if args.thread_layouts else None
+
+    ref = results["reference"]["train_tokens_per_s"]
+    base = results["delta_net"]["train_tokens_per_s"]
+    util = {}
+    for n, r in results.items():
+        fl = r.get("train_flops_per_token")
+        peak = peaks["bf16" if r["precision"] == "bf16" else "fp32"]
+        util[n] = fl * r["train_tokens_per_s"] / (peak * 1e9) if fl else None
+    report = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.platform(terse=True)}",
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "batch": args.batch, "length": args.length, "warmup": args.warmup, "steps": args.steps,
+        "precision": resolve_precision("auto", torch.device("cpu")),
+        "cpu_native_bf16": cpu_has_native_bf16(),
+        "matmul_peak_gflops": peaks,
+        "train_tokens_per_s": {n: r["train_tokens_per_s"] for n, r in results.items()},
+        "eval_tokens_per_s": {n: r["eval_tokens_per_s"] for n, r in results.items()},
+        "ratio_to_reference": {n: r["train_tokens_per_s"] / ref for n, r in results.items()},
+        "ratio_to_delta_net": {n: r["train_tokens_per_s"] / base for n, r in results.items()},
+        "train_flops_per_token": {n: r.get("train_flops_per_token") for n, r in results.items()},
+        "forward_flops_per_token": {n: r.get("forward_flops_per_token") for n, r in results.items()},
+        "flop_utilisation": util,
+        "peak_rss_mb": {n: r["peak_rss_mb"] for n, r in results.items()},
+        "peak_memory_method": ("resource.getrusage ru_maxrss of a process running only that path"
+                               if not args.in_process else "resource.getrusage ru_maxrss of this process (cumulative)"),
+        "train_step_min_s": {n: r["train_step_min_s"] for n, r in results.items()},
+        "sequential": sorted(sequential),
+        "below_half_of_delta_net": sorted(n for n, r in results.items()
+                                          if n != "reference" and r["train_tokens_per_s"] < 0.5 * base),
+        "thread_layouts": layouts,
+        "wall_s": time.perf_counter() - t_start,
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"deltalab.bench  {report['date']}  {report['machine']}  torch {torch.__version__}")
+    print(f"LanguageModel 4 layers, width {DIM}, vocab {VOCAB}, batch {args.batch}, length {args.length}, "
+          f"{args.threads} threads; train step = fwd + bwd + AdamW; median of {args.steps} steps after {args.warmup}")
+    print(f"matmul peak at {args.threads} threads: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s "
+          f"(native bf16: {cpu_has_native_bf16()}; auto precision here: {report['precision']})\n")
+    print(_table(results, peaks, sequential))
+    print(f"\nMFLOP/tok: train-step matmul+conv FLOPs per token (FlopCounterMode); util: of the measured matmul peak "
+          f"at the path's precision. peak RSS: {report['peak_memory_method']} (in brackets: increase over the RSS "
+          f"after imports).  * = registered as inherently sequential")
+    slow = report["below_half_of_delta_net"]
+    print(f"below 0.5× delta_net: {', '.join(slow) if slow else 'none'}")
+    if layouts:
+        print(f"\nthread layouts ({layouts['path']}): 1 process × 2 threads {layouts['1x2_train_tokens_per_s']:.0f} tok/s; "
+              f"2 processes × 1 thread {layouts['2x1_train_tokens_per_s']:.0f} tok/s in total "
+              f"({' + '.join(f'{t:.0f}' for t in layouts['2x1_per_process'])}); eval "
+              f"{layouts['1x2_eval_tokens_per_s']:.0f} vs {layouts['2x1_eval_tokens_per_s']:.0f}")
+    print(f"\nwall time {report['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
