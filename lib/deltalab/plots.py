@@ -17,7 +17,8 @@ def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI, metadata={"Software": None})  # no version stamp: the PNG is reproducible
+    # bbox "tight": keeps suptitles above the axes and legends outside them in the file
+    fig.savefig(path, dpi=DPI, metadata={"Software": None}, bbox_inches="tight")  # no version stamp: reproducible
     plt.close(fig)
     return path
 
@@ -70,6 +71,7 @@ def learning_curves(curves: pd.DataFrame, path: str | Path, title: str) -> Path:
     grid = sns.relplot(data=data, x="epoch", y="test_acc", hue="row", col="column", col_wrap=3, kind="line",
                        height=2.3, aspect=1.3, facet_kws={"sharex": False}, errorbar=None, marker="o")
     grid.set_titles("{col_name}")
+    sns.move_legend(grid, "upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8, title=None)
     grid.figure.suptitle(title, y=1.02)
     return _save(grid.figure, path)
 

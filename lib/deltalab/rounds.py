@@ -270,7 +270,7 @@ def curves(study: RoundStudy, names: list[str]) -> pd.DataFrame:
         if i not in keep or rec["label"] not in wanted:
             continue
         r = runs.loc[i]
-        rows += [{"label": r["label"], "column": r["column"], "setting": r["setting"], "seed": r["seed"],
+        rows += [{"label": short_name(r["label"]), "column": r["column"], "setting": r["setting"], "seed": r["seed"],
                   "epoch": pt["epoch"], "test_acc": pt["test_acc"]} for pt in rec["curve"]]
     return pd.DataFrame(rows, columns=["label", "column", "setting", "seed", "epoch", "test_acc"])
 
@@ -279,7 +279,8 @@ def cost(study: RoundStudy, labels: list[str] | None = None) -> pd.Series:
     """Training throughput per row: the mean over its runs of train tokens/s (machine-dependent)."""
     labels = labels or study.round_labels
     tps = study.runs[study.runs["label"].isin(labels)].groupby("label")["train_tokens_per_s"].mean()
-    return tps.reindex([lab for lab in labels if lab in tps.index]).sort_values(ascending=False)
+    tps = tps.reindex([lab for lab in labels if lab in tps.index]).sort_values(ascending=False)
+    return tps.rename(index=short_name)
 
 
 # --- figures ----------------------------------------------------------------------------------------------
@@ -293,9 +294,9 @@ def figures(study: RoundStudy, figures_dir: str | Path | None = None) -> dict[st
     paths = {
         "heatmap": plots.heatmap(reproduced(study), out / f"round_{n}_heatmap.png",
                                  f"Round {n}: MAD accuracy at scale {sc}", cmap="viridis"),
-        "gap": plots.heatmap(gap_to_reference(study), out / f"round_{n}_gap_to_gated.png",
+        "gap": plots.heatmap(shown(gap_to_reference(study)), out / f"round_{n}_gap_to_gated.png",
                              f"Round {n}: gap to Gated DeltaNet at scale {sc}", center=0.0, cmap="RdBu",
-                             fmt="+.2f"),
+                             fmt="+.3f"),
         "reproduced": plots.scatter_reproduced(reproduced_vs_reported(study), out / f"round_{n}_reproduced.png",
                                                f"Round {n}: scale {sc} (y) against the seed's MAD numbers (x)",
                                                rho=rho),
