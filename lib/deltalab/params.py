@@ -59,6 +59,7 @@ class Scale:
     seeds: tuple[int, ...]
     tasks: dict[str, TaskBudget]
     baseline_seeds: tuple[int, ...] = ()
+    seeded_variants: tuple[str, ...] = ()  # besides the two baselines, the variants that get baseline_seeds
     precision: str = "auto"
     num_test_examples: int = 1280
     eval_batch_size: int = 512
@@ -68,7 +69,8 @@ class Scale:
 
     def seeds_for(self, variant: str, extra_seed_variants: tuple[str, ...] = ()) -> tuple[int, ...]:
         """Every variant gets ``seeds``; the baselines and named proposals get ``baseline_seeds`` if longer."""
-        if variant in ("delta_net", "gated_delta_net") + tuple(extra_seed_variants) and self.baseline_seeds:
+        more = ("delta_net", "gated_delta_net") + self.seeded_variants + tuple(extra_seed_variants)
+        if variant in more and self.baseline_seeds:
             return tuple(dict.fromkeys(self.seeds + self.baseline_seeds))
         return self.seeds
 
@@ -104,7 +106,7 @@ def load_scale(name_or_path: str | Path) -> Scale:
     data["tasks"] = tasks
     if data.get("precision", "auto") not in PRECISIONS:
         raise ValueError(f"{path}: precision must be one of {PRECISIONS}; got {data['precision']!r}")
-    for key in ("lrs", "wds", "seeds", "baseline_seeds"):
+    for key in ("lrs", "wds", "seeds", "baseline_seeds", "seeded_variants"):
         if key in data:
             data[key] = tuple(data[key])
     return Scale(**data)

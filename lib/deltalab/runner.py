@@ -64,6 +64,7 @@ def plan(variant_refs: list[str], scale: Scale, tasks: list[str] | None = None,
                     for wd in scale.wds:
                         for seed in run_seeds:
                             runs.append((ref, make_spec(vid, task, setting, lr, wd, seed, scale.name)))
+    runs.sort(key=lambda run: run[1].seed)  # stable: the whole grid at the first seed finishes first
     return runs
 
 
