@@ -4,6 +4,17 @@
 The notebook holds no logic (no def/class): it calls ``deltalab.rounds`` and shows what it returns. Cells
 tagged `nbval-check-output` show only numbers and sentences that are deterministic on CPU for a seed
 (tables, verdicts); training counts, figures, throughput and paths are never tagged.
+
+Executing a round and checking determinism (CI): papermill into a temporary folder with store A, clean, then
+nbval re-executes the executed copies with a fresh store B (so everything is trained again) and compares the
+tagged cells strictly. The injected parameters travel with the executed copy; the store does not (it comes
+from DELTALAB_RESULTS, never from a parameter, so that nbval's run trains afresh):
+
+    A=$(mktemp -d); B=$(mktemp -d)
+    DELTALAB_RESULTS=$A/results papermill notebooks/round.ipynb $A/round_1.ipynb \
+        -p round_file params/rounds/round_1.yaml -p scale smoke -p figures_dir $A/figures
+    python -m deltalab.nbclean $A/round_1.ipynb
+    DELTALAB_RESULTS=$B/results pytest --nbval-lax -p no:cacheprovider $A/round_1.ipynb
 """
 from pathlib import Path
 
@@ -130,5 +141,8 @@ ROUND = [
 
 if __name__ == "__main__":
     out = ROOT / "notebooks" / "round.ipynb"
-    nbformat.write(notebook(ROUND), out)
+    nb = notebook(ROUND)
+    for i, cell in enumerate(nb.cells):  # stable ids: rebuilding an unchanged notebook changes nothing
+        cell.id = f"round-{i:02d}"
+    nbformat.write(nb, out)
     print(f"wrote {out.relative_to(ROOT)}")

@@ -652,6 +652,6 @@ def verdicts_markdown(study: RoundStudy, which: str = "claims") -> str:
              f"*On the seed's own table: {r[SEED_COLUMN]}.*"
              for _, r in table.iterrows()]
     counts = table["verdict here"].value_counts()
-    head = (f"{study.tag}: " + ", ".join(f"{int(counts.get(s, 0))} {s}" for s in (HOLDS, FAILS, UNSURE))
-            + f" (of {len(table)}).")
+    head = (f"{study.tag}, of {len(table)}: "
+            + " · ".join(f"{s}: {int(counts.get(s, 0))}" for s in (HOLDS, FAILS, UNSURE)) + ".")
     return head + "\n\n" + "\n".join(lines)
