@@ -21,8 +21,6 @@ MAD-protocol means over four seeds whose spread was not published.
 from __future__ import annotations
 
 import math
-import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,17 +58,8 @@ def seed_path(document: str) -> Path:
 
 
 def seed_table(document: str) -> pd.DataFrame:
-    """A seed document's ``accuracies_df`` (``tables.read_seed_table``). Document 002 has its prose glued to
-    the last number of the table ("0.996908Analysis"); a copy with that line split is parsed instead."""
-    path = seed_path(document)
-    text = path.read_text()
-    fixed = re.sub(r"^(\s*\d+\s+\S+(?:\s+-?\d+\.\d+){5}\s+-?\d+\.\d+)([A-Za-z])", r"\1\n\2", text, flags=re.M)
-    if fixed == text:
-        return tables.read_seed_table(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / path.name
-        copy.write_text(fixed)
-        return tables.read_seed_table(copy)
+    """A seed document's ``accuracies_df`` (``tables.read_seed_table``)."""
+    return tables.read_seed_table(seed_path(document))
 
 
 def point_summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ their order, fractions in [0, 1].
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -105,11 +106,12 @@ def read_seed_table(path: str | Path) -> pd.DataFrame:
     """A seed document's table (a pandas repr followed by prose) as a DataFrame in the same format."""
     lines = Path(path).read_text().splitlines()
     header, rows = lines[0], []
+    row = re.compile(r"^\s*\d+\s+(\S+)" + r"\s+(-?\d+\.\d+)" * len(COLUMNS))  # prose may follow the last number
     for line in lines[1:]:
-        parts = line.split()
-        if len(parts) != 2 + len(COLUMNS) or not parts[0].isdigit():
+        m = row.match(line)
+        if not m:
             break
-        rows.append([parts[1]] + [float(x) for x in parts[2:]])
+        rows.append([m.group(1)] + [float(x) for x in m.groups()[1:]])
     if "Compress" not in header or not rows:
         raise ValueError(f"{path}: no accuracies table found at the top")
     table = pd.DataFrame([r[1:] for r in rows], index=[r[0] for r in rows], columns=COLUMNS)
