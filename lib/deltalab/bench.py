@@ -5,7 +5,8 @@ A *train step* is what ``deltalab.train`` does per batch: forward under the run'
 ``zero_grad``, backward and an AdamW step. Paths:
 
     reference        DeltaNet with fla's naive ``fla.ops.delta_rule.naive.delta_rule_chunkwise`` as the rule,
-                     in fp32 (how the seed results were run)
+                     in fp32, and the layers' op-by-op reference twins (``layers.use_reference_ops``): the
+                     model as the seed results ran it, before the fast paths
     delta_net        the project's default path, at ``resolve_precision('auto')``
     <variant>        every registered variant (gated_delta_net included), at the same precision
 
@@ -82,6 +83,10 @@ def build(path: str, seed: int = 0):
     make_mixer, precision = mixer_for(path)
     torch.manual_seed(seed)
     model = LanguageModel(VOCAB, make_mixer, DIM)
+    if path == "reference":
+        from .layers import use_reference_ops
+
+        use_reference_ops(model)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
     return model, opt, precision
 

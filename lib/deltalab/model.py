@@ -28,8 +28,37 @@ def swiglu_hidden(dim: int) -> int:
     return 16 * math.ceil(int(8 * dim / 3) / 16)
 
 
+class _SwiGLUActFn(torch.autograd.Function):
+    """``SiLU(a) ⊙ b`` for ``[a | b] = h`` (the stacked W1, W2 projection). The backward writes ``da`` and ``db``
+    straight into the two halves of one gradient (no ``cat``) and recomputes SiLU(a) instead of storing it."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor) -> Tensor:
+        a, b = h.chunk(2, dim=-1)
+        ctx.save_for_backward(h)
+        return F.silu(a).mul_(b)
+
+    @staticmethod
+    def backward(ctx, dout: Tensor) -> Tensor:
+        (h,) = ctx.saved_tensors
+        a, b = h.chunk(2, dim=-1)
+        dh = torch.empty_like(h)
+        da, db = dh.chunk(2, dim=-1)
+        torch.mul(F.silu(a), dout, out=db)
+        torch.ops.aten.silu_backward.grad_input(dout * b, a, grad_input=da)
+        return dh
+
+
+def swiglu_act_ref(h: Tensor) -> Tensor:
+    """Reference twin of ``_SwiGLUActFn``."""
+    a, b = h.chunk(2, dim=-1)
+    return F.silu(a) * b
+
+
 class SwiGLU(nn.Module):
     """``W3(SiLU(W1 x) ⊙ W2 x)`` without biases."""
+
+    reference = False  # True: the op-by-op activation (layers.use_reference_ops)
 
     def __init__(self, dim: int = 128, hidden: int | None = None):
         super().__init__()
@@ -38,8 +67,8 @@ class SwiGLU(nn.Module):
         self.w3 = nn.Linear(hidden, dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        a, b = self.w12(x).chunk(2, dim=-1)
-        return self.w3(F.silu(a) * b)
+        h = self.w12(x)
+        return self.w3(swiglu_act_ref(h) if self.reference else _SwiGLUActFn.apply(h))
 
 
 class Backbone(nn.Module):
@@ -79,7 +108,7 @@ class LanguageModel(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         T = x.shape[1]
         h = self.backbone(self.embed(_pad_tokens(x, self.pad_multiple)))
-        return self.head(h[:, :T])
+        return self.head(h[:, :T] if h.shape[1] != T else h)
 
 
 def sincos_positions(length: int, dim: int) -> Tensor:
