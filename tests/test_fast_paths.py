@@ -182,3 +182,18 @@ def test_reference_ops_flag_reaches_every_fast_module():
     flagged = [m for m in model.modules() if hasattr(type(m), "reference")]
     assert flagged and all(m.reference for m in flagged)
     assert {type(m).__name__ for m in flagged} >= {"RMSNorm", "ShortConv", "DeltaNet", "SwiGLU"}
+
+
+@pytest.mark.parametrize("L,C", [(100, 32), (128, 32), (63, 16), (20, 32)])
+@pytest.mark.parametrize("initial_state", [False, True])
+def test_gated_chunk_loop_equals_reference_loop(L, C, initial_state):
+    from deltalab.core.gated_delta_rule import gated_delta_rule_chunkwise, gated_delta_rule_chunkwise_ref
+
+    q, k, v, beta, S0 = _rule_inputs(L=L)
+    g = -torch.rand(beta.shape, generator=torch.Generator().manual_seed(3), dtype=beta.dtype) * 0.7
+    ins = [q, k, v, beta, g] + ([S0] if initial_state else [])
+
+    def call(fn):
+        return lambda q, k, v, b, g, *s: fn(q, k, v, beta=b, g=g, chunk_size=C, initial_state=s[0] if s else None)
+
+    assert _max_err(_grads(call(gated_delta_rule_chunkwise), ins), _grads(call(gated_delta_rule_chunkwise_ref), ins)) < 1e-11

@@ -198,8 +198,10 @@ def _worker_cmd(path: str, args, threads: int) -> list[str]:
             "--steps", str(args.steps), "--eval-steps", str(args.eval_steps)] + (["--no-flops"] if args.no_flops else [])
 
 
-def _child_env(threads: int) -> dict:
+def _child_env(threads: int, passive: bool = False) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore")
+    if passive:  # read by libgomp when torch is imported, so it can only be set for a fresh process
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     return env
 
 
@@ -215,15 +217,19 @@ def run_path(path: str, args) -> dict:
         return measure_path(path, threads=args.threads, batch=args.batch, length=args.length, warmup=args.warmup,
                             steps=args.steps, eval_steps=args.eval_steps, flops=not args.no_flops)
     proc = subprocess.run(_worker_cmd(path, args, args.threads), capture_output=True, text=True,
-                          env=_child_env(args.threads))
+                          env=_child_env(args.threads, args.omp_passive))
     return _parse_child(proc, proc.stdout, proc.stderr, path)
 
 
 def thread_layouts(path: str, args) -> dict:
-    """1 process × 2 threads vs 2 concurrent processes × 1 thread (throughput summed)."""
+    """1 process × 2 threads (OpenMP's default spin-waiting, and OMP_WAIT_POLICY=PASSIVE) vs 2 concurrent
+    processes × 1 thread (throughput summed)."""
     one = subprocess.run(_worker_cmd(path, args, 2) + ["--no-flops"], capture_output=True, text=True,
                          env=_child_env(2))
     r1 = _parse_child(one, one.stdout, one.stderr, path)
+    onep = subprocess.run(_worker_cmd(path, args, 2) + ["--no-flops"], capture_output=True, text=True,
+                          env=_child_env(2, passive=True))
+    r1p = _parse_child(onep, onep.stdout, onep.stderr, path)
     procs = [subprocess.Popen(_worker_cmd(path, args, 1) + ["--no-flops"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=_child_env(1)) for _ in range(2)]
     rs = []
@@ -233,6 +239,7 @@ def thread_layouts(path: str, args) -> dict:
     return {
         "path": path,
         "1x2_train_tokens_per_s": r1["train_tokens_per_s"],
+        "1x2_passive_train_tokens_per_s": r1p["train_tokens_per_s"],
         "2x1_train_tokens_per_s": sum(r["train_tokens_per_s"] for r in rs),
         "2x1_per_process": [r["train_tokens_per_s"] for r in rs],
         "1x2_eval_tokens_per_s": r1["eval_tokens_per_s"],
@@ -286,10 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default=None, help="comma-separated short names (reference and delta_net always run)")
     p.add_argument("--quick", action="store_true", help="a short run: fewer steps, no thread-layout comparison")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--out", default=None, help="also write the JSON object to this file")
     p.add_argument("--in-process", action="store_true", help="run every path in this process (RSS not per path)")
     p.add_argument("--thread-layouts", dest="thread_layouts", action="store_true", default=None)
     p.add_argument("--no-thread-layouts", dest="thread_layouts", action="store_false")
     p.add_argument("--no-flops", action="store_true", help="skip the FLOP count")
+    p.add_argument("--omp-passive", action="store_true",
+                   help="run the paths with OMP_WAIT_POLICY=PASSIVE (see docs/performance.md: a busy CPU)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--length", type=int, default=128)
     p.add_argument("--warmup", type=int, default=None)
@@ -339,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.platform(terse=True)}",
         "torch": torch.__version__,
         "threads": args.threads,
+        "omp_wait_policy": "PASSIVE" if args.omp_passive else os.environ.get("OMP_WAIT_POLICY", "default"),
+        "load_average_at_start": os.getloadavg(),
         "batch": args.batch, "length": args.length, "warmup": args.warmup, "steps": args.steps,
         "precision": resolve_precision("auto", torch.device("cpu")),
         "cpu_native_bf16": cpu_has_native_bf16(),
@@ -360,10 +372,14 @@ def main(argv: list[str] | None = None) -> int:
         "thread_layouts": layouts,
         "wall_s": time.perf_counter() - t_start,
     }
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"deltalab.bench  {report['date']}  {report['machine']}  torch {torch.__version__}")
+    print(f"deltalab.bench  {report['date']}  {report['machine']}  torch {torch.__version__}  "
+          f"load average at start {report['load_average_at_start'][0]:.2f}  OMP_WAIT_POLICY {report['omp_wait_policy']}")
     print(f"LanguageModel 4 layers, width {DIM}, vocab {VOCAB}, batch {args.batch}, length {args.length}, "
           f"{args.threads} threads; train step = fwd + bwd + AdamW; median of {args.steps} steps after {args.warmup}")
     print(f"matmul peak at {args.threads} threads: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s "
@@ -375,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     slow = report["below_half_of_delta_net"]
     print(f"below 0.5× delta_net: {', '.join(slow) if slow else 'none'}")
     if layouts:
-        print(f"\nthread layouts ({layouts['path']}): 1 process × 2 threads {layouts['1x2_train_tokens_per_s']:.0f} tok/s; "
+        print(f"\nthread layouts ({layouts['path']}): 1 process × 2 threads {layouts['1x2_train_tokens_per_s']:.0f} tok/s "
+              f"({layouts['1x2_passive_train_tokens_per_s']:.0f} with OMP_WAIT_POLICY=PASSIVE); "
               f"2 processes × 1 thread {layouts['2x1_train_tokens_per_s']:.0f} tok/s in total "
               f"({' + '.join(f'{t:.0f}' for t in layouts['2x1_per_process'])}); eval "
               f"{layouts['1x2_eval_tokens_per_s']:.0f} vs {layouts['2x1_eval_tokens_per_s']:.0f}")

@@ -24,9 +24,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .delta_rule import _pad_to_chunks, _state_dtype, check_shapes
+from .delta_rule import _n_major, _pad_to_chunks, _state_dtype, _UTInverse, check_shapes
 
-__all__ = ["gated_delta_rule_recurrence", "gated_delta_rule_chunkwise"]
+__all__ = ["gated_delta_rule_recurrence", "gated_delta_rule_chunkwise", "gated_delta_rule_chunkwise_ref"]
 
 
 def _check_g(q: Tensor, g: Tensor) -> None:
@@ -55,6 +55,57 @@ def gated_delta_rule_recurrence(
     return torch.stack(o, dim=2).to(out_dtype), S
 
 
+class _GatedChunkLoop(torch.autograd.Function):
+    """The gated loop over chunks with a hand-written backward; every decay factor is computed outside (by
+    autograd, so ``g``'s gradient needs nothing here). Inputs chunk-major ``[N, G, C, d]`` (``G = B·H``)::
+
+        forward   loop:  h_i = S;  U'_i = U_i − W_i h_i;  S = a_i S + K̃_iᵀ U'_i       a_i = exp(γ_C), K̃ = K ⊙ exp(γ_C − γ)
+                  then:  O = Q̃ h + A U'                                             Q̃ = Q ⊙ exp(γ), A = Q Kᵀ ⊙ D
+        backward  dU'_i = Aᵀ dO_i + K̃_i dS;  dS ← a_i dS + Q̃_iᵀ dO_i − W_iᵀ dU'_i  (reverse loop)
+                  dQ̃ = dO hᵀ, dA = dO U'ᵀ, dK̃ = U' dS₊ᵀ, da_i = ⟨dS₊, h_i⟩, dW = −dU' hᵀ, dU = dU'
+    """
+
+    @staticmethod
+    def forward(ctx, qd, kd, w, u, A, a, S0):
+        N, G, C, dk = qd.shape
+        dv = u.shape[-1]
+        hs = qd.new_empty(N, G, dk, dv)
+        vn = qd.new_empty(N, G, C, dv)
+        S = S0
+        for i in range(N):
+            hs[i] = S
+            torch.baddbmm(u[i], w[i], S, alpha=-1, out=vn[i])
+            S = torch.baddbmm(S * a[i, :, None, None], kd[i].transpose(1, 2), vn[i])
+        if N == 0:
+            S = S.clone()
+        o = torch.baddbmm(torch.bmm(qd.view(-1, C, dk), hs.view(-1, dk, dv)), A.view(-1, C, C), vn.view(-1, C, dv))
+        ctx.save_for_backward(qd, kd, w, A, a, hs, vn)
+        return o.view(N, G, C, dv), S
+
+    @staticmethod
+    def backward(ctx, do, dS_final):
+        qd, kd, w, A, a, hs, vn = ctx.saved_tensors
+        N, G, C, dk = qd.shape
+        dv = vn.shape[-1]
+        do = torch.zeros_like(vn) if do is None else do.contiguous()
+        dof, hf, vf = do.view(-1, C, dv), hs.view(-1, dk, dv), vn.view(-1, C, dv)
+        dvn = torch.bmm(A.view(-1, C, C).transpose(1, 2), dof).view(N, G, C, dv)
+        dh_o = torch.bmm(qd.view(-1, C, dk).transpose(1, 2), dof).view(N, G, dk, dv)
+        dS_after = torch.empty_like(hs)
+        dS = torch.zeros_like(hs[0]) if dS_final is None else dS_final.contiguous()
+        for i in range(N - 1, -1, -1):
+            dS_after[i] = dS
+            torch.baddbmm(dvn[i], kd[i], dS, out=dvn[i])
+            dS = torch.baddbmm(torch.addcmul(dh_o[i], dS, a[i, :, None, None]), w[i].transpose(1, 2), dvn[i], alpha=-1)
+        dvf = dvn.view(-1, C, dv)
+        dqd = torch.bmm(dof, hf.transpose(1, 2)).view(N, G, C, dk)
+        dA = torch.bmm(dof, vf.transpose(1, 2)).view(N, G, C, C)
+        dkd = torch.bmm(vf, dS_after.view(-1, dk, dv).transpose(1, 2)).view(N, G, C, dk)
+        da = (dS_after * hs).sum((-2, -1))
+        dw = torch.bmm(dvf, hf.transpose(1, 2)).neg_().view(N, G, C, dk)
+        return dqd, dkd, dw, dvn, dA, da, dS
+
+
 def gated_delta_rule_chunkwise(
     q: Tensor,
     k: Tensor,
@@ -65,7 +116,59 @@ def gated_delta_rule_chunkwise(
     chunk_size: int = 32,
     initial_state: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Chunkwise gated delta rule, any length. Returns ``(o in v's dtype, S in fp32)``."""
+    """Chunkwise gated delta rule, any length. Returns ``(o in v's dtype, S in fp32)``.
+
+    Chunk-major memory (``[N, B·H, C, d]``), the decay factors and the UT transform batched by autograd, and the
+    loop in ``_GatedChunkLoop`` (state recurrence alone in Python, hand-written backward). Runs in fp32 (fp64
+    for fp64 inputs) with autocast off. ``gated_delta_rule_chunkwise_ref`` is the plain loop.
+    """
+    check_shapes(q, k, v, beta, initial_state)
+    _check_g(q, g)
+    B, H, L, dk = q.shape
+    dv = v.shape[-1]
+    C = chunk_size
+    dt, out_dtype = _state_dtype(q), v.dtype
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        q, k, v, beta, g = (_pad_to_chunks(x.to(dt), C) for x in (q, k, v, beta, g))
+        N = q.shape[2] // C
+        G = B * H
+        beta = beta.reshape(B, H, N, C).permute(2, 0, 1, 3).reshape(N, G, C, 1)
+        gamma = g.reshape(B, H, N, C).permute(2, 0, 1, 3).reshape(N, G, C).cumsum(-1)  # γ_r inside the chunk
+        q = _n_major(q, N, C).view(N, G, C, dk).mul_(dk**-0.5)
+        k = _n_major(k, N, C).view(N, G, C, dk)
+        v_beta = _n_major(v, N, C).view(N, G, C, dv).mul_(beta)
+        k_beta = k * beta
+        lower = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()
+        # D[r, s] = exp(γ_r − γ_s) on and below the diagonal; the exponent is masked before exp so that the
+        # (positive, possibly huge) upper entries never overflow.
+        D = (gamma[..., :, None] - gamma[..., None, :]).masked_fill(~lower, float("-inf")).exp()
+        T = _UTInverse.apply((k_beta @ k.transpose(-1, -2)) * D)  # (I + tril(diag(β) K Kᵀ ⊙ D, −1))⁻¹
+        decay_in = gamma[..., None].exp()  # exp(γ_r): decay from the chunk start to token r
+        u = T @ v_beta
+        w = T @ (k_beta * decay_in)
+        gamma_last = gamma[..., -1]  # [N, G]
+        kd = k * (gamma_last[..., None] - gamma)[..., None].exp()  # K ⊙ exp(γ_C − γ_r)
+        A = (q @ k.transpose(-1, -2)) * D
+        S0 = q.new_zeros(G, dk, dv) if initial_state is None else initial_state.to(dt).reshape(G, dk, dv)
+        o, S = _GatedChunkLoop.apply(q * decay_in, kd, w, u, A, gamma_last.exp(), S0)
+    # [N, B, H, C, dv] → [B, H, N·C, dv] over [B, L, H, dv] memory (the head merge after it is a view)
+    o = o.view(N, B, H, C, dv).permute(1, 0, 3, 2, 4).contiguous().permute(0, 3, 1, 2, 4).reshape(B, H, N * C, dv)
+    if N * C != L:
+        o = o[:, :, :L]
+    return o.to(out_dtype), S.view(B, H, dk, dv)
+
+
+def gated_delta_rule_chunkwise_ref(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    beta: Tensor,
+    g: Tensor,
+    chunk_size: int = 32,
+    initial_state: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Reference twin of ``gated_delta_rule_chunkwise``: the straightforward loop (autograd through it)."""
     check_shapes(q, k, v, beta, initial_state)
     _check_g(q, g)
     B, H, L, dk = q.shape
