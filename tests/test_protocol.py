@@ -193,3 +193,20 @@ def test_plan_counts_runs_per_scale():
     runs = plan(["delta_net"], scale)
     n_settings = sum(len(b.settings) for b in scale.tasks.values())
     assert len(runs) == n_settings * len(scale.lrs) * len(scale.wds) * len(scale.seeds)
+
+
+def test_a_changed_budget_is_a_new_run(tmp_path):
+    scale = load_scale("smoke")
+    longer = replace(scale, tasks=scale.tasks | {"memorization": replace(scale.tasks["memorization"], epochs=2)})
+    (_, a), = plan(["delta_net"], scale, ["memorization"])
+    (_, b), = plan(["delta_net"], longer, ["memorization"])
+    assert a.budget_id and a.budget_id != b.budget_id
+    assert Store(tmp_path).path(a) != Store(tmp_path).path(b)
+    run_variant("delta_net", "smoke", ["memorization"], store=Store(tmp_path), progress=False)
+    assert len(Store(tmp_path).records("smoke")) == 1
+    record = next(tmp_path.rglob("*.json"))
+    record.rename(record.with_name(record.name.replace(a.budget_id, "000000")))  # as if from an earlier budget
+    stale = json.loads(next(tmp_path.rglob("*.json")).read_text())
+    stale["spec"]["budget_id"] = "000000"
+    next(tmp_path.rglob("*.json")).write_text(json.dumps(stale))
+    assert Store(tmp_path).records("smoke") == []

@@ -20,7 +20,7 @@ from . import tasks as T
 from .params import Scale, load_scale
 from .runtime import set_threads
 from .store import Store
-from .train import RunSpec, make_spec, train_run
+from .train import RunSpec, budget_id, make_spec, train_run
 from .variants import VARIANTS, get_variant
 
 
@@ -59,11 +59,12 @@ def plan(variant_refs: list[str], scale: Scale, tasks: list[str] | None = None,
         vid = variant_id(ref)
         run_seeds = seeds if seeds else scale.seeds_for(vid, extra_seed_variants)
         for task in tasks:
+            budget = budget_id(scale, task)
             for setting in scale.tasks[task].settings:
                 for lr in scale.lrs:
                     for wd in scale.wds:
                         for seed in run_seeds:
-                            runs.append((ref, make_spec(vid, task, setting, lr, wd, seed, scale.name)))
+                            runs.append((ref, make_spec(vid, task, setting, lr, wd, seed, scale.name, budget)))
     runs.sort(key=lambda run: run[1].seed)  # stable: the whole grid at the first seed finishes first
     return runs
 

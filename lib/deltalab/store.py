@@ -1,6 +1,9 @@
 """The results store: one JSON record per finished run under ``outputs/results/<scale>/``.
 
-    <root>/<scale>/<variant>/<task>/<setting id>/lr<lr>_wd<wd>_seed<seed>.json
+    <root>/<scale>/<variant>/<task>/<setting id>/lr<lr>_wd<wd>_seed<seed>_b<budget>.json
+
+The budget fingerprint (``train.budget_id``) makes a run trained under an earlier budget of the scale a
+different run, so editing a scale file never silently reuses results it no longer describes.
 
 - A record is written atomically (temporary file in the same folder, then rename): a reader sees a whole
   record or none.
@@ -36,7 +39,8 @@ class Store:
 
     def path(self, spec: RunSpec) -> Path:
         sid = T.setting_id(spec.task, spec.setting_dict) if spec.setting else "baseline"
-        name = f"lr{_fmt(spec.lr)}_wd{_fmt(spec.wd)}_seed{spec.seed}.json"
+        budget = f"_b{spec.budget_id}" if spec.budget_id else ""
+        name = f"lr{_fmt(spec.lr)}_wd{_fmt(spec.wd)}_seed{spec.seed}{budget}.json"
         return self.root / spec.scale / spec.variant / spec.task / sid / name
 
     def get(self, spec: RunSpec) -> dict | None:
@@ -75,15 +79,22 @@ class Store:
                 lock.unlink(missing_ok=True)
 
     def records(self, scale: str, variants: list[str] | None = None, tasks: list[str] | None = None) -> list[dict]:
-        """Every finished record of a scale (optionally only some variants / tasks)."""
+        """Every finished record of a scale trained under the scale's current budget (optionally only some
+        variants / tasks). Records of an earlier budget of the scale file are left out."""
+        from .params import load_scale
+        from .train import budget_id
+
         base = self.root / scale
         out = []
         if not base.exists():
             return out
+        sc = load_scale(scale)
         for path in sorted(base.glob("*/*/*/*.json")):
             variant, task = path.parts[-4], path.parts[-3]
             if (variants is None or variant in variants) and (tasks is None or task in tasks):
-                out.append(json.loads(path.read_text()))
+                record = json.loads(path.read_text())
+                if task in sc.tasks and record["spec"].get("budget_id") == budget_id(sc, task):
+                    out.append(record)
         return out
 
 

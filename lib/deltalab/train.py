@@ -11,6 +11,7 @@ per-token (micro) accuracy is reported beside it.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 import time
@@ -43,14 +44,25 @@ class RunSpec:
     wd: float
     seed: int
     scale: str
+    budget_id: str = ""  # fingerprint of the scale's budget for this task (see budget_id): a changed budget is a new run
 
     @property
     def setting_dict(self) -> dict:
         return dict(self.setting)
 
 
-def make_spec(variant: str, task: str, setting: dict, lr: float, wd: float, seed: int, scale: str) -> RunSpec:
-    return RunSpec(variant, task, tuple(sorted(setting.items())), float(lr), float(wd), int(seed), scale)
+def budget_id(scale: Scale, task: str) -> str:
+    """A short fingerprint of everything in a scale that changes a run's result besides its spec: the task's
+    budget, the test set, evaluation and early stopping, and the precision policy."""
+    b = scale.tasks[task]
+    key = (b.num_train_examples, b.epochs, b.batch_size, scale.num_test_examples, scale.eval_every,
+           scale.early_stop, scale.precision)
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:6]
+
+
+def make_spec(variant: str, task: str, setting: dict, lr: float, wd: float, seed: int, scale: str,
+              budget: str = "") -> RunSpec:
+    return RunSpec(variant, task, tuple(sorted(setting.items())), float(lr), float(wd), int(seed), scale, budget)
 
 
 def fast_rule(variant, device: torch.device):
