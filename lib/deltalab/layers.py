@@ -271,11 +271,13 @@ class GatedDeltaNet(nn.Module):
     included, as in MAD's protocol (fla's own training excludes those two).
     """
 
-    def __init__(self, dim: int = 128, num_heads: int = 2, chunk_size: int = 32):
+    def __init__(self, dim: int = 128, num_heads: int = 2, chunk_size: int = 32,
+                 rule: Callable[..., tuple[Tensor, Tensor]] = gated_delta_rule_chunkwise):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
         self.dim, self.num_heads, self.head_dim, self.chunk_size = dim, num_heads, dim // num_heads, chunk_size
+        self.rule = rule  # gated_delta_rule_chunkwise's signature (beta=, g= keyword-only); Triton twin on CUDA
         self.qkv_proj = nn.Linear(dim, 3 * dim, bias=False)
         self.conv = ShortConv(3 * dim)
         self.b_proj = nn.Linear(dim, num_heads, bias=False)
@@ -296,6 +298,6 @@ class GatedDeltaNet(nn.Module):
         q, k, v = norm(_split_heads(q, H)), norm(_split_heads(k, H)), _split_heads(v, H)
         beta = torch.sigmoid(self.b_proj(x).float()).transpose(1, 2)  # [B, H, L]
         g = (-self.A_log.float().exp() * F.softplus(self.a_proj(x).float() + self.dt_bias)).transpose(1, 2)
-        o, _ = gated_delta_rule_chunkwise(q, k, v, beta=beta, g=g, chunk_size=self.chunk_size)
+        o, _ = self.rule(q, k, v, beta=beta, g=g, chunk_size=self.chunk_size)
         o = self.o_norm(o, _split_heads(self.g_proj(x), H))
         return self.o_proj(_merge_heads(o).to(x.dtype))
