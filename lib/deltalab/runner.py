@@ -69,8 +69,12 @@ def plan(variant_refs: list[str], scale: Scale, tasks: list[str] | None = None,
     return runs
 
 
-def _run_one(ref: str, spec: RunSpec, scale_name: str, store_root: str, threads: int | None) -> str:
-    """Worker: train ``spec`` unless stored or claimed by another process. Returns what happened."""
+def _run_one(ref: str, spec: RunSpec, scale_name: str, store_root: str, threads: int | None,
+             parent: int | None = None) -> str:
+    """Worker: train ``spec`` unless stored or claimed by another process. Returns what happened. A worker
+    whose grid process is gone (killed) starts nothing new."""
+    if parent is not None and os.getppid() != parent:
+        return "busy"
     set_threads(threads)
     store = Store(store_root)
     if store.get(spec) is not None:
@@ -126,7 +130,8 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
             tally(_run_one(ref, spec, scale_name, str(store.root), threads))
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            pending = {pool.submit(_run_one, ref, spec, scale_name, str(store.root), threads) for ref, spec in todo}
+            pending = {pool.submit(_run_one, ref, spec, scale_name, str(store.root), threads, os.getpid())
+                       for ref, spec in todo}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
