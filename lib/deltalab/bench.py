@@ -10,8 +10,8 @@ A *train step* is what ``deltalab.train`` does per batch: forward under the run'
     delta_net        the project's default path, at ``resolve_precision('auto')``
     <variant>        every registered variant (gated_delta_net included), at the same precision
 
-    python -m deltalab.bench [--threads 2] [--variants a,b] [--quick] [--json] [--in-process]
-                             [--thread-layouts | --no-thread-layouts] [--steps N] [--warmup N]
+    python -m deltalab.bench [--threads 2] [--variants a,b] [--quick] [--json] [--out FILE] [--in-process]
+                             [--thread-layouts | --no-thread-layouts] [--omp-passive] [--steps N] [--warmup N]
 
 Each path runs in its own fresh process (``--in-process`` to skip that), so that its peak memory is the
 peak resident set size of a process that built and trained only that path: ``resource.getrusage`` ``ru_maxrss``
@@ -26,7 +26,10 @@ utilisation is that count × tokens/s over the matmul peak measured here (a 2048
 one, at the chosen threads, best of several).
 
 ``--thread-layouts`` (on by default for a full run) also compares, for delta_net, one process with two
-threads against two concurrent single-thread processes (summed throughput): the grid runner's choice.
+threads (libgomp's default spin-waiting, and ``OMP_WAIT_POLICY=PASSIVE``) against two concurrent
+single-thread processes (summed throughput): the grid runner's choice. ``--omp-passive`` runs every path with
+``OMP_WAIT_POLICY=PASSIVE``: with other load on the cores, spin-waiting makes two-thread steps 2-6× slower
+(docs/performance.md).
 """
 from __future__ import annotations
 
