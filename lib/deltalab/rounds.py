@@ -21,6 +21,7 @@ MAD-protocol means over four seeds whose spread was not published.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from .runtime import REPO_ROOT
 from .store import Store
 from .variants import VARIANTS, name_of_label
 
-SEEDS_DIR = REPO_ROOT.parent / "shared" / "seeds"
+SEEDS_DIR = Path(os.environ.get("DELTALAB_SEEDS") or REPO_ROOT.parent / "shared" / "seeds")  # the seed documents
 REFERENCE = "gated_delta_net"  # the row every variant is measured against
 BASELINE = "delta_net"
 AVERAGE = "Average"
