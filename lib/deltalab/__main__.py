@@ -31,11 +31,12 @@ def _print_table(scale: str, variants: list[str] | None = None) -> None:
     from . import tables
     from .store import Store
 
-    runs = tables.records_frame(Store().records(scale, variants=variants))
-    if runs.empty:
+    every = tables.records_frame(Store().records(scale))
+    if every.empty:
         print(f"no stored runs for scale {scale!r}")
         return
-    paths = tables.write_accuracies(tables.records_frame(Store().records(scale)), scale)
+    paths = tables.write_accuracies(every, scale)
+    runs = every if variants is None else every[every["variant"].isin(variants)]
     table = tables.with_average(tables.accuracies_df(runs))
     print(table.round(3).to_string())
     print(f"\nscale: {scale}; written: {paths['accuracies']} and {paths['summary']}")
