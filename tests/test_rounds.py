@@ -192,6 +192,35 @@ def test_signed_never_prints_negative_zero():
     assert rounds.signed(-1e-9) == "+0.000" and rounds.signed(-0.0123) == "-0.012"
 
 
+def test_cost_reads_the_bench_report_or_the_grid_runs(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    rnd = ROUNDS[0]
+    labs = [label(n) for n in rnd.rows]
+    runs = pd.DataFrame([{"label": lab, "train_tokens_per_s": 1000.0 * (i + 1) + j}
+                         for i, lab in enumerate(labs) for j in (0, 2)])
+    study = SimpleNamespace(round_labels=labs, runs=runs)
+    grid, source = rounds.cost(study)
+    assert grid[rnd.rows[-1]] == pytest.approx(1000.0 * len(labs) + 1) and "grid runs" in source
+    assert list(grid) == sorted(grid, reverse=True)
+
+    report = {"train_tokens_per_s": {n: 10.0 + i for i, n in enumerate(rnd.rows)} | {"reference": 1.0},
+              "date": "2026-11-23T16:00:00+00:00", "machine": "m", "threads": 2, "batch": 128, "length": 128,
+              "steps": 7, "load_average_at_start": [0.5, 0.5, 0.5]}
+    f = tmp_path / "bench.json"
+    f.write_text(json.dumps(report))
+    bench, source = rounds.cost(study, bench_file=f)
+    assert dict(bench) == {n: 10.0 + i for i, n in enumerate(rnd.rows)}  # the round's rows only
+    assert "deltalab bench" in source and "bench.json" in source and "load average 0.5" in source
+    assert bench.attrs["xlabel"] != grid.attrs["xlabel"]
+
+    with pytest.raises(FileNotFoundError, match="bench --json"):
+        rounds.cost(study, bench_file=tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text(json.dumps({"date": "x"}))
+    with pytest.raises(ValueError, match="lacks train_tokens_per_s"):
+        rounds.cost(study, bench_file=tmp_path / "bad.json")
+
 # --- nbclean ----------------------------------------------------------------------------------------------
 
 def test_nbclean(tmp_path):

@@ -44,6 +44,7 @@ ROUND = [
         "workers = 1  # training processes\n"
         "results_dir = None  # None: $DELTALAB_RESULTS, else outputs/results\n"
         "figures_dir = None  # None: outputs/<scale>/figures/round_<n>\n"
+        "bench_file = None  # a `python -m deltalab bench --json --out FILE` report for the cost figure (None: grid runs)\n"
         "environment_file = None  # where to record versions, commit and device (None: don't)",
         metadata={"tags": ["parameters"]},
     ),
@@ -85,7 +86,7 @@ ROUND = [
     new_markdown_cell("### Gap to Gated DeltaNet\n\nEach row minus `gated_delta_net` (positive: better)."),
     new_code_cell("rounds.shown(rounds.gap_to_reference(study))", metadata=CHECK),
     new_markdown_cell("## Figures"),
-    new_code_cell("figures = rounds.figures(study, figures_dir)"),
+    new_code_cell("figures = rounds.figures(study, figures_dir, bench_file=bench_file)"),
     new_code_cell('Image(filename=str(figures["heatmap"]))'),
     new_code_cell('Image(filename=str(figures["gap"]))'),
     new_markdown_cell("### Reproduced against reported\n\n"
@@ -97,9 +98,9 @@ ROUND = [
                       "Test accuracy per evaluated epoch of the runs the score uses (best lr × wd), "
                       "averaged over settings and seeds."),
     new_code_cell('Image(filename=str(figures["curves"]))'),
-    new_markdown_cell("### Cost\n\nTraining throughput, mean over each row's runs, on the machine that trained "
-                      "them (runs reused from the store keep the throughput they were measured with)."),
-    new_code_cell('Image(filename=str(figures["cost"]))'),
+    new_markdown_cell("### Cost\n\nTraining throughput per row; where the figures come from:"),
+    new_code_cell('display(Markdown(rounds.cost(study, bench_file=bench_file)[1]))\n'
+                  'Image(filename=str(figures["cost"]))'),
     new_markdown_cell("## What the numbers say\n\nBest row per task, and whether it is clearly ahead of the "
                       "runner-up:"),
     new_code_cell('display(Markdown("\\n\\n".join(rounds.best_per_task(study))))', metadata=CHECK),

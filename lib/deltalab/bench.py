@@ -375,9 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         "thread_layouts": layouts,
         "wall_s": time.perf_counter() - t_start,
     }
-    if args.out:
-        with open(args.out, "w") as f:
+    if args.out:  # written whole or not at all
+        tmp = f"{args.out}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
             json.dump(report, f, indent=1)
+        os.replace(tmp, args.out)
     if args.json:
         print(json.dumps(report))
         return 0

@@ -20,6 +20,7 @@ MAD-protocol means over four seeds whose spread was not published.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import warnings
@@ -265,22 +266,62 @@ def curves(study: RoundStudy, names: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "column", "setting", "seed", "epoch", "test_acc"])
 
 
-def cost(study: RoundStudy, labels: list[str] | None = None) -> pd.Series:
-    """Training throughput per row: the mean over its runs of train tokens/s (machine-dependent)."""
+def cost(study: RoundStudy, labels: list[str] | None = None, bench_file: str | Path | None = None
+         ) -> tuple[pd.Series, str]:
+    """Training throughput per row, and a sentence saying where it comes from.
+
+    With ``bench_file`` (the JSON of ``python -m deltalab bench --json --out FILE``): the benchmark's train-step
+    tokens/s, measured for every path in one run under the same conditions. Without it: the mean over each
+    row's grid runs of their train tokens/s, which also carries whatever else the machine was doing while
+    each run trained (a run reused from the store keeps the throughput it was measured with).
+    """
     labels = labels or study.round_labels
-    tps = study.runs[study.runs["label"].isin(labels)].groupby("label")["train_tokens_per_s"].mean()
+    if bench_file:
+        bench = _read_bench(bench_file)
+        tps = pd.Series({lab: bench["train_tokens_per_s"][name_of_label(lab)] for lab in labels
+                         if name_of_label(lab) in bench["train_tokens_per_s"]}, dtype=float)
+        load = bench.get("load_average_at_start") or [float("nan")]
+        threads = f"{bench['threads']} thread" + ("s" if bench["threads"] != 1 else "")
+        source = (f"train-step tokens/s from `deltalab bench` (its report `{Path(bench_file).name}`: "
+                  f"{bench['machine']}, {threads}, batch {bench['batch']} × length {bench['length']}, median of "
+                  f"{bench['steps']} steps, load average {load[0]:.1f} at its start): every row measured in one "
+                  f"run, so the rows compare")
+        xlabel = "train tokens / s (deltalab bench)"
+    else:
+        tps = study.runs[study.runs["label"].isin(labels)].groupby("label")["train_tokens_per_s"].mean()
+        source = ("mean train tokens/s over each row's grid runs, on the machines and under the load they were "
+                  "trained with: rows trained while the machine was shared look slower than they are "
+                  "(`python -m deltalab bench` compares the paths under equal conditions)")
+        xlabel = "train tokens / s (grid runs)"
     tps = tps.reindex([lab for lab in labels if lab in tps.index]).sort_values(ascending=False)
-    return tps.rename(index=short_name)
+    tps = tps.rename(index=short_name)
+    tps.attrs["xlabel"] = xlabel
+    return tps, source
+
+
+def _read_bench(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"bench file {path} not found: write it with `python -m deltalab bench --json "
+                                f"--out {path}`, or pass bench_file=None to use the grid runs' throughput")
+    bench = json.loads(path.read_text())
+    missing = [k for k in ("train_tokens_per_s", "date", "machine", "threads", "batch", "length", "steps")
+               if k not in bench]
+    if missing:
+        raise ValueError(f"{path} is not a `deltalab bench --json` report: it lacks {', '.join(missing)}")
+    return bench
 
 
 # --- figures ----------------------------------------------------------------------------------------------
 
-def figures(study: RoundStudy, figures_dir: str | Path | None = None) -> dict[str, Path]:
+def figures(study: RoundStudy, figures_dir: str | Path | None = None,
+            bench_file: str | Path | None = None) -> dict[str, Path]:
     """Every figure of a round, as PNG files: heatmap, gap to Gated DeltaNet, reproduced vs reported,
-    learning curves, cost."""
+    learning curves, cost (from ``bench_file`` when given, see ``cost``)."""
     sc, n = study.scale.name, study.round.number
     out = Path(figures_dir or REPO_ROOT / "outputs" / sc / "figures" / f"round_{n}")
     rho = rank_correlation(study)["spearman_rho"].to_dict()
+    tps, _ = cost(study, bench_file=bench_file)
     paths = {
         "heatmap": plots.heatmap(reproduced(study), out / f"round_{n}_heatmap.png",
                                  f"Round {n}: MAD accuracy at scale {sc}", cmap="viridis"),
@@ -292,8 +333,8 @@ def figures(study: RoundStudy, figures_dir: str | Path | None = None) -> dict[st
                                                rho=rho),
         "curves": plots.learning_curves(curves(study, list(study.round.discuss)), out / f"round_{n}_curves.png",
                                         f"Round {n}: test accuracy per epoch at scale {sc}"),
-        "cost": plots.bars(cost(study), out / f"round_{n}_cost.png",
-                           f"Round {n}: training throughput at scale {sc}", "train tokens / s (this machine)"),
+        "cost": plots.bars(tps, out / f"round_{n}_cost.png", f"Round {n}: training throughput",
+                           tps.attrs["xlabel"]),
     }
     if study.round.conclusion:
         paths["all"] = plots.heatmap(ranking(study).drop(columns=["rank", "n seeds"]),
