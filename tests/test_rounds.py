@@ -221,6 +221,37 @@ def test_cost_reads_the_bench_report_or_the_grid_runs(tmp_path):
     with pytest.raises(ValueError, match="lacks train_tokens_per_s"):
         rounds.cost(study, bench_file=tmp_path / "bad.json")
 
+
+def test_identical_to_baseline_compares_every_run_epoch_by_epoch():
+    from types import SimpleNamespace
+
+    from deltalab.params import load_scale
+
+    def rec(name, task, seed, losses):
+        return {"label": label(name), "spec": {"task": task, "setting": {}, "lr": 1e-3, "wd": 0.1, "seed": seed},
+                "curve": [{"epoch": i + 1, "test_loss": x} for i, x in enumerate(losses)]}
+
+    records = [rec("delta_net", "compression", s, [2.0, 1.5 + s]) for s in (0, 1)]
+    records += [rec("delta_net", "selective-copying", 0, [3.0, 2.0])]
+    records += [rec("decay_state", "compression", s, [2.0, 1.5 + s]) for s in (0, 1)]  # DeltaNet's runs
+    records += [rec("decay_state", "selective-copying", 0, [3.0, 2.0 + 1e-12])]  # differs in the last epoch
+    records += [rec("error_gated", "compression", 0, [2.0, 1.5]), rec("error_gated", "compression", 1, [2.0, 9.9])]
+    records += [rec("adam_state", "compression", 2, [2.0, 1.5])]  # no DeltaNet twin for seed 2
+    study = SimpleNamespace(records=records, round_labels=[label(n) for n in
+                            ("delta_net", "decay_state", "error_gated", "adam_state")],
+                            columns=["Compress", "Selective Copy"], scale=load_scale("cpu"), tag="at scale `cpu`")
+    assert rounds.identical_to_baseline(study) == {"decay_state": ["Compress"]}
+    note = rounds.identical_note(study)
+    assert "decay_state on Compress." in note and "The sequences of Compress fit in one chunk of 32" in note
+    study.records = [r for r in records if r["label"] != label("decay_state")]
+    assert "every row's runs differ" in rounds.identical_note(study)
+
+
+def test_join_words():
+    from deltalab.narrative import join_words
+
+    assert [join_words(x) for x in ([], ["a"], ["a", "b"], ["a", "b", "c"])] == ["", "a", "a and b", "a, b and c"]
+
 # --- nbclean ----------------------------------------------------------------------------------------------
 
 def test_nbclean(tmp_path):

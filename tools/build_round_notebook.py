@@ -110,6 +110,8 @@ ROUND = [
         "display(Markdown(narrative.seeds_note(study.summary, study.round_labels)))",
         metadata=CHECK,
     ),
+    new_markdown_cell("Rows whose runs are DeltaNet's, bit for bit, on some tasks (their change never acted there):"),
+    new_code_cell("display(Markdown(rounds.identical_note(study)))", metadata=CHECK),
     new_markdown_cell(
         "## The seed document's claims, re-examined\n\n"
         "Each claim as a checkable statement (`params/rounds/round_<n>.yaml`). *holds*: the 95% intervals "

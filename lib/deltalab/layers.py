@@ -26,6 +26,7 @@ from torch import Tensor
 from .core import delta_rule_chunkwise, gated_delta_rule_chunkwise
 
 Rule = Callable[..., tuple[Tensor, Tensor]]
+CHUNK_SIZE = 32  # the chunk length of the layers' chunkwise rule (fla's naive default)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -212,7 +213,8 @@ class DeltaNet(nn.Module):
     written for fla's naive function, which asserts ``L % chunk_size == 0``, plugs in unchanged.
     """
 
-    def __init__(self, dim: int = 128, num_heads: int = 2, rule: Rule = delta_rule_chunkwise, chunk_size: int = 32):
+    def __init__(self, dim: int = 128, num_heads: int = 2, rule: Rule = delta_rule_chunkwise,
+                 chunk_size: int = CHUNK_SIZE):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
@@ -271,7 +273,7 @@ class GatedDeltaNet(nn.Module):
     included, as in MAD's protocol (fla's own training excludes those two).
     """
 
-    def __init__(self, dim: int = 128, num_heads: int = 2, chunk_size: int = 32,
+    def __init__(self, dim: int = 128, num_heads: int = 2, chunk_size: int = CHUNK_SIZE,
                  rule: Callable[..., tuple[Tensor, Tensor]] = gated_delta_rule_chunkwise):
         super().__init__()
         if dim % num_heads:

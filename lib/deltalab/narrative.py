@@ -39,6 +39,14 @@ def compare(summary: pd.DataFrame, a: str, b: str, column: str) -> tuple[str, fl
     return TIE, diff
 
 
+def join_words(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    items = [str(x) for x in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def fmt(x: float) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 

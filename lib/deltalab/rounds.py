@@ -36,6 +36,7 @@ from . import tasks as T
 from .narrative import BEATS, CANNOT_TELL, LAGS, TIE, fmt
 from .params import Claim, Round, Scale, available_rounds, load_round, load_scale
 from .runner import Summary, resolve_tasks, run_variant
+from .layers import CHUNK_SIZE
 from .runtime import REPO_ROOT
 from .store import Store
 from .variants import VARIANTS, name_of_label
@@ -616,6 +617,69 @@ def where_delta_net_lags(study: RoundStudy) -> str:
     parts = [f"{words[v]} {', '.join(groups[v])}" for v in (LAGS, BEATS, TIE, CANNOT_TELL) if v in groups]
     return f"{study.tag}: DeltaNet against Gated DeltaNet " + ("; ".join(parts) if parts else "is not measured") + "."
 
+
+
+def identical_to_baseline(study: RoundStudy, labels: list[str] | None = None) -> dict[str, list[str]]:
+    """Per row, the task columns on which every one of its runs trained exactly as DeltaNet's run with the same
+    task, setting, seed, lr and wd did: the same test loss at every evaluated epoch. There the change never
+    acted (a change to the state carried across chunks, for instance, cannot act on a sequence that fits in
+    one chunk), so the row's score on that column is DeltaNet's by construction, not a measurement of the
+    change. Columns where the row has a run without a DeltaNet twin are left out."""
+    labels = labels or study.round_labels
+    base = label(BASELINE)
+    losses = {}  # (label, task, setting, lr, wd, seed) -> test loss per evaluated epoch
+    for rec in study.records:
+        sp = rec["spec"]
+        losses[(rec["label"], sp["task"], repr(sp["setting"]), sp["lr"], sp["wd"], sp["seed"])] = [
+            pt["test_loss"] for pt in rec["curve"]]
+    out: dict[str, list[str]] = {}
+    for lab in labels:
+        if lab == base:
+            continue
+        per_col: dict[str, bool] = {}
+        for (row, *rest), curve in losses.items():
+            if row != lab:
+                continue
+            col = T.COLUMN[rest[0]]
+            twin = losses.get((base, *rest))
+            per_col[col] = per_col.get(col, True) and twin is not None and twin == curve
+        cols = [c for c in study.columns if per_col.get(c)]
+        if cols:
+            out[short_name(lab)] = cols
+    return out
+
+
+def identical_note(study: RoundStudy, labels: list[str] | None = None) -> str:
+    """A sentence naming the rows whose runs were DeltaNet's, bit for bit, on some tasks (see
+    ``identical_to_baseline``), or saying there are none."""
+    same = identical_to_baseline(study, labels)
+    if not same:
+        return (f"{study.tag}: every row's runs differ from DeltaNet's (test loss per epoch) on every task it was "
+                f"measured on, so each change acted on each task.")
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, cols in same.items():
+        groups.setdefault(tuple(cols), []).append(name)
+    parts = [f"{', '.join(names)} on " + ("every task measured" if list(cols) == study.columns
+                                          else narrative.join_words(list(cols)))
+             for cols, names in sorted(groups.items(), key=lambda kv: (-len(kv[0]), kv[0]))]
+    return (f"{study.tag}, these rows trained exactly as DeltaNet did (the same test loss at every epoch, for every "
+            f"run): {'; '.join(parts)}. On those tasks their change never acted, and their scores there are "
+            f"DeltaNet's, not evidence about the change. The sequences of {_one_chunk_tasks(study)} fit in one "
+            f"chunk of {CHUNK_SIZE} tokens, where a change that only touches the state carried from one chunk to "
+            f"the next has nothing to act on.")
+
+
+def _one_chunk_tasks(study: RoundStudy) -> str:
+    """The measured task columns whose sequences (at every setting of the scale) fit in one chunk."""
+    cols = []
+    for task in T.TASKS:
+        if T.COLUMN[task] not in study.columns:
+            continue
+        settings = study.scale.tasks[task].settings if task in study.scale.tasks else []
+        lens = [T.generator_kwargs(task, st)["seq_len"] for st in settings]
+        if lens and max(lens) <= CHUNK_SIZE:
+            cols.append(T.COLUMN[task])
+    return narrative.join_words(cols) if cols else "no task measured here"
 
 # --- the study's conclusion (last round) ---------------------------------------------------------------
 
