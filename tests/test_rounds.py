@@ -252,6 +252,19 @@ def test_join_words():
 
     assert [join_words(x) for x in ([], ["a"], ["a", "b"], ["a", "b", "c"])] == ["", "a", "a and b", "a, b and c"]
 
+
+def test_seeds_per_variant_follow_the_scale():
+    from dataclasses import replace
+
+    from deltalab.params import load_scale
+
+    sc = replace(load_scale("smoke"), seeds=(0,), baseline_seeds=(0, 1, 2), seeded_variants=("topk_error",))
+    assert sc.seeds_for("delta_net") == sc.seeds_for("gated_delta_net") == sc.seeds_for("topk_error") == (0, 1, 2)
+    assert sc.seeds_for("rmsprop_state") == (0,)
+    assert sc.seeds_for("rmsprop_state", ("rmsprop_state",)) == (0, 1, 2)
+    assert replace(sc, baseline_seeds=()).seeds_for("delta_net") == (0,)
+    assert set(load_scale("cpu").seeded_variants) <= set(rounds.proposals().values())  # only proposals get more
+
 # --- nbclean ----------------------------------------------------------------------------------------------
 
 def test_nbclean(tmp_path):

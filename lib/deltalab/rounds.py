@@ -129,16 +129,16 @@ def short_name(lab: str) -> str:
 def run_round(rnd: Round | str, scale: str = "cpu", tasks=None, seeds=None, workers: int = 1,
               results_dir: str | Path | None = None, progress: bool = False) -> RoundStudy:
     """Train or reuse every row of the round and its proposal (and, for the concluding round, every registered
-    variant) through the store. Baselines and the five proposals get the scale's ``baseline_seeds`` too."""
+    variant) through the store, at the scale's seeds (``baseline_seeds`` for the baselines and the scale's
+    ``seeded_variants``, as the grid runner does, so that a notebook trains nothing the grid did not)."""
     rnd = load_round(rnd) if isinstance(rnd, (str, Path)) else rnd
     sc = load_scale(scale)
     task_list = resolve_tasks(None if tasks in (None, "all") else tasks, sc)
     store = Store(results_dir) if results_dir else Store()
     names = list(rnd.rows) + ([v for v in VARIANTS if v not in rnd.rows] if rnd.conclusion else [])
-    extra = tuple(proposals().values())
     records, trained = [], {}
     for name in names:
-        run_seeds = list(seeds) if seeds else list(sc.seeds_for(name, extra))
+        run_seeds = list(seeds) if seeds else list(sc.seeds_for(name))
         recs, summ = run_variant(name, scale, task_list, run_seeds, workers=workers, progress=progress, store=store)
         records += recs
         trained[name] = summ
