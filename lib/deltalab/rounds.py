@@ -286,7 +286,10 @@ def cost(study: RoundStudy, labels: list[str] | None = None, bench_file: str | P
         source = (f"train-step tokens/s from `deltalab bench` (its report `{Path(bench_file).name}`: "
                   f"{bench['machine']}, {threads}, batch {bench['batch']} × length {bench['length']}, median of "
                   f"{bench['steps']} steps, load average {load[0]:.1f} at its start): every row measured in one "
-                  f"run, so the rows compare")
+                  f"run, under the same conditions")
+        if load[0] >= 1.0:
+            source += (". Other work was running when it started, so every figure carries that load's noise and a "
+                       "small difference between two rows says little")
         xlabel = "train tokens / s (deltalab bench)"
     else:
         tps = study.runs[study.runs["label"].isin(labels)].groupby("label")["train_tokens_per_s"].mean()
