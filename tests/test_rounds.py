@@ -213,7 +213,7 @@ def test_cost_reads_the_bench_report_or_the_grid_runs(tmp_path):
     bench, source = rounds.cost(study, bench_file=f)
     assert dict(bench) == {n: 10.0 + i for i, n in enumerate(rnd.rows)}  # the round's rows only
     assert "deltalab bench" in source and "bench.json" in source and "load average 0.5" in source
-    assert bench.attrs["xlabel"] != grid.attrs["xlabel"] and "noise" not in source
+    assert bench.name != grid.name and "noise" not in source
     report["load_average_at_start"] = [2.5, 2.0, 2.0]
     f.write_text(json.dumps(report))
     assert "noise" in rounds.cost(study, bench_file=f)[1]

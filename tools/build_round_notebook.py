@@ -86,7 +86,8 @@ ROUND = [
     new_markdown_cell("### Gap to Gated DeltaNet\n\nEach row minus `gated_delta_net` (positive: better)."),
     new_code_cell("rounds.shown(rounds.gap_to_reference(study))", metadata=CHECK),
     new_markdown_cell("## Figures"),
-    new_code_cell("figures = rounds.figures(study, figures_dir, bench_file=bench_file)"),
+    new_code_cell("throughput, throughput_source = rounds.cost(study, bench_file=bench_file)\n"
+                  "figures = rounds.figures(study, figures_dir, throughput=throughput)"),
     new_code_cell('Image(filename=str(figures["heatmap"]))'),
     new_code_cell('Image(filename=str(figures["gap"]))'),
     new_markdown_cell("### Reproduced against reported\n\n"
@@ -99,7 +100,7 @@ ROUND = [
                       "averaged over settings and seeds."),
     new_code_cell('Image(filename=str(figures["curves"]))'),
     new_markdown_cell("### Cost\n\nTraining throughput per row; where the figures come from:"),
-    new_code_cell('display(Markdown(rounds.cost(study, bench_file=bench_file)[1]))\n'
+    new_code_cell('display(Markdown(throughput_source))\n'
                   'Image(filename=str(figures["cost"]))'),
     new_markdown_cell("## What the numbers say\n\nBest row per task, and whether it is clearly ahead of the "
                       "runner-up:"),

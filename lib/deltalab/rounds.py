@@ -35,8 +35,8 @@ from . import narrative, plots, tables
 from . import tasks as T
 from .narrative import BEATS, CANNOT_TELL, LAGS, TIE, fmt
 from .params import Claim, Round, Scale, available_rounds, load_round, load_scale
-from .runner import Summary, resolve_tasks, run_variant
 from .layers import CHUNK_SIZE
+from .runner import Summary, resolve_tasks, run_variant
 from .runtime import REPO_ROOT
 from .store import Store
 from .variants import VARIANTS, name_of_label
@@ -269,7 +269,8 @@ def curves(study: RoundStudy, names: list[str]) -> pd.DataFrame:
 
 def cost(study: RoundStudy, labels: list[str] | None = None, bench_file: str | Path | None = None
          ) -> tuple[pd.Series, str]:
-    """Training throughput per row, and a sentence saying where it comes from.
+    """Training throughput per row (the Series' name says what it is), and a sentence saying where it comes
+    from.
 
     With ``bench_file`` (the JSON of ``python -m deltalab bench --json --out FILE``): the benchmark's train-step
     tokens/s, measured for every path in one run under the same conditions. Without it: the mean over each
@@ -290,17 +291,15 @@ def cost(study: RoundStudy, labels: list[str] | None = None, bench_file: str | P
         if load[0] >= 1.0:
             source += (". Other work was running when it started, so every figure carries that load's noise and a "
                        "small difference between two rows says little")
-        xlabel = "train tokens / s (deltalab bench)"
+        what = "train tokens / s (deltalab bench)"
     else:
         tps = study.runs[study.runs["label"].isin(labels)].groupby("label")["train_tokens_per_s"].mean()
         source = ("mean train tokens/s over each row's grid runs, on the machines and under the load they were "
                   "trained with: rows trained while the machine was shared look slower than they are "
                   "(`python -m deltalab bench` compares the paths under equal conditions)")
-        xlabel = "train tokens / s (grid runs)"
+        what = "train tokens / s (grid runs)"
     tps = tps.reindex([lab for lab in labels if lab in tps.index]).sort_values(ascending=False)
-    tps = tps.rename(index=short_name)
-    tps.attrs["xlabel"] = xlabel
-    return tps, source
+    return tps.rename(index=short_name).rename(what), source
 
 
 def _read_bench(path: str | Path) -> dict:
@@ -319,13 +318,13 @@ def _read_bench(path: str | Path) -> dict:
 # --- figures ----------------------------------------------------------------------------------------------
 
 def figures(study: RoundStudy, figures_dir: str | Path | None = None,
-            bench_file: str | Path | None = None) -> dict[str, Path]:
+            throughput: pd.Series | None = None) -> dict[str, Path]:
     """Every figure of a round, as PNG files: heatmap, gap to Gated DeltaNet, reproduced vs reported,
-    learning curves, cost (from ``bench_file`` when given, see ``cost``)."""
+    learning curves, cost (``throughput`` as ``cost`` returns it; by default ``cost`` of the grid runs)."""
     sc, n = study.scale.name, study.round.number
     out = Path(figures_dir or REPO_ROOT / "outputs" / sc / "figures" / f"round_{n}")
     rho = rank_correlation(study)["spearman_rho"].to_dict()
-    tps, _ = cost(study, bench_file=bench_file)
+    tps = cost(study)[0] if throughput is None else throughput
     paths = {
         "heatmap": plots.heatmap(reproduced(study), out / f"round_{n}_heatmap.png",
                                  f"Round {n}: MAD accuracy at scale {sc}", cmap="viridis"),
@@ -338,7 +337,7 @@ def figures(study: RoundStudy, figures_dir: str | Path | None = None,
         "curves": plots.learning_curves(curves(study, list(study.round.discuss)), out / f"round_{n}_curves.png",
                                         f"Round {n}: test accuracy per epoch at scale {sc}"),
         "cost": plots.bars(tps, out / f"round_{n}_cost.png", f"Round {n}: training throughput",
-                           tps.attrs["xlabel"]),
+                           tps.name),
     }
     if study.round.conclusion:
         paths["all"] = plots.heatmap(ranking(study).drop(columns=["rank", "n seeds"]),
@@ -621,7 +620,6 @@ def where_delta_net_lags(study: RoundStudy) -> str:
     return f"{study.tag}: DeltaNet against Gated DeltaNet " + ("; ".join(parts) if parts else "is not measured") + "."
 
 
-
 def identical_to_baseline(study: RoundStudy, labels: list[str] | None = None) -> dict[str, list[str]]:
     """Per row, the task columns on which every one of its runs trained exactly as DeltaNet's run with the same
     task, setting, seed, lr and wd did: the same test loss at every evaluated epoch. There the change never
@@ -665,14 +663,18 @@ def identical_note(study: RoundStudy, labels: list[str] | None = None) -> str:
     parts = [f"{', '.join(names)} on " + ("every task measured" if list(cols) == study.columns
                                           else narrative.join_words(list(cols)))
              for cols, names in sorted(groups.items(), key=lambda kv: (-len(kv[0]), kv[0]))]
-    return (f"{study.tag}, these rows trained exactly as DeltaNet did (the same test loss at every epoch, for every "
+    text = (f"{study.tag}, these rows trained exactly as DeltaNet did (the same test loss at every epoch, for every "
             f"run): {'; '.join(parts)}. On those tasks their change never acted, and their scores there are "
-            f"DeltaNet's, not evidence about the change. The sequences of {_one_chunk_tasks(study)} fit in one "
-            f"chunk of {CHUNK_SIZE} tokens, where a change that only touches the state carried from one chunk to "
-            f"the next has nothing to act on.")
+            f"DeltaNet's, not evidence about the change.")
+    one_chunk = _one_chunk_tasks(study)
+    if one_chunk:
+        text += (f" The sequences of {narrative.join_words(one_chunk)} fit in one chunk of {CHUNK_SIZE} tokens, "
+                 f"where a change that only touches the state carried from one chunk to the next has nothing to "
+                 f"act on.")
+    return text
 
 
-def _one_chunk_tasks(study: RoundStudy) -> str:
+def _one_chunk_tasks(study: RoundStudy) -> list[str]:
     """The measured task columns whose sequences (at every setting of the scale) fit in one chunk."""
     cols = []
     for task in T.TASKS:
@@ -682,7 +684,8 @@ def _one_chunk_tasks(study: RoundStudy) -> str:
         lens = [T.generator_kwargs(task, st)["seq_len"] for st in settings]
         if lens and max(lens) <= CHUNK_SIZE:
             cols.append(T.COLUMN[task])
-    return narrative.join_words(cols) if cols else "no task measured here"
+    return cols
+
 
 # --- the study's conclusion (last round) ---------------------------------------------------------------
 
