@@ -250,6 +250,38 @@ def test_identical_to_baseline_compares_every_run_epoch_by_epoch():
     assert "every row's runs differ" in rounds.identical_note(study)
 
 
+def test_seed_spread_flags_cells_whose_seeds_disagree():
+    from types import SimpleNamespace
+
+    def run(name, column, setting, seed, acc, lr=1e-3):
+        return {"label": label(name), "column": column, "setting": setting, "seed": seed, "lr": lr, "wd": 0.1,
+                "test_acc": acc}
+
+    runs = pd.DataFrame([
+        run("delta_net", "Context Recall", "vs64", 0, 0.20), run("delta_net", "Context Recall", "vs64", 1, 0.81),
+        run("delta_net", "Context Recall", "vs64", 2, 0.99),
+        run("delta_net", "Context Recall", "baseline", 0, 1.0), run("delta_net", "Context Recall", "baseline", 1, 0.99),
+        # the best lr decides a seed's score: seed 1's 0.10 at the other lr is not its score
+        run("decay_state", "Memorize", "baseline", 0, 0.50), run("decay_state", "Memorize", "baseline", 1, 0.55),
+        run("decay_state", "Memorize", "baseline", 1, 0.10, lr=1e-4),
+        run("error_gated", "Memorize", "baseline", 0, 0.90),  # one seed: no spread to measure
+        run("error_gated", "Compress", "baseline", 0, 0.10), run("error_gated", "Compress", "baseline", 1, 0.40),
+    ])
+    labels = [label(n) for n in ("delta_net", "decay_state", "error_gated")]
+    study = SimpleNamespace(runs=runs, round_labels=labels, tag="at scale `cpu`")
+    table = rounds.seed_spread(study)
+    assert list(zip(table["row"], table["task"], table["setting"])) == [
+        ("error_gated", "Compress", "baseline"), ("delta_net", "Context Recall", "vs64")]
+    assert table["accuracy per seed"].tolist() == ["0.100, 0.400", "0.200, 0.810, 0.990"]
+    assert table["range"].tolist() == pytest.approx([0.3, 0.79])
+    note = rounds.seed_spread_note(study)
+    assert "2 of the 4 (row, task, setting) cells" in note and "Compress (1) and Context Recall (1)" in note
+    assert rounds.seed_spread(study, min_range=0.8).empty
+    assert "agree within 0.8" in rounds.seed_spread_note(study, min_range=0.8)
+    study.runs = runs[runs["seed"] == 0]
+    assert "not measured" in rounds.seed_spread_note(study) and rounds.seed_spread(study).empty
+
+
 def test_join_words():
     from deltalab.narrative import join_words
 

@@ -687,6 +687,49 @@ def _one_chunk_tasks(study: RoundStudy) -> list[str]:
     return cols
 
 
+def seed_spread(study: RoundStudy, labels: list[str] | None = None, min_range: float = 0.3) -> pd.DataFrame:
+    """The (row, task, setting) cells whose seeds disagree: per seed the best accuracy over the lr × wd sweep,
+    and the cell is kept when its seeds (at least two) span ``min_range`` or more. Such a cell sits on a
+    knife edge of the scale's budget (a run either learns the task in time or does not), so its mean says
+    more about how many seeds crossed the edge than about the row."""
+    labels = labels or study.round_labels
+    cols = ["row", "task", "setting", "seeds", "accuracy per seed", "range"]
+    runs = study.runs[study.runs["label"].isin(labels)]
+    if runs.empty:
+        return pd.DataFrame(columns=cols)
+    best = runs.groupby(["label", "column", "setting", "seed"], as_index=False)["test_acc"].max()
+    rows = []
+    for (lab, col, setting), g in best.groupby(["label", "column", "setting"], sort=False):
+        acc = g.sort_values("seed")["test_acc"].to_numpy()
+        spread = float(acc.max() - acc.min())
+        if len(acc) >= 2 and spread >= min_range:
+            rows.append({"row": short_name(lab), "task": col, "setting": setting,
+                         "seeds": ", ".join(str(s) for s in sorted(g["seed"])),
+                         "accuracy per seed": ", ".join(fmt(a) for a in acc), "range": spread})
+    table = pd.DataFrame(rows, columns=cols)
+    return table.sort_values(["task", "range"], ascending=[True, False], kind="mergesort").reset_index(drop=True)
+
+
+def seed_spread_note(study: RoundStudy, labels: list[str] | None = None, min_range: float = 0.3) -> str:
+    """A sentence on ``seed_spread``: how many cells with two or more seeds disagree by ``min_range`` or more,
+    and on which tasks."""
+    labels = labels or study.round_labels
+    table = seed_spread(study, labels, min_range)
+    seeds_per_cell = study.runs[study.runs["label"].isin(labels)].groupby(["label", "column", "setting"])["seed"]
+    multi = int((seeds_per_cell.nunique() >= 2).sum())
+    if multi == 0:
+        return f"{study.tag}: no row has two seeds on any setting yet, so the spread over seeds is not measured."
+    if table.empty:
+        return (f"{study.tag}: in each of the {multi} (row, task, setting) cells with two or more seeds, the seeds "
+                f"agree within {min_range:g} accuracy.")
+    per_task = table.groupby("task", sort=True).size()
+    where = narrative.join_words([f"{task} ({n})" for task, n in per_task.items()])
+    return (f"{study.tag}: {len(table)} of the {multi} (row, task, setting) cells with two or more seeds have seeds "
+            f"that disagree by {min_range:g} accuracy or more: {where}. On those cells a run either learns the "
+            f"task within the scale's budget or does not, and the mean counts how many seeds did; a difference "
+            f"between two rows there needs more seeds than the rest of the table.")
+
+
 # --- the study's conclusion (last round) ---------------------------------------------------------------
 
 def ranking(study: RoundStudy, names: bool = True) -> pd.DataFrame:
