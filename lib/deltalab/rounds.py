@@ -718,7 +718,7 @@ def seed_spread_note(study: RoundStudy, labels: list[str] | None = None, min_ran
     seeds_per_cell = study.runs[study.runs["label"].isin(labels)].groupby(["label", "column", "setting"])["seed"]
     multi = int((seeds_per_cell.nunique() >= 2).sum())
     if multi == 0:
-        return f"{study.tag}: no row has two seeds on any setting yet, so the spread over seeds is not measured."
+        return f"{study.tag}: no row has two seeds on any setting, so the spread over seeds is not measured."
     if table.empty:
         return (f"{study.tag}: in each of the {multi} (row, task, setting) cells with two or more seeds, the seeds "
                 f"agree within {min_range:g} accuracy.")
