@@ -694,18 +694,14 @@ def seed_spread(study: RoundStudy, labels: list[str] | None = None, min_range: f
     more about how many seeds crossed the edge than about the row."""
     labels = labels or study.round_labels
     cols = ["row", "task", "setting", "seeds", "accuracy per seed", "range"]
-    runs = study.runs[study.runs["label"].isin(labels)]
-    if runs.empty:
-        return pd.DataFrame(columns=cols)
-    best = runs.groupby(["label", "column", "setting", "seed"], as_index=False)["test_acc"].max()
+    best = tables.setting_scores(study.runs[study.runs["label"].isin(labels)]).sort_values("seed")
     rows = []
     for (lab, col, setting), g in best.groupby(["label", "column", "setting"], sort=False):
-        acc = g.sort_values("seed")["test_acc"].to_numpy()
-        spread = float(acc.max() - acc.min())
-        if len(acc) >= 2 and spread >= min_range:
+        spread = float(g["test_acc"].max() - g["test_acc"].min())
+        if len(g) >= 2 and spread >= min_range:
             rows.append({"row": short_name(lab), "task": col, "setting": setting,
-                         "seeds": ", ".join(str(s) for s in sorted(g["seed"])),
-                         "accuracy per seed": ", ".join(fmt(a) for a in acc), "range": spread})
+                         "seeds": ", ".join(str(s) for s in g["seed"]),
+                         "accuracy per seed": ", ".join(fmt(a) for a in g["test_acc"]), "range": spread})
     table = pd.DataFrame(rows, columns=cols)
     return table.sort_values(["task", "range"], ascending=[True, False], kind="mergesort").reset_index(drop=True)
 

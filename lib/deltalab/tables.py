@@ -43,12 +43,18 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def setting_scores(runs: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+    """Per (label, column, setting, seed): best over the lr × wd sweep."""
+    if runs.empty:
+        return pd.DataFrame(columns=["label", "column", "setting", "seed", metric])
+    return runs.groupby(["label", "column", "setting", "seed"], as_index=False)[metric].max()
+
+
 def task_scores(runs: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
-    """Per (label, column, seed): best over the lr × wd sweep, then mean over settings."""
+    """Per (label, column, seed): best over the lr × wd sweep (``setting_scores``), then mean over settings."""
     if runs.empty:
         return pd.DataFrame(columns=["label", "column", "seed", metric])
-    best = runs.groupby(["label", "column", "setting", "seed"], as_index=False)[metric].max()
-    return best.groupby(["label", "column", "seed"], as_index=False)[metric].mean()
+    return setting_scores(runs, metric).groupby(["label", "column", "seed"], as_index=False)[metric].mean()
 
 
 def ci95(values: np.ndarray) -> tuple[float, float, float, int]:
