@@ -246,6 +246,10 @@ def test_identical_to_baseline_compares_every_run_epoch_by_epoch():
     assert rounds.identical_to_baseline(study) == {"decay_state": ["Compress"]}
     note = rounds.identical_note(study)
     assert "decay_state on Compress." in note and "The sequences of Compress fit in one chunk of 32" in note
+    assert "extra seeds" not in note  # the same seeds as DeltaNet
+    study.records = records + [rec("delta_net", "compression", 2, [2.0, 4.0])]  # a seed decay_state lacks
+    assert rounds.identical_to_baseline(study) == {"decay_state": ["Compress"]}
+    assert "DeltaNet's means count seeds 0, 1 and 2; those of decay_state count fewer" in rounds.identical_note(study)
     study.records = [r for r in records if r["label"] != label("decay_state")]
     assert "every row's runs differ" in rounds.identical_note(study)
 

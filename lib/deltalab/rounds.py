@@ -7,8 +7,10 @@ trains every row through the resumable store (``runner.run_variant``, baselines 
 
 Judging a claim (``check_claim``) at a scale with per-seed task scores:
 
-    pairwise (beats, lags, no_worse)   narrative.compare: needs n ≥ 2 on both rows and non-overlapping 95%
-                                       intervals; otherwise "cannot tell" (the point values are still quoted)
+    pairwise (beats, lags, no_worse)   narrative.compare, with n ≥ 2 on both rows: non-overlapping 95%
+                                       intervals give the direction; overlapping ones are "no clear
+                                       difference", which fails a claimed difference (beats, lags) and
+                                       passes no_worse; n < 2: "cannot tell" (the point values are quoted)
     threshold (at_least, above, below) n ≥ 2: the whole 95% interval on one side of the threshold;
                                        n = 1: the point value decides, and the sentence says n=1
     best                               fails if some row beats the claimed one; holds if it beats every row
@@ -529,8 +531,8 @@ def overall(verdicts: list[str], proposal: str, tag: str) -> str:
     return (f"{tag}: {k} of {n} success criteria of `{proposal}` hold, {f} do not, {u} cannot be told apart "
             f"with this many seeds, so the proposal **{word}**"
             + (" (every criterion it set was met)." if word == "held up" else
-               " (at least one of its own criteria is contradicted)." if f else
-               " (no criterion is contradicted, but not all are established)."))
+               " (at least one of its own criteria does not hold at this scale)." if f else
+               " (none fails, but not all are established)."))
 
 
 def proposal_verdict(study: RoundStudy) -> str:
@@ -666,6 +668,15 @@ def identical_note(study: RoundStudy, labels: list[str] | None = None) -> str:
     text = (f"{study.tag}, these rows trained exactly as DeltaNet did (the same test loss at every epoch, for every "
             f"run): {'; '.join(parts)}. On those tasks their change never acted, and their scores there are "
             f"DeltaNet's, not evidence about the change.")
+    seeds: dict[str, set[int]] = {}
+    for rec in study.records:
+        seeds.setdefault(short_name(rec["label"]), set()).add(rec["spec"]["seed"])
+    base_seeds = seeds.get(BASELINE, set())
+    fewer = [name for name in same if seeds.get(name, set()) < base_seeds]
+    if fewer:
+        text += (f" DeltaNet's means count seeds {narrative.join_words(sorted(base_seeds))}; those of "
+                 f"{narrative.join_words(fewer)} count fewer, so on those tasks their means differ from DeltaNet's "
+                 f"by its extra seeds alone.")
     one_chunk = _one_chunk_tasks(study)
     if one_chunk:
         text += (f" The sequences of {narrative.join_words(one_chunk)} fit in one chunk of {CHUNK_SIZE} tokens, "
