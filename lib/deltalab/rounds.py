@@ -667,7 +667,7 @@ def identical_note(study: RoundStudy, labels: list[str] | None = None) -> str:
              for cols, names in sorted(groups.items(), key=lambda kv: (-len(kv[0]), kv[0]))]
     text = (f"{study.tag}, these rows trained exactly as DeltaNet did (the same test loss at every epoch, for every "
             f"run): {'; '.join(parts)}. On those tasks their change never acted, and their scores there are "
-            f"DeltaNet's, not evidence about the change.")
+            f"DeltaNet's on the same seeds, not evidence about the change.")
     seeds: dict[str, set[int]] = {}
     for rec in study.records:
         seeds.setdefault(short_name(rec["label"]), set()).add(rec["spec"]["seed"])
