@@ -318,6 +318,8 @@ def test_nbclean(tmp_path):
                                               "text/plain": f"<IPython.core.display.Markdown object>"}),
             new_output("stream", name="stderr", text="\r  0%|   |\r"),
         ]),
+        new_code_cell(f"round_file = '{root}/params/rounds/round_1.yaml'", id="3199b59e",
+                      metadata={"tags": ["injected-parameters"]}),
     ])
     nb.metadata["papermill"] = {"start_time": "2025-01-01T00:00:00", "end_time": "2025-01-01T00:01:00",
                                 "duration": 60.0, "input_path": f"{root}/notebooks/round.ipynb", "parameters": {}}
@@ -337,3 +339,5 @@ def test_nbclean(tmp_path):
     assert len(outputs) == 3  # the stream that was only progress residue is gone
     assert out.metadata["papermill"]["input_path"] == "./notebooks/round.ipynb"
     assert out.cells[0].metadata["papermill"] == {"status": "completed"}
+    assert out.cells[1].id == "injected-parameters"  # papermill's random id, made stable
+    assert out.cells[1].source == "round_file = './params/rounds/round_1.yaml'"

@@ -7,7 +7,8 @@ Removed or rewritten, in place:
 - tqdm widget outputs and the notebook's ``widgets`` metadata;
 - progress-bar residue: in stream text only what follows the last carriage return of each line is kept;
 - the repository's absolute path (and the user's home) in outputs and papermill metadata, replaced by
-  ``.`` (and ``~``).
+  ``.`` (and ``~``);
+- the random id papermill gives its injected-parameters cell, replaced by ``injected-parameters``.
 
     python -m deltalab.nbclean executed/round_1.ipynb executed/run_variant.ipynb
 """
@@ -88,6 +89,8 @@ def clean_notebook(nb, root: str | Path = REPO_ROOT):
                 cpm.pop(k, None)
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.source = _paths(cell.source, root)
+            if "id" in cell:
+                cell.id = "injected-parameters"
         if cell.cell_type == "code":
             cell.outputs = [o for o in (_clean_output(o, root) for o in cell.outputs) if o is not None]
     return nb
