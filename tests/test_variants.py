@@ -46,7 +46,15 @@ MIDDLES = {
     "topk_error": "topk_error_update", "topk_softmax": "topk_softmax_attention",
     "two_stage_error": "two_stage_error_correction_update", "current_key_error": "current_key_error_update",
     "l2_norm_error": "l2_normalized_error_update",
+    # round 6
+    "topk_error_r0125": "topk_error_update_ratio_0125", "topk_error_r05": "topk_error_update_ratio_05",
+    "topk_error_decay": "topk_error_decay_state_update", "topk_error_rope": "topk_error_update_rope_qk",
+    "two_stage_error_full": "two_stage_error_correction_full_step_update",
+    "current_key_error_local_softmax": "current_key_error_update_add_local_softmax_self_attention",
+    "uniform_average": "uniform_average_attention", "sharp_softmax": "sharp_softmax_attention",
 }
+SETTINGS = {"topk_error_r0125": ("topk_error", {"ratio": 0.125}), "topk_error_r05": ("topk_error", {"ratio": 0.5}),
+            "two_stage_error_full": ("two_stage_error", {"gamma": 1.0})}  # registered knob settings of a file
 
 
 def inputs64(L=48, seed=0, v_scale=1.0):
@@ -64,10 +72,10 @@ def assert_close(a, b, rtol=1e-10, what=""):
 # ---------------------------------------------------------------------------------------------------------
 # Registry
 # ---------------------------------------------------------------------------------------------------------
-def test_registry_has_the_27_entries_with_their_labels():
+def test_registry_has_every_entry_with_its_label():
     want = {"delta_net": "delta_net_4layer", "gated_delta_net": "gated_delta_net_4layer"}
     want |= {s: f"delta_net_4layer_{m}_in_for_loop" for s, m in MIDDLES.items()}
-    assert len(VARIANTS) == 27
+    assert len(VARIANTS) == len(want) == 35
     assert {n: v.label for n, v in VARIANTS.items()} == want
     assert all(isinstance(v, Variant) and v.name == n for n, v in VARIANTS.items())
     assert VARIANTS["gated_delta_net"].mixer == "gated_delta_net" and VARIANTS["gated_delta_net"].rule is None
@@ -84,7 +92,7 @@ def test_rule_passes_check_rule(name):
     check_rule(VARIANTS[name].rule, name=name)
 
 
-@pytest.mark.parametrize("name", [n for n in RULES if n != "delta_net"])
+@pytest.mark.parametrize("name", [n for n in RULES if n != "delta_net" and n not in SETTINGS])
 def test_rule_file_reads_like_the_math(name):
     """One file per variant; its docstring opens with the formula and says how it differs from delta_net."""
     rule = VARIANTS[name].rule
@@ -92,6 +100,27 @@ def test_rule_file_reads_like_the_math(name):
     assert Path(module.__file__).name == f"{name}.py" and rule.__name__ == "delta_rule_chunkwise"
     assert VARIANTS[name].formula and module.__doc__.strip().startswith(VARIANTS[name].formula.split("  ")[0])
     assert "differs from delta_net:" in module.__doc__
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_registered_setting_is_its_file_with_the_knob_bound(name):
+    """A sweep point is the parent file's rule with a keyword knob bound; the formula names the value, and the
+    parent file says how a user runs another value."""
+    parent, knobs = SETTINGS[name]
+    rule, module = VARIANTS[name].rule, getattr(variants_pkg, parent)
+    assert rule.func is module.delta_rule_chunkwise and rule.keywords == knobs and not rule.args
+    assert all(f"at {k if k != 'gamma' else 'γ ='} {v:g}" in VARIANTS[name].formula for k, v in knobs.items())
+    assert name in module.__doc__ and f"Other {'ratios' if 'ratio' in knobs else 'γ'}:" in module.__doc__
+    x = random_inputs(64)
+    assert torch.equal(rule(*x, 32)[0], module.delta_rule_chunkwise(*x, 32, **knobs)[0])
+    assert not torch.equal(rule(*x, 32)[0], module.delta_rule_chunkwise(*x, 32)[0])  # the knob acts
+
+
+def test_a_setting_with_an_unknown_knob_fails_at_registration():
+    from deltalab.variants import _setting
+
+    with pytest.raises(ValueError, match="topk_error.delta_rule_chunkwise has no keyword knob gamma; its knobs: ratio"):
+        _setting("bad", "bad", "topk_error", "f", gamma=1.0)
 
 
 @pytest.mark.parametrize("name", RULES)

@@ -3,12 +3,16 @@
 ``VARIANTS`` maps a short name to a ``Variant``: its table label, the layer it runs in, its rule (a function with
 fla's naive ``delta_rule_chunkwise(q, k, v, beta, chunk_size=32) -> (o, S)`` signature) and the changed loop
 line as a formula. Every rule except the two baselines lives in ``variants/<short>.py``, whose docstring opens
-with that formula and says how it differs from delta_net. A user's own ``.py`` file can stand in for a name
-(``get_variant(path)``); it is checked with ``check.check_rule`` before it is returned.
+with that formula and says how it differs from delta_net, or is a setting of such a file's keyword knobs
+(``_setting``: a parameter sweep, e.g. topk_error at other ratios, needs no file per point). A user's own ``.py``
+file can stand in for a name (``get_variant(path)``); it is checked with ``check.check_rule`` before it is
+returned.
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import re
 import sys
 from dataclasses import dataclass
@@ -41,6 +45,20 @@ def _loop(name: str, middle: str, sequential: bool = False) -> Variant:
     """A DeltaNet variant whose rule is ``variants/<name>.py``'s ``delta_rule_chunkwise``."""
     module = importlib.import_module(f"deltalab.variants.{name}")
     return Variant(name, _label(middle), "delta_net", module.delta_rule_chunkwise, _first_line(module.__doc__), sequential)
+
+
+def _setting(name: str, middle: str, parent: str, formula: str, **knobs) -> Variant:
+    """A DeltaNet variant whose rule is ``variants/<parent>.py``'s ``delta_rule_chunkwise`` with keyword knobs bound
+    (``functools.partial``); ``formula`` states the changed line at those values. A knob that is not one of the
+    rule's keyword-only parameters raises here, at import."""
+    rule = importlib.import_module(f"deltalab.variants.{parent}").delta_rule_chunkwise
+    params = inspect.signature(rule).parameters
+    bad = [kn for kn in knobs if kn not in params or params[kn].kind is not inspect.Parameter.KEYWORD_ONLY]
+    if bad:
+        valid = [p.name for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        raise ValueError(f"variant {name!r}: {parent}.delta_rule_chunkwise has no keyword knob {', '.join(bad)}; "
+                         f"its knobs: {', '.join(valid) or 'none'}")
+    return Variant(name, _label(middle), "delta_net", functools.partial(rule, **knobs), formula)
 
 
 def _first_line(doc: str | None) -> str:
@@ -80,6 +98,22 @@ VARIANTS: dict[str, Variant] = {
     "two_stage_error": _loop("two_stage_error", "two_stage_error_correction_update"),
     "current_key_error": _loop("current_key_error", "current_key_error_update"),
     "l2_norm_error": _loop("l2_norm_error", "l2_normalized_error_update"),
+    # round 6: the seed documents' next steps (params/rounds/round_6.yaml) and two controls of the softmax family
+    "topk_error_r0125": _setting("topk_error_r0125", "topk_error_update_ratio_0125", "topk_error",
+                                 "U'_i ← U'_i with only its k = ⌈C/8⌉ largest-norm rows kept (the rest zeroed), for "
+                                 "output and write  (topk_error at ratio 0.125)", ratio=0.125),
+    "topk_error_r05": _setting("topk_error_r05", "topk_error_update_ratio_05", "topk_error",
+                               "U'_i ← U'_i with only its k = ⌈C/2⌉ largest-norm rows kept (the rest zeroed), for "
+                               "output and write  (topk_error at ratio 0.5)", ratio=0.5),
+    "topk_error_decay": _loop("topk_error_decay", "topk_error_decay_state_update"),
+    "topk_error_rope": _loop("topk_error_rope", "topk_error_update_rope_qk"),
+    "two_stage_error_full": _setting("two_stage_error_full", "two_stage_error_correction_full_step_update",
+                                     "two_stage_error", "Δ₁ = K_iᵀ(U_i − W_i S);  S₁ = S + Δ₁;  Δ₂ = K_iᵀ(U_i − W_i S₁);  "
+                                     "S = S₁ + Δ₂  (two_stage_error at γ = 1, the full step)", gamma=1.0),
+    "current_key_error_local_softmax": _loop("current_key_error_local_softmax",
+                                             "current_key_error_update_add_local_softmax_self_attention"),
+    "uniform_average": _loop("uniform_average", "uniform_average_attention"),
+    "sharp_softmax": _loop("sharp_softmax", "sharp_softmax_attention"),
 }
 
 _BY_LABEL = {v.label: v.name for v in VARIANTS.values()}

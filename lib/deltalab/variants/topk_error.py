@@ -11,6 +11,15 @@ the future that ``check_rule``'s causality check rejects. Here token t's output 
 top-k among the rows 0..t it can see; for the chunk's last token this is the seed's selection. Written as a
 mask M[t, s] on A_i (no Python loop): O_i = Q_i S + (A_i ⊙ M) U'_i, S += K_iᵀ (m_last ⊙ U'_i). The ranking
 carries no gradient (it is piecewise constant); ties are broken by position (earlier row ranks higher).
+
+Other ratios: the keyword ``ratio`` (ratio = 1 keeps every row: delta_net). The registry holds this function at
+ratio 0.125 and 0.5 as ``topk_error_r0125`` and ``topk_error_r05`` (round 6's sweep); for any other ratio, a
+user file passed as the variant (``-p variant path/to/topk_error_r0375.py``)::
+
+    from deltalab.variants.topk_error import delta_rule_chunkwise as topk_error
+
+    def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):
+        return topk_error(q, k, v, beta, chunk_size, ratio=0.375)
 """
 import math
 

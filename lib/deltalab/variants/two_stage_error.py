@@ -8,6 +8,10 @@ by the UT transform T. So stage 1 is the baseline write (Δ₁, S₁), and stage
 the same chunk against the intermediate state S₁ (the residual error U_i − W_i S₁) and adds γ = 0.5 of it, the
 seed's value ("avoids over-correction"). The output uses the stage-1 U'_i and the state from before the chunk,
 as in the baseline: the state is written only after the chunk's output. γ = 0 gives delta_net back.
+
+Other γ: the keyword ``gamma``. The registry holds this function at γ = 1, the full step, as
+``two_stage_error_full`` (round 6); for any other γ, a user file that returns
+``delta_rule_chunkwise(q, k, v, beta, chunk_size, gamma=...)`` of this module (see topk_error.py).
 """
 from deltalab.core import causal_mask, chunk_epilogue, chunk_preamble, initial_state_or_zeros
 
