@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The executed study at one scale (default: cpu): train the whole grid (resumable: re-run to continue
-# after an interruption), then execute the five round notebooks into outputs/<scale>/, clean them, record
+# after an interruption), then execute the six round notebooks into outputs/<scale>/, clean them, record
 # the environment beside them, and write outputs/<scale>/accuracies_df.csv.
 #   bash scripts/study.sh                 # SCALE=cpu WORKERS=2
 #   SCALE=smoke bash scripts/study.sh     # the same pipeline in a few minutes
@@ -16,7 +16,7 @@ mkdir -p "$out"
 bench="$out/bench.json"
 [ -f "$bench" ] || .venv/bin/python -m deltalab bench --threads 1 --quick --no-flops --no-thread-layouts \
   --omp-passive --json --out "$bench" > /dev/null
-for n in 1 2 3 4 5; do
+for n in 1 2 3 4 5 6; do
   .venv/bin/papermill --no-progress-bar --log-level WARNING notebooks/round.ipynb "$out/round_$n.ipynb" \
     -p round_file "params/rounds/round_$n.yaml" -p scale "$SCALE" -p figures_dir "$out/figures/round_$n" \
     -p bench_file "$bench"

@@ -20,6 +20,6 @@ two_tasks="memorization,noisy-in-context-recall"
 run() { DELTALAB_RESULTS="$A/results" .venv/bin/papermill --no-progress-bar --log-level WARNING "$@" -p scale smoke -p figures_dir "$A/figures"; }
 run notebooks/run_variant.ipynb "$A/run_variant.ipynb" -p variant l2_norm_error -p tasks "$two_tasks"
 run notebooks/round.ipynb "$A/round_1.ipynb" -p round_file params/rounds/round_1.yaml
-run notebooks/round.ipynb "$A/round_5.ipynb" -p round_file params/rounds/round_5.yaml -p tasks "$two_tasks"
+run notebooks/round.ipynb "$A/round_6.ipynb" -p round_file params/rounds/round_6.yaml -p tasks "$two_tasks"
 .venv/bin/python -m deltalab.nbclean "$A"/*.ipynb
 DELTALAB_RESULTS="$B/results" .venv/bin/python -m pytest -q -p no:cacheprovider --nbval-lax "$A"/*.ipynb

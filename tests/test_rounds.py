@@ -1,4 +1,4 @@
-"""The five analysis rounds: their params files, the claim checker, the seed tables, nbclean."""
+"""The analysis rounds: their params files, the claim checker, the seed tables, nbclean."""
 import math
 
 import nbformat
@@ -13,19 +13,21 @@ from deltalab.rounds import FAILS, HOLDS, UNSURE, check_claim, label
 from deltalab.runtime import REPO_ROOT
 from deltalab.variants import VARIANTS, name_of_label
 
-# Chronological order of shared/seeds/README.md: document, rows in its table, proposal.
+# Chronological order of shared/seeds/README.md: document, rows in its table, proposal. Round 6 has no table of
+# its own: it re-uses the latest (000) and its rows are the seeds' next steps, their parents and the baselines.
 EXPECTED = {
     1: ("003_9826a221f536bfd8.txt", 8, "rmsprop_state"),
     2: ("004_477b876134327047.txt", 15, "topk_error"),
     3: ("001_9e165c1cc01685c8.txt", 22, "l2_norm_error"),
     4: ("002_017d9b558cdb9257.txt", 24, "two_stage_error"),
     5: ("000_6ad374f8df70496e.txt", 25, "current_key_error"),
+    6: ("000_6ad374f8df70496e.txt", 17, "current_key_error_local_softmax"),
 }
 ROUNDS = [load_round(f"round_{n}") for n in EXPECTED]
 needs_seeds = pytest.mark.skipif(not rounds.SEEDS_DIR.exists(), reason=f"seed documents not at {rounds.SEEDS_DIR}")
 
 
-def test_the_five_rounds_are_there():
+def test_the_rounds_are_there():
     assert available_rounds() == [f"round_{n}" for n in EXPECTED]
     assert [r.number for r in ROUNDS] == list(EXPECTED)
     assert sum(r.conclusion for r in ROUNDS) == 1 and ROUNDS[-1].conclusion
@@ -53,8 +55,22 @@ def test_round_file(rnd):
         assert c.variant == rnd.proposal, c.text
 
 
+def test_round_6_claims_compare_rows_at_the_same_scale_and_name_their_source():
+    rnd = ROUNDS[-1]
+    assert rnd.number == 6 and rnd.conclusion and rounds.concluding_round() == 6
+    for c in rnd.claims + rnd.success_criteria:
+        assert c.kind in ("beats", "lags", "no_worse") and c.threshold is None, c.text  # no MAD-scale numbers
+        assert c.source and ("seed 00" in c.source or "FINDINGS" in c.source or "study" in c.source), c.text
+        assert (c.margin is not None) == (c.kind == "no_worse"), c.text
+    new = set(rnd.rows) - {v for r in ROUNDS[:-1] for v in r.rows}  # round 6's new rows, all of them registered
+    assert new == {"topk_error_r0125", "topk_error_r05", "topk_error_decay", "topk_error_rope",
+                   "two_stage_error_full", "current_key_error_local_softmax", "uniform_average", "sharp_softmax"}
+    assert {"topk_error", "decay_state", "rope_qk", "two_stage_error", "current_key_error", "local_softmax",
+            "softmax_attention", "cosine_softmax"} <= set(rnd.variants)  # their parents
+
+
 @needs_seeds
-@pytest.mark.parametrize("rnd", ROUNDS, ids=lambda r: f"round_{r.number}")
+@pytest.mark.parametrize("rnd", [r for r in ROUNDS if r.number <= 5], ids=lambda r: f"round_{r.number}")
 def test_seed_table_parses_and_matches_the_round(rnd):
     table = rounds.seed_table(rnd.seed_document)
     assert len(table) == EXPECTED[rnd.number][1]
@@ -118,6 +134,17 @@ def test_pairwise_verdicts(summary):
     assert _check(summary, kind="beats", **kw).status == HOLDS
     assert _check(summary, kind="lags", **kw).status == FAILS
     assert _check(summary, kind="no_worse", **kw).status == HOLDS
+
+
+def test_no_worse_with_a_margin(summary):
+    """Compress: adam_state is clearly below delta_net by 0.14; a margin of 0.2 allows it, 0.1 does not."""
+    kw = dict(kind="no_worse", task="Compress", variant="adam_state", other="delta_net")
+    assert _check(summary, **kw).status == FAILS
+    held = _check(summary, margin=0.2, **kw)
+    assert held.status == HOLDS and "within the claim's margin 0.2" in held.evidence
+    assert _check(summary, margin=0.1, **kw).status == FAILS
+    with pytest.raises(ValueError, match="margin is for kind 'no_worse'"):
+        Claim(text="x", kind="beats", task="Compress", variant="adam_state", other="delta_net", margin=0.02)
     overlap = _check(summary, kind="beats", task="Memorize", variant="gated_delta_net", other="delta_net")
     assert overlap.status == FAILS and "overlap" in overlap.evidence
     assert _check(summary, kind="no_worse", task="Memorize", variant="gated_delta_net", other="delta_net").status == HOLDS

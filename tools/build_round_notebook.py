@@ -1,4 +1,4 @@
-"""Write ``notebooks/round.ipynb`` (unexecuted), the one notebook of the five analysis rounds:
+"""Write ``notebooks/round.ipynb`` (unexecuted), the one notebook of the analysis rounds:
 `python tools/build_round_notebook.py`.
 
 The notebook holds no logic (no def/class): it calls ``deltalab.rounds`` and shows what it returns. Cells
@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ROUND = [
     new_markdown_cell(
         "# An analysis round, re-measured\n\n"
-        "One notebook for the five seed documents (`params/rounds/round_<n>.yaml`, in the chronological order "
-        "of `shared/seeds/README.md`). It trains (or reuses from the store) every row of the round's table and "
+        "One notebook for the analysis rounds (`params/rounds/round_<n>.yaml`: the five seed documents in the "
+        "chronological order of `shared/seeds/README.md`, then round 6, their next steps). It trains (or reuses from the store) every row of the round's table and "
         "the variant the document proposes, shows the table beside the one the document reported, re-examines "
         "the document's claims and the proposal's own success criteria, and says which hold at this scale. "
         "The last round also trains every registered variant and concludes the study.\n\n"
@@ -40,7 +40,7 @@ ROUND = [
         'round_file = "params/rounds/round_1.yaml"  # one of params/rounds/round_<n>.yaml\n'
         'scale = "cpu"  # params/scales/<scale>.yaml\n'
         'tasks = "all"  # or a comma-separated list of MAD task names (tests use two)\n'
-        "seeds = None  # None: the scale's seeds (baseline_seeds too for the baselines and the five proposals)\n"
+        "seeds = None  # None: the scale's seeds (baseline_seeds too for the baselines and the proposals)\n"
         "workers = 1  # training processes\n"
         "results_dir = None  # None: $DELTALAB_RESULTS, else outputs/results\n"
         "figures_dir = None  # None: outputs/<scale>/figures/round_<n>\n"
@@ -129,14 +129,14 @@ ROUND = [
     ),
     new_markdown_cell("## The study's conclusion\n\n"
                       "Only the last round concludes: it ranks every registered variant by MAD's average, names "
-                      "the best per task, and judges each of the five proposals on its own success criteria."),
+                      "the best per task, and judges each round's proposal on its own success criteria."),
     new_code_cell(
         "if rnd.conclusion:\n"
         "    display(rounds.shown(rounds.ranking(study)))\n"
         '    display(Markdown("\\n\\n".join(rounds.conclusion(study))))\n'
         "    display(rounds.proposals_table(study))\n"
         "else:\n"
-        '    display(Markdown(f"Round {rnd.number} does not conclude the study; round 5 does."))',
+        '    display(Markdown(f"Round {rnd.number} does not conclude the study; round {rounds.concluding_round()} does."))',
         metadata=CHECK,
     ),
     new_code_cell('if "all" in figures:\n    display(Image(filename=str(figures["all"])))'),

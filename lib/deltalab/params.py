@@ -130,8 +130,10 @@ class Claim:
 
     ``task`` is a table column (``Compress`` … ``Selective Copy``), ``Average`` (MAD's mean of the six) or
     ``all`` (the claim must hold on every task measured). ``variant``/``other`` are registered short names.
-    ``fraction`` only matters for ``saturated`` ("almost every variant" → 0.8). See ``CLAIM_KINDS`` and
-    ``deltalab.rounds.check_claim`` for how each kind is judged.
+    ``fraction`` only matters for ``saturated`` ("almost every variant" → 0.8). ``margin`` (``no_worse`` only):
+    how far below ``other`` still counts as no worse, on the same accuracy scale. ``source``: what the claim
+    tests, e.g. the seed sentence quoted with its document, or the study's finding that motivates it. See
+    ``CLAIM_KINDS`` and ``deltalab.rounds.check_claim`` for how each kind is judged.
     """
 
     text: str
@@ -141,6 +143,8 @@ class Claim:
     other: str | None = None
     threshold: float | None = None
     fraction: float = 1.0
+    margin: float | None = None
+    source: str | None = None
 
     def __post_init__(self):
         if self.kind not in CLAIM_KINDS:
@@ -150,6 +154,9 @@ class Claim:
             raise ValueError(f"claim {self.text!r}: kind {self.kind!r} needs {', '.join(missing)}")
         if not 0 < self.fraction <= 1:
             raise ValueError(f"claim {self.text!r}: fraction must be in (0, 1]; got {self.fraction}")
+        if self.margin is not None and (self.kind != "no_worse" or not 0 <= self.margin < 1):
+            raise ValueError(f"claim {self.text!r}: margin is for kind 'no_worse', a number in [0, 1); "
+                             f"got {self.margin!r} on kind {self.kind!r}")
 
 
 @dataclass(frozen=True)

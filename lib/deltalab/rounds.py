@@ -1,7 +1,9 @@
-"""The five analysis rounds: train (or reuse) a round's rows, then tables, figures and verdicts.
+"""The analysis rounds: train (or reuse) a round's rows, then tables, figures and verdicts.
 
 A round (``params/rounds/round_<n>.yaml``, loaded by ``params.load_round``) is one seed document: the rows
-of its table, its claims, the variant it proposes and that proposal's success criteria. ``run_round``
+of its table, its claims, the variant it proposes and that proposal's success criteria (round 6 has no table
+of its own: it re-uses the latest, document 000's, and its rows are the ones the documents' next steps and the
+study's controls call for). ``run_round``
 trains every row through the resumable store (``runner.run_variant``, baselines included) and returns a
 ``RoundStudy``; the round notebook only displays what the functions below compute from it.
 
@@ -10,7 +12,9 @@ Judging a claim (``check_claim``) at a scale with per-seed task scores:
     pairwise (beats, lags, no_worse)   narrative.compare, with n ≥ 2 on both rows: non-overlapping 95%
                                        intervals give the direction; overlapping ones are "no clear
                                        difference", which fails a claimed difference (beats, lags) and
-                                       passes no_worse; n < 2: "cannot tell" (the point values are quoted)
+                                       passes no_worse; n < 2: "cannot tell" (the point values are quoted);
+                                       no_worse with a ``margin``: a clear deficit no larger than the margin
+                                       also passes
     threshold (at_least, above, below) n ≥ 2: the whole 95% interval on one side of the threshold;
                                        n = 1: the point value decides, and the sentence says n=1
     best                               fails if some row beats the claimed one; holds if it beats every row
@@ -77,6 +81,14 @@ def point_summary(table: pd.DataFrame) -> pd.DataFrame:
     long["ci_high"] = math.nan
     long["n"] = math.nan
     return long
+
+
+def concluding_round() -> int:
+    """The number of the round whose file sets ``conclusion: true`` (the one that trains every variant)."""
+    last = [r.number for r in (load_round(name) for name in available_rounds()) if r.conclusion]
+    if len(last) != 1:
+        raise ValueError(f"exactly one round file must set conclusion: true; rounds that do: {last or 'none'}")
+    return last[0]
 
 
 def proposals() -> dict[int, str]:
@@ -386,15 +398,18 @@ def _pairwise(claim: Claim, summary, column, point) -> tuple[str, str]:
         missing = [short_name(x) for x, c in ((a, ca), (b, cb)) if c is None]
         return UNSURE, f"{column}: not measured ({', '.join(missing) or 'no score'})"
     nums = f"{claim.variant} {fmt(ca['mean'])} vs {claim.other} {fmt(cb['mean'])} ({signed(diff)})"
-    if point:
-        return _PAIRWISE[claim.kind][outcome], f"{column}: {nums}"
     na, nb = _n(summary, a, column), _n(summary, b, column)
     if outcome == CANNOT_TELL:
         would = _PAIRWISE[claim.kind][_point_compare(summary, a, b, column)[0]]
         return UNSURE, (f"{column}: {nums}, n={na}/{nb}: too few seeds for a 95% interval "
                         f"(the point values alone would say '{would}')")
+    status = _PAIRWISE[claim.kind][outcome]
+    if claim.margin and outcome == LAGS and diff >= -claim.margin:  # no_worse: below, but within the margin
+        status, nums = HOLDS, f"{nums}, within the claim's margin {claim.margin:g}"
+    if point:
+        return status, f"{column}: {nums}"
     how = "the 95% intervals overlap" if outcome == TIE else "the 95% intervals do not overlap"
-    return _PAIRWISE[claim.kind][outcome], f"{column}: {nums}, n={na}/{nb}, {how}"
+    return status, f"{column}: {nums}, n={na}/{nb}, {how}"
 
 
 def _threshold_status(kind: str, c, threshold: float, point: bool) -> tuple[str, str]:
@@ -511,7 +526,7 @@ def claims_table(study: RoundStudy, which: str = "claims") -> pd.DataFrame:
         seed_status = there.status if claim.variant is None or label(claim.variant) in set(study.seed.index) and (
             claim.other is None or label(claim.other) in set(study.seed.index)) else "not in the seed table"
         out.append({"claim": claim.text, "verdict here": here.status, "evidence": here.evidence,
-                    SEED_COLUMN: seed_status})
+                    SEED_COLUMN: seed_status, "source": claim.source or ""})
     return pd.DataFrame(out)
 
 
@@ -546,7 +561,7 @@ def header(rnd: Round, scale: Scale) -> str:
     """The round's title, question, proposal and scale, as markdown."""
     rows = ", ".join(f"`{v}`" for v in rnd.variants)
     return (f"# {rnd.title}\n\n**Question.** {rnd.question}\n\n"
-            f"**Seed document** `{rnd.seed_document}`: a table of {len(rnd.variants)} rows ({rows}).\n\n"
+            f"**Seed document** `{rnd.seed_document}`. **The round's rows** ({len(rnd.variants)}): {rows}.\n\n"
             f"**Its proposal, trained and measured here:** `{rnd.proposal}`: {rnd.proposal_rationale}\n\n"
             f"**Scale `{scale.name}`.** {scale.description}\n\n"
             f"The seed tables are MAD-protocol numbers (12,800 training examples, up to 200 epochs, a 3 × 2 "
@@ -778,7 +793,7 @@ def conclusion(study: RoundStudy) -> list[str]:
     props = proposals_table(study)
     groups = {w: [p for p, v in zip(props["proposal"], props["verdict"]) if v == w]
               for w in ("held up", "did not hold up", "cannot be judged yet")}
-    out.append("Of the five proposals, judged on their own success criteria: "
+    out.append(f"Of the {len(props)} proposals, judged on their own success criteria: "
                + "; ".join(f"{w}: {', '.join(ps) or 'none'}" for w, ps in groups.items()) + ".")
     return out + best_per_task(study, study.labels)[1:]
 
@@ -800,7 +815,7 @@ def verdicts_markdown(study: RoundStudy, which: str = "claims") -> str:
     if table.empty:
         return f"The round has no {which.replace('_', ' ')}."
     lines = [f"- **{r['verdict here']}**: {r['claim']}. {r['evidence']}. "
-             f"*On the seed's own table: {r[SEED_COLUMN]}.*"
+             f"*On the seed's own table: {r[SEED_COLUMN]}.*" + (f" Source: {r['source']}" if r["source"] else "")
              for _, r in table.iterrows()]
     counts = table["verdict here"].value_counts()
     head = (f"{study.tag}, of {len(table)}: "
