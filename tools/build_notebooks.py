@@ -45,10 +45,12 @@ RUN_VARIANT = [
         metadata={"tags": ["parameters"]},
     ),
     new_code_cell(
+        "import pandas as pd\n"
         "from IPython.display import Image, Markdown, display\n\n"
         "from deltalab import report\n"
         "from deltalab.analysis.tables import marked\n"
         "from deltalab.params import load_scale\n\n"
+        'pd.set_option("display.width", 200)\n'
         "scale_params = load_scale(scale)\n"
         'display(Markdown(f"**Scale `{scale_params.name}`.** {scale_params.description}"))'
     ),

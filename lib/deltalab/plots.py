@@ -52,12 +52,14 @@ def rows_by_task(summary: pd.DataFrame, rows: list[str], path: str | Path, title
 
 def heatmap(table: pd.DataFrame, path: str | Path, title: str, colorbar: str, center: float | None = None,
             cmap: str = "viridis", fmt: str = ".2f", hatched: pd.DataFrame | None = None,
-            hatch_label: str | None = None) -> Path:
+            hatch_label: str | None = None, limits: tuple[float, float] | None = (0.0, 1.0)) -> Path:
     """Rows × columns heat map with the values written in the cells and a labelled colour bar. ``hatched`` (same
-    shape, booleans) marks cells drawn hatched and grey, named in the caption line ``hatch_label``."""
+    shape, booleans) marks cells drawn hatched and grey, named in the caption line ``hatch_label``. ``limits``: the
+    colour scale's range (accuracy: [0, 1], so two figures' colours mean the same; None: the data's range)."""
     fig, ax = plt.subplots(figsize=(max(8.5, 1.1 * len(table.columns) + 3), 0.32 * len(table) + 1.8))
-    sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap=cmap, center=center, ax=ax, cbar=True,
-                annot_kws={"fontsize": 7}, cbar_kws={"label": colorbar})
+    vmin, vmax = limits if limits else (None, None)
+    sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap=cmap, center=center, ax=ax, cbar=True, vmin=vmin,
+                vmax=vmax, annot_kws={"fontsize": 7}, cbar_kws={"label": colorbar})
     if hatched is not None:
         for i, r in enumerate(table.index):
             for j, c in enumerate(table.columns):

@@ -97,6 +97,16 @@ class SeedEvidence:
     def seeds(self, d: stats.Difference | stats.Level) -> int:
         return d.n
 
+    def pair_text(self, a: str, b: str, column: str, setting: str, d: stats.Difference) -> str:
+        """"a 0.264 vs b 0.150 (+0.115)", the means taken over the seeds both rows have (said when one has more)."""
+        va, vb = self.values(a, column, setting), self.values(b, column, setting)
+        common = sorted(set(va) & set(vb))
+        ma, mb = (sum(v[s] for s in common) / len(common) if common else math.nan for v in (va, vb))
+        text = f"{a} {fmt(ma)} vs {b} {fmt(mb)} ({signed(d.diff)})"
+        if len(common) < max(len(va), len(vb)):
+            text += f" on the {len(common)} seeds both have"
+        return text
+
     def describe(self, d: stats.Difference) -> str:
         per = ", ".join(signed(x) for x in d.per_seed)
         return f"n={d.n}, 95% interval [{signed(d.low)}, {signed(d.high)}] (per seed: {per})" if d.n >= 2 else (
@@ -155,6 +165,9 @@ class TableEvidence:
     def seeds(self, d) -> int:
         return SEED_TABLE_SEEDS
 
+    def pair_text(self, a: str, b: str, column: str, setting: str, d: stats.Difference) -> str:
+        return f"{a} {fmt(self.mean(a, column, setting))} vs {b} {fmt(self.mean(b, column, setting))} ({signed(d.diff)})"
+
     def describe(self, d: stats.Difference) -> str:
         if not d.enough:
             return "no noise estimate for this table"
@@ -192,7 +205,7 @@ def _pairwise(c: Claim, ev, column: str, setting: str) -> tuple[str, str]:
     d = ev.difference(a, b, column, setting)
     if not (ev.measured(a, column, setting) and ev.measured(b, column, setting)):
         return not_established(0), f"{where}: not measured"
-    nums = f"{a} {fmt(ev.mean(a, column, setting))} vs {b} {fmt(ev.mean(b, column, setting))} ({signed(d.diff)})"
+    nums = ev.pair_text(a, b, column, setting, d)
     if c.kind == "no_worse":
         status = {"within": HOLDS, "worse": CONTRADICTED}.get(d.beyond(c.margin), not_established(ev.seeds(d)))
         return status, f"{where}: {nums}, {ev.describe(d)}; no worse means a drop under {fmt(c.margin)}"
