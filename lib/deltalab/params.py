@@ -11,6 +11,10 @@ A scale (``params/scales/<name>.yaml``) says how much of MAD's protocol a run ge
     early_stop                 stop once test accuracy ≥ this (MAD: 0.999)
     tasks:                     per task: the budget and the MAD settings kept
       <task>: {num_train_examples, epochs, batch_size, settings: [changes from MAD's baseline]}
+
+A round (``params/rounds/round_<n>.yaml``) is one seed document: its table's rows, its claims and its proposal's
+success criteria (``Round``, ``Claim``). How a claim is written — kinds, ``margin``, ``setting``, and the
+``translation`` a MAD-scale threshold needs to be testable at another scale — is in docs/claims.md.
 """
 from __future__ import annotations
 
