@@ -6,6 +6,7 @@ baselines that run_variant trained. The strict determinism check of the tagged c
 (see tools/build_round_notebook.py's docstring and the project README).
 """
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -13,7 +14,8 @@ import papermill
 import pytest
 
 from deltalab import nbclean
-from deltalab.rounds import SEEDS_DIR
+from deltalab.analysis.claims import is_verdict
+from deltalab.analysis.study import SEEDS_DIR
 from deltalab.runtime import REPO_ROOT
 
 TASKS = "memorization,noisy-in-context-recall"
@@ -55,7 +57,9 @@ def test_run_variant_notebook(workdir):
                   {"variant": "l2_norm_error", "scale": "smoke", "tasks": TASKS,
                    "figures_dir": str(workdir / "figures")})
     assert any(p.suffix == ".png" for p in (workdir / "figures").iterdir())
-    assert "l2_normalized_error_update" in _markdown(nb)  # the row label the sentences use
+    text = _markdown(nb)
+    assert "**Memorize**: l2_norm_error scores" in text  # the row's one display name, its short name
+    assert "l2_normalized_error_update" not in text
 
 
 @pytest.mark.skipif(not SEEDS_DIR.exists(), reason=f"seed documents not at {SEEDS_DIR}")
@@ -64,10 +68,13 @@ def test_round_notebook(workdir):
     nb = _execute("round.ipynb", workdir / "round_1.ipynb",
                   {"round_file": "params/rounds/round_1.yaml", "scale": "smoke", "tasks": TASKS,
                    "figures_dir": str(figures)})
-    assert sorted(p.name for p in figures.iterdir()) == sorted(
-        f"round_1_{k}.png" for k in ("heatmap", "gap_to_gated", "reproduced", "curves", "cost"))
+    names = sorted(p.name for p in figures.iterdir())
+    assert {f"round_1_{k}.png" for k in ("heatmap", "settings", "reproduced", "curves")} <= set(names)
+    assert not any("cost" in n for n in names)  # no bench report given: no cost figure
     text = _markdown(nb)
     assert "at scale `smoke`, 2 of 6 tasks" in text
     assert "success criteria of `rmsprop_state`" in text
+    verdicts = re.findall(r"^- \*\*(.+?)\*\*:", text, re.M)
+    assert verdicts and all(is_verdict(v) for v in verdicts), verdicts
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 5
+    assert len(images) == len(names)

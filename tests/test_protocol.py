@@ -175,7 +175,7 @@ def test_user_file_that_fails_checks_is_rejected_before_training(tmp_path):
     assert not (tmp_path / "store").exists()
 
 
-def test_cli_lists_every_variant():
+def test_cli_lists_every_registered_variant():
     out = subprocess.run([sys.executable, "-m", "deltalab", "variants"], capture_output=True, text=True, check=True)
     for name, v in VARIANTS.items():
         assert name in out.stdout and v.label in out.stdout

@@ -1,17 +1,15 @@
-"""The analysis rounds: their params files, the claim checker, the seed tables, nbclean."""
-import math
-
+"""The analysis rounds: their params files (claims, margins, translations), the seed tables, nbclean.
+The claim checker and the rest of the analysis layer are tested in test_analysis.py."""
 import nbformat
-import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from deltalab import nbclean, rounds
+from deltalab import nbclean
 from deltalab import tasks as T
-from deltalab.params import CLAIM_KINDS, Claim, available_rounds, load_round
-from deltalab.rounds import FAILS, HOLDS, UNSURE, check_claim, label
+from deltalab.analysis import study
+from deltalab.params import CLAIM_KINDS, THRESHOLD_KINDS, Claim, available_rounds, load_round
 from deltalab.runtime import REPO_ROOT
-from deltalab.variants import VARIANTS, name_of_label
+from deltalab.variants import VARIANTS
 
 # Chronological order of shared/seeds/README.md: document, rows in its table, proposal. Round 6 has no table of
 # its own: it re-uses the latest (000) and its rows are the seeds' next steps, their parents and the baselines.
@@ -24,7 +22,7 @@ EXPECTED = {
     6: ("000_6ad374f8df70496e.txt", 17, "current_key_error_local_softmax"),
 }
 ROUNDS = [load_round(f"round_{n}") for n in EXPECTED]
-needs_seeds = pytest.mark.skipif(not rounds.SEEDS_DIR.exists(), reason=f"seed documents not at {rounds.SEEDS_DIR}")
+needs_seeds = pytest.mark.skipif(not study.SEEDS_DIR.exists(), reason=f"seed documents not at {study.SEEDS_DIR}")
 
 
 def test_the_rounds_are_there():
@@ -53,11 +51,16 @@ def test_round_file(rnd):
             assert name is None or name in rnd.rows, (c.text, name)
     for c in rnd.success_criteria:  # criteria are about the proposal
         assert c.variant == rnd.proposal, c.text
+    for c in rnd.claims + rnd.success_criteria:  # every MAD-scale number says what it means at another scale
+        if c.kind in THRESHOLD_KINDS:
+            assert c.translation is not None and c.translation.text, c.text
+        if c.kind == "no_worse" or (c.translation and c.translation.kind == "no_worse"):
+            assert (c.translation or c).margin == 0.02, c.text
 
 
 def test_round_6_claims_compare_rows_at_the_same_scale_and_name_their_source():
     rnd = ROUNDS[-1]
-    assert rnd.number == 6 and rnd.conclusion and rounds.concluding_round() == 6
+    assert rnd.number == 6 and rnd.conclusion and study.concluding_round() == 6
     for c in rnd.claims + rnd.success_criteria:
         assert c.kind in ("beats", "lags", "no_worse") and c.threshold is None, c.text  # no MAD-scale numbers
         assert c.source and ("seed 00" in c.source or "FINDINGS" in c.source or "study" in c.source), c.text
@@ -69,19 +72,31 @@ def test_round_6_claims_compare_rows_at_the_same_scale_and_name_their_source():
             "softmax_attention", "cosine_softmax"} <= set(rnd.variants)  # their parents
 
 
+def test_exactly_one_round_concludes(monkeypatch):
+    from dataclasses import replace
+
+    from deltalab import params
+
+    real = params.load_round
+    both = lambda name: replace(real(name), conclusion=True) if name in ("round_5", "round_6") else real(name)
+    monkeypatch.setattr(study, "load_round", both)
+    with pytest.raises(ValueError, match="exactly one round"):
+        study.concluding_round()
+
+
 @needs_seeds
 @pytest.mark.parametrize("rnd", [r for r in ROUNDS if r.number <= 5], ids=lambda r: f"round_{r.number}")
 def test_seed_table_parses_and_matches_the_round(rnd):
-    table = rounds.seed_table(rnd.seed_document)
+    table = study.seed_table(rnd.seed_document)
     assert len(table) == EXPECTED[rnd.number][1]
     assert list(table.columns) == T.COLUMNS
     assert table.notna().all().all() and ((table >= 0) & (table <= 1)).all().all()
-    assert [name_of_label(lab) for lab in table.index] == list(rnd.variants)
+    assert list(table.index) == list(rnd.variants)  # the short names, as the round files write them
 
 
 def test_missing_seed_document_is_a_clear_error():
     with pytest.raises(FileNotFoundError, match="shared/seeds"):
-        rounds.seed_path("no_such_document.txt")
+        study.seed_path("no_such_document.txt")
 
 
 def test_unknown_keys_and_kinds_raise(tmp_path):
@@ -96,227 +111,47 @@ def test_unknown_keys_and_kinds_raise(tmp_path):
     with pytest.raises(ValueError, match="round_1"):
         load_round("round_9")
 
-
-# --- the claim checker on a hand-made summary ------------------------------------------------------------
-
-def _cell(name, column, mean, half, n):
-    lo, hi = (mean - half, mean + half) if n >= 2 else (math.nan, math.nan)
-    return {"label": label(name), "column": column, "mean": mean, "ci_low": lo, "ci_high": hi, "n": n}
-
-
-@pytest.fixture
-def summary():
-    cells = [
-        # Memorize: softmax clearly above delta_net; gated overlaps delta_net
-        _cell("delta_net", "Memorize", 0.40, 0.02, 3), _cell("softmax_attention", "Memorize", 0.78, 0.03, 3),
-        _cell("gated_delta_net", "Memorize", 0.42, 0.05, 3), _cell("adam_state", "Memorize", 0.38, 0.01, 1),
-        # Compress: adam clearly below delta_net; gated clearly below
-        _cell("delta_net", "Compress", 0.44, 0.01, 3), _cell("adam_state", "Compress", 0.30, 0.01, 3),
-        _cell("gated_delta_net", "Compress", 0.37, 0.01, 3), _cell("softmax_attention", "Compress", 0.43, 0.02, 3),
-        # Context Recall: saturated except adam
-        _cell("delta_net", "Context Recall", 0.995, 0.002, 3), _cell("softmax_attention", "Context Recall", 0.992, 0.001, 3),
-        _cell("gated_delta_net", "Context Recall", 0.999, 0.0005, 3), _cell("adam_state", "Context Recall", 0.09, 0.01, 3),
-        # Fuzzy Recall: single seeds
-        _cell("delta_net", "Fuzzy Recall", 0.21, 0, 1), _cell("gated_delta_net", "Fuzzy Recall", 0.31, 0, 1),
-    ]
-    return pd.DataFrame(cells)
-
-
-ROWS = [label(v) for v in ("delta_net", "softmax_attention", "gated_delta_net", "adam_state")]
-
-
-def _check(summary, **kw):
-    return check_claim(Claim(text="t", **kw), summary, ROWS, ["Compress", "Context Recall", "Memorize"])
-
-
-def test_pairwise_verdicts(summary):
-    kw = dict(task="Memorize", variant="softmax_attention", other="delta_net")
-    assert _check(summary, kind="beats", **kw).status == HOLDS
-    assert _check(summary, kind="lags", **kw).status == FAILS
-    assert _check(summary, kind="no_worse", **kw).status == HOLDS
-
-
-def test_no_worse_with_a_margin(summary):
-    """Compress: adam_state is clearly below delta_net by 0.14; a margin of 0.2 allows it, 0.1 does not."""
-    kw = dict(kind="no_worse", task="Compress", variant="adam_state", other="delta_net")
-    assert _check(summary, **kw).status == FAILS
-    held = _check(summary, margin=0.2, **kw)
-    assert held.status == HOLDS and "within the claim's margin 0.2" in held.evidence
-    assert _check(summary, margin=0.1, **kw).status == FAILS
+def test_claim_format_margin_and_translation():
+    with pytest.raises(ValueError, match="needs margin"):
+        Claim(text="x", kind="no_worse", task="Compress", variant="delta_net", other="gated_delta_net")
     with pytest.raises(ValueError, match="margin is for kind 'no_worse'"):
-        Claim(text="x", kind="beats", task="Compress", variant="adam_state", other="delta_net", margin=0.02)
-    overlap = _check(summary, kind="beats", task="Memorize", variant="gated_delta_net", other="delta_net")
-    assert overlap.status == FAILS and "overlap" in overlap.evidence
-    assert _check(summary, kind="no_worse", task="Memorize", variant="gated_delta_net", other="delta_net").status == HOLDS
-    one_seed = _check(summary, kind="lags", task="Fuzzy Recall", variant="delta_net", other="gated_delta_net")
-    assert one_seed.status == UNSURE and "n=1/1" in one_seed.evidence and "'holds'" in one_seed.evidence
-    assert _check(summary, kind="beats", task="Memorize", variant="adam_state", other="delta_net").status == UNSURE
+        Claim(text="x", kind="no_worse", task="Compress", variant="delta_net", other="gated_delta_net", margin=-0.1)
+    with pytest.raises(ValueError, match="margin is for kind 'no_worse'"):
+        Claim(text="x", kind="beats", task="Compress", variant="delta_net", other="gated_delta_net", margin=0.02)
+    sourced = Claim(text="x above 0.32", kind="above", task="Fuzzy Recall", variant="topk_error", threshold=0.32,
+                    source="seed 004", translation={"kind": "beats", "other": "gated_delta_net", "why": "w"})
+    assert sourced.translation.source == "seed 004"  # a translation keeps the claim's source
+    c = Claim(text="x above 0.32", kind="above", task="Fuzzy Recall", variant="topk_error", threshold=0.32,
+              translation={"kind": "beats", "other": "gated_delta_net", "why": "next to Gated DeltaNet's 0.31"})
+    t = c.translation
+    assert isinstance(t, Claim) and t.kind == "beats" and t.variant == "topk_error" and t.task == "Fuzzy Recall"
+    assert t.text == "next to Gated DeltaNet's 0.31" and t.translation is None
+    ceiling = Claim(text="solved", kind="saturated", task="Noisy Recall", threshold=0.99, fraction=0.8,
+                    translation={"setting": "baseline", "why": "a ceiling"})
+    assert ceiling.translation.kind == "saturated" and ceiling.translation.setting == "baseline"
+    assert ceiling.translation.fraction == 0.8 and ceiling.translation.threshold == 0.99
+    with pytest.raises(ValueError, match="needs `why`"):
+        Claim(text="x", kind="above", task="Compress", variant="delta_net", threshold=0.4, translation={"kind": "best"})
+    with pytest.raises(ValueError, match="unknown key"):
+        Claim(text="x", kind="above", task="Compress", variant="delta_net", threshold=0.4,
+              translation={"why": "w", "colour": "blue"})
+    with pytest.raises(ValueError, match="needs margin"):  # a translation is checked like any claim
+        Claim(text="x", kind="at_least", task="Compress", variant="delta_net", threshold=0.4,
+              translation={"why": "w", "kind": "no_worse", "other": "gated_delta_net"})
+    with pytest.raises(ValueError, match="only a threshold kind"):
+        Claim(text="x", kind="beats", task="Compress", variant="delta_net", other="gated_delta_net",
+              translation={"why": "w"})
 
 
-def test_every_task_claims(summary):
-    # adam lags delta_net on Compress and Context Recall (clear) but is a single seed on Memorize → cannot tell
-    assert _check(summary, kind="lags", task="all", variant="adam_state", other="delta_net").status == UNSURE
-    # gated lags delta_net on Compress but not on Context Recall → one task contradicts the claim
-    assert _check(summary, kind="lags", task="all", variant="gated_delta_net", other="delta_net").status == FAILS
-    assert _check(summary, kind="beats", task="Selective Copy", variant="delta_net", other="adam_state").status == UNSURE
+def test_docs_describe_every_claim_kind_and_field():
+    import dataclasses
 
-
-def test_threshold_verdicts(summary):
-    kw = dict(kind="at_least", variant="softmax_attention")
-    assert _check(summary, task="Memorize", threshold=0.70, **kw).status == HOLDS
-    assert _check(summary, task="Memorize", threshold=0.90, **kw).status == FAILS
-    straddle = _check(summary, task="Memorize", threshold=0.78, **kw)
-    assert straddle.status == UNSURE and "straddles" in straddle.evidence
-    point = _check(summary, kind="above", task="Fuzzy Recall", variant="delta_net", threshold=0.20)
-    assert point.status == HOLDS and "n=1" in point.evidence
-    assert _check(summary, kind="below", task="Fuzzy Recall", variant="delta_net", threshold=0.20).status == FAILS
-
-
-def test_saturated_and_best(summary):
-    kw = dict(kind="saturated", task="Context Recall", threshold=0.99)
-    assert _check(summary, fraction=0.75, **kw).status == HOLDS  # 3 of 4 rows ≥ 0.99
-    assert _check(summary, fraction=1.0, **kw).status == FAILS  # adam is clearly below
-    assert _check(summary, kind="best", task="Context Recall", variant="gated_delta_net").status == HOLDS
-    # softmax_attention is clearly ahead on Memorize except against adam_state, which has a single seed
-    single = _check(summary, kind="best", task="Memorize", variant="softmax_attention")
-    assert single.status == UNSURE and "adam_state" in single.evidence
-    assert _check(summary, kind="best", task="Compress", variant="gated_delta_net").status == FAILS
-    # delta_net tops Compress but its interval overlaps softmax_attention's
-    assert _check(summary, kind="best", task="Compress", variant="delta_net").status == UNSURE
-
-
-@needs_seeds
-def test_claims_on_the_seed_tables_own_numbers():
-    """Round 2 says DeltaNet lags Gated DeltaNet on Compress; its own table says 0.442 vs 0.367."""
-    rnd = load_round("round_2")
-    seed = rounds.point_summary(rounds.seed_table(rnd.seed_document))
-    rows = [label(v) for v in rnd.variants]
-    verdicts = {c.text: check_claim(c, seed, rows, T.COLUMNS, point=True).status for c in rnd.claims}
-    assert verdicts["DeltaNet lags Gated DeltaNet on Compress (−0.08)"] == FAILS
-    assert verdicts["DeltaNet lags Gated DeltaNet on Memorize (−0.18)"] == HOLDS
-    assert verdicts["RMSProp on the state harms every task"] == HOLDS
-
-
-def test_overall_verdict():
-    assert "**held up**" in rounds.overall([HOLDS, HOLDS], "p", "at scale `x`")
-    assert "**did not hold up**" in rounds.overall([HOLDS, FAILS, UNSURE], "p", "at scale `x`")
-    assert "**cannot be judged yet**" in rounds.overall([HOLDS, UNSURE], "p", "at scale `x`")
-
-
-def test_average_is_per_seed_then_over_seeds():
-    runs = pd.DataFrame([
-        {"label": "a", "column": col, "setting": "baseline", "seed": seed, "test_acc": acc}
-        for seed, accs in ((0, (0.2, 0.4)), (1, (0.4, 0.6)), (2, (0.3, None)))
-        for col, acc in zip(("Compress", "Memorize"), accs) if acc is not None
-    ])
-    s = rounds.summary_with_average(runs, ["Compress", "Memorize"])
-    avg = s[s["column"] == "Average"].iloc[0]
-    assert avg["n"] == 2 and avg["mean"] == pytest.approx(0.4)  # seed 2 lacks Memorize: no average for it
-    assert avg["ci_low"] < 0.4 < avg["ci_high"]
-
-
-def test_signed_never_prints_negative_zero():
-    assert rounds.signed(-1e-9) == "+0.000" and rounds.signed(-0.0123) == "-0.012"
-
-
-def test_cost_reads_the_bench_report_or_the_grid_runs(tmp_path):
-    import json
-    from types import SimpleNamespace
-
-    rnd = ROUNDS[0]
-    labs = [label(n) for n in rnd.rows]
-    runs = pd.DataFrame([{"label": lab, "train_tokens_per_s": 1000.0 * (i + 1) + j}
-                         for i, lab in enumerate(labs) for j in (0, 2)])
-    study = SimpleNamespace(round_labels=labs, runs=runs)
-    grid, source = rounds.cost(study)
-    assert grid[rnd.rows[-1]] == pytest.approx(1000.0 * len(labs) + 1) and "grid runs" in source
-    assert list(grid) == sorted(grid, reverse=True)
-
-    report = {"train_tokens_per_s": {n: 10.0 + i for i, n in enumerate(rnd.rows)} | {"reference": 1.0},
-              "date": "2026-11-23T16:00:00+00:00", "machine": "m", "threads": 2, "batch": 128, "length": 128,
-              "steps": 7, "load_average_at_start": [0.5, 0.5, 0.5]}
-    f = tmp_path / "bench.json"
-    f.write_text(json.dumps(report))
-    bench, source = rounds.cost(study, bench_file=f)
-    assert dict(bench) == {n: 10.0 + i for i, n in enumerate(rnd.rows)}  # the round's rows only
-    assert "deltalab bench" in source and "bench.json" in source and "load average 0.5" in source
-    assert bench.name != grid.name and "noise" not in source
-    report["load_average_at_start"] = [2.5, 2.0, 2.0]
-    f.write_text(json.dumps(report))
-    assert "noise" in rounds.cost(study, bench_file=f)[1]
-
-    with pytest.raises(FileNotFoundError, match="bench --json"):
-        rounds.cost(study, bench_file=tmp_path / "missing.json")
-    (tmp_path / "bad.json").write_text(json.dumps({"date": "x"}))
-    with pytest.raises(ValueError, match="lacks train_tokens_per_s"):
-        rounds.cost(study, bench_file=tmp_path / "bad.json")
-
-
-def test_identical_to_baseline_compares_every_run_epoch_by_epoch():
-    from types import SimpleNamespace
-
-    from deltalab.params import load_scale
-
-    def rec(name, task, seed, losses):
-        return {"label": label(name), "spec": {"task": task, "setting": {}, "lr": 1e-3, "wd": 0.1, "seed": seed},
-                "curve": [{"epoch": i + 1, "test_loss": x} for i, x in enumerate(losses)]}
-
-    records = [rec("delta_net", "compression", s, [2.0, 1.5 + s]) for s in (0, 1)]
-    records += [rec("delta_net", "selective-copying", 0, [3.0, 2.0])]
-    records += [rec("decay_state", "compression", s, [2.0, 1.5 + s]) for s in (0, 1)]  # DeltaNet's runs
-    records += [rec("decay_state", "selective-copying", 0, [3.0, 2.0 + 1e-12])]  # differs in the last epoch
-    records += [rec("error_gated", "compression", 0, [2.0, 1.5]), rec("error_gated", "compression", 1, [2.0, 9.9])]
-    records += [rec("adam_state", "compression", 2, [2.0, 1.5])]  # no DeltaNet twin for seed 2
-    study = SimpleNamespace(records=records, round_labels=[label(n) for n in
-                            ("delta_net", "decay_state", "error_gated", "adam_state")],
-                            columns=["Compress", "Selective Copy"], scale=load_scale("cpu"), tag="at scale `cpu`")
-    assert rounds.identical_to_baseline(study) == {"decay_state": ["Compress"]}
-    note = rounds.identical_note(study)
-    assert "decay_state on Compress." in note and "The sequences of Compress fit in one chunk of 32" in note
-    assert "extra seeds" not in note  # the same seeds as DeltaNet
-    study.records = records + [rec("delta_net", "compression", 2, [2.0, 4.0])]  # a seed decay_state lacks
-    assert rounds.identical_to_baseline(study) == {"decay_state": ["Compress"]}
-    assert "DeltaNet's means count seeds 0, 1 and 2; those of decay_state count fewer" in rounds.identical_note(study)
-    study.records = [r for r in records if r["label"] != label("decay_state")]
-    assert "every row's runs differ" in rounds.identical_note(study)
-
-
-def test_seed_spread_flags_cells_whose_seeds_disagree():
-    from types import SimpleNamespace
-
-    def run(name, column, setting, seed, acc, lr=1e-3):
-        return {"label": label(name), "column": column, "setting": setting, "seed": seed, "lr": lr, "wd": 0.1,
-                "test_acc": acc}
-
-    runs = pd.DataFrame([
-        run("delta_net", "Context Recall", "vs64", 0, 0.20), run("delta_net", "Context Recall", "vs64", 1, 0.81),
-        run("delta_net", "Context Recall", "vs64", 2, 0.99),
-        run("delta_net", "Context Recall", "baseline", 0, 1.0), run("delta_net", "Context Recall", "baseline", 1, 0.99),
-        # the best lr decides a seed's score: seed 1's 0.10 at the other lr is not its score
-        run("decay_state", "Memorize", "baseline", 0, 0.50), run("decay_state", "Memorize", "baseline", 1, 0.55),
-        run("decay_state", "Memorize", "baseline", 1, 0.10, lr=1e-4),
-        run("error_gated", "Memorize", "baseline", 0, 0.90),  # one seed: no spread to measure
-        run("error_gated", "Compress", "baseline", 0, 0.10), run("error_gated", "Compress", "baseline", 1, 0.40),
-    ])
-    labels = [label(n) for n in ("delta_net", "decay_state", "error_gated")]
-    study = SimpleNamespace(runs=runs, round_labels=labels, tag="at scale `cpu`")
-    table = rounds.seed_spread(study)
-    assert list(zip(table["row"], table["task"], table["setting"])) == [
-        ("error_gated", "Compress", "baseline"), ("delta_net", "Context Recall", "vs64")]
-    assert table["accuracy per seed"].tolist() == ["0.100, 0.400", "0.200, 0.810, 0.990"]
-    assert table["range"].tolist() == pytest.approx([0.3, 0.79])
-    note = rounds.seed_spread_note(study)
-    assert "2 of the 4 (row, task, setting) cells" in note and "Compress (1) and Context Recall (1)" in note
-    assert rounds.seed_spread(study, min_range=0.8).empty
-    assert "agree within 0.8" in rounds.seed_spread_note(study, min_range=0.8)
-    study.runs = runs[runs["seed"] == 0]
-    assert "not measured" in rounds.seed_spread_note(study) and rounds.seed_spread(study).empty
-
-
-def test_join_words():
-    from deltalab.narrative import join_words
-
-    assert [join_words(x) for x in ([], ["a"], ["a", "b"], ["a", "b", "c"])] == ["", "a", "a and b", "a, b and c"]
+    text = (REPO_ROOT / "docs" / "claims.md").read_text()
+    for kind in CLAIM_KINDS:
+        assert f"`{kind}`" in text, kind
+    for f in dataclasses.fields(Claim):
+        assert f"`{f.name}`" in text, f.name
+    assert "`why`" in text
 
 
 def test_seeds_per_variant_follow_the_scale():
@@ -330,7 +165,7 @@ def test_seeds_per_variant_follow_the_scale():
     assert sc.seeds_for("rmsprop_state", ("rmsprop_state",)) == (0, 1, 2)
     assert replace(sc, baseline_seeds=()).seeds_for("delta_net") == (0,)
     cpu = load_scale("cpu")  # the proposals get the baselines' seeds; every named variant is a registered one
-    assert set(rounds.proposals().values()) <= set(cpu.seeded_variants) <= set(rounds.VARIANTS)
+    assert set(study.proposals().values()) <= set(cpu.seeded_variants) <= set(VARIANTS)
 
 # --- nbclean ----------------------------------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""Write the study's source notebooks (unexecuted) from the cell lists below: `python tools/build_notebooks.py`.
+"""The one source of ``notebooks/run_variant.ipynb`` (unexecuted): `python tools/build_notebooks.py` writes it;
+tests/test_notebook_sources.py checks the file agrees with this. (``notebooks/round.ipynb`` comes from
+tools/build_round_notebook.py.)
 
 The notebooks hold no logic (no def/class): each cell calls `deltalab` and shows what it returns. Cells
 tagged `nbval-check-output` print only numbers that are deterministic on CPU for a seed; nbval compares
@@ -43,9 +45,12 @@ RUN_VARIANT = [
         metadata={"tags": ["parameters"]},
     ),
     new_code_cell(
+        "import pandas as pd\n"
         "from IPython.display import Image, Markdown, display\n\n"
         "from deltalab import report\n"
+        "from deltalab.analysis.tables import marked\n"
         "from deltalab.params import load_scale\n\n"
+        'pd.set_option("display.width", 200)\n'
         "scale_params = load_scale(scale)\n"
         'display(Markdown(f"**Scale `{scale_params.name}`.** {scale_params.description}"))'
     ),
@@ -53,23 +58,34 @@ RUN_VARIANT = [
                       "`outputs/results/<scale>/`; a second execution trains nothing."),
     new_code_cell(
         "result = report.variant_report(variant, scale, tasks, seeds, workers=workers, figures_dir=figures_dir)\n"
-        'display(Markdown(f"`{result.label}` changes the loop to: {result.formula}"))\n'
+        'display(Markdown(f"`{result.name}` changes the loop to: {result.formula}"))\n'
         "report.trained_counts(result.trained)"
     ),
     new_markdown_cell(
         "## The variant's row next to the baselines\n\n"
-        "MAD accuracy (macro accuracy on the scored test positions), best over the scale's lr × wd sweep, "
-        "averaged over the scale's settings of each task and then over seeds; `Average` is MAD's overall "
-        "score, the mean of the six tasks."
+        "Macro test accuracy (on the scored test positions), best over the scale's lr × wd sweep, averaged over "
+        "the scale's settings of each task and then over seeds; `Average` is MAD's overall score (per seed the "
+        "mean of the tasks measured, then over seeds). `*`: the change does not act on that task at this scale "
+        "(the number is DeltaNet's)."
     ),
-    new_code_cell("result.table.round(3)", metadata=CHECK),
+    new_code_cell("marked(result.table, result.inert)", metadata=CHECK),
     new_code_cell("Image(filename=str(result.figure))"),
-    new_markdown_cell("## What the numbers say"),
+    new_markdown_cell("## What the numbers say\n\nEach task: the variant against each baseline, paired over seeds "
+                      "(same seed = same data, initialisation and batch order)."),
     new_code_cell('display(Markdown("\\n\\n".join(result.sentences + [result.seeds_note])))', metadata=CHECK),
     new_code_cell("if environment_file:\n    report.write_environment(environment_file)"),
 ]
 
+OUT = ROOT / "notebooks" / "run_variant.ipynb"
+
+
+def build() -> nbformat.NotebookNode:
+    nb = notebook(RUN_VARIANT)
+    for i, cell in enumerate(nb.cells):  # stable ids: rebuilding an unchanged notebook changes nothing
+        cell.id = f"run-variant-{i:02d}"
+    return nb
+
+
 if __name__ == "__main__":
-    out = ROOT / "notebooks" / "run_variant.ipynb"
-    nbformat.write(notebook(RUN_VARIANT), out)
-    print(f"wrote {out.relative_to(ROOT)}")
+    nbformat.write(build(), OUT)
+    print(f"wrote {OUT.relative_to(ROOT)}")

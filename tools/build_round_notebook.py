@@ -1,9 +1,9 @@
-"""Write ``notebooks/round.ipynb`` (unexecuted), the one notebook of the analysis rounds:
-`python tools/build_round_notebook.py`.
+"""The one source of ``notebooks/round.ipynb`` (unexecuted), the notebook of the analysis rounds:
+`python tools/build_round_notebook.py` writes it; tests/test_notebook_sources.py checks the file agrees with this.
 
-The notebook holds no logic (no def/class): it calls ``deltalab.rounds`` and shows what it returns. Cells
+The notebook holds no logic (no def/class): it calls ``deltalab.analysis`` and shows what it returns. Cells
 tagged `nbval-check-output` show only numbers and sentences that are deterministic on CPU for a seed
-(tables, verdicts); training counts, figures, throughput and paths are never tagged.
+(tables, verdicts); training counts, figures and paths are never tagged.
 
 Executing a round and checking determinism (CI): papermill into a temporary folder with store A, clean, then
 nbval re-executes the executed copies with a fresh store B (so everything is trained again) and compares the
@@ -11,7 +11,7 @@ tagged cells strictly. The injected parameters travel with the executed copy; th
 from DELTALAB_RESULTS, never from a parameter, so that nbval's run trains afresh):
 
     A=$(mktemp -d); B=$(mktemp -d)
-    DELTALAB_RESULTS=$A/results papermill notebooks/round.ipynb $A/round_1.ipynb \
+    DELTALAB_RESULTS=$A/results papermill notebooks/round.ipynb $A/round_1.ipynb \\
         -p round_file params/rounds/round_1.yaml -p scale smoke -p figures_dir $A/figures
     python -m deltalab.nbclean $A/round_1.ipynb
     DELTALAB_RESULTS=$B/results pytest --nbval-lax -p no:cacheprovider $A/round_1.ipynb
@@ -24,15 +24,16 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from build_notebooks import CHECK, notebook
 
 ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "notebooks" / "round.ipynb"
 
 ROUND = [
     new_markdown_cell(
         "# An analysis round, re-measured\n\n"
         "One notebook for the analysis rounds (`params/rounds/round_<n>.yaml`: the five seed documents in the "
-        "chronological order of `shared/seeds/README.md`, then round 6, their next steps). It trains (or reuses from the store) every row of the round's table and "
-        "the variant the document proposes, shows the table beside the one the document reported, re-examines "
-        "the document's claims and the proposal's own success criteria, and says which hold at this scale. "
-        "The last round also trains every registered variant and concludes the study.\n\n"
+        "chronological order of `shared/seeds/README.md`, then round 6, their next steps). It trains (or reuses "
+        "from the store) every row of the round's table and the variant the document proposes, shows the table beside the one the document reported, judges the "
+        "document's claims and the proposal's own success criteria on paired per-seed differences, and says which "
+        "hold at this scale. The last round also trains every registered variant and concludes the study.\n\n"
         "```\npapermill notebooks/round.ipynb out/round_1.ipynb -p round_file params/rounds/round_1.yaml "
         "-p scale cpu\npython -m deltalab.nbclean out/round_1.ipynb\n```"
     ),
@@ -40,113 +41,199 @@ ROUND = [
         'round_file = "params/rounds/round_1.yaml"  # one of params/rounds/round_<n>.yaml\n'
         'scale = "cpu"  # params/scales/<scale>.yaml\n'
         'tasks = "all"  # or a comma-separated list of MAD task names (tests use two)\n'
-        "seeds = None  # None: the scale's seeds (baseline_seeds too for the baselines and the proposals)\n"
+        "seeds = None  # None: the scale's seeds for each row (Scale.seeds_for)\n"
         "workers = 1  # training processes\n"
         "results_dir = None  # None: $DELTALAB_RESULTS, else outputs/results\n"
         "figures_dir = None  # None: outputs/<scale>/figures/round_<n>\n"
-        "bench_file = None  # a `python -m deltalab bench --json --out FILE` report for the cost figure (None: grid runs)\n"
+        "bench_file = None  # a `python -m deltalab bench --json --out FILE` report for the cost figure (None: none)\n"
         "environment_file = None  # where to record versions, commit and device (None: don't)",
         metadata={"tags": ["parameters"]},
     ),
     new_code_cell(
+        "from pathlib import Path\n\n"
         "import pandas as pd\n"
         "from IPython.display import Image, Markdown, display\n\n"
-        "from deltalab import narrative, report, rounds\n"
-        "from deltalab.params import load_round, load_scale\n\n"
-        'pd.set_option("display.width", 200)\n'
+        "from deltalab import report\n"
+        "from deltalab.analysis import claims, cost, figures, inert, sentences, tables\n"
+        "from deltalab.analysis.study import concluding_round, curves, run_round, schedule\n"
+        "from deltalab.params import available_rounds, load_round, load_scale\n"
+        "from deltalab.runtime import REPO_ROOT\n\n"
+        'pd.set_option("display.width", 250)\n'
         'pd.set_option("display.max_columns", 20)\n'
         'pd.set_option("display.max_rows", 60)\n'
+        'pd.set_option("display.max_colwidth", 60)\n'
         "rnd = load_round(round_file)\n"
         "scale_params = load_scale(scale)\n"
-        "display(Markdown(rounds.header(rnd, scale_params)))",
+        "display(Markdown(sentences.header(rnd, scale_params)))",
         metadata=CHECK,
     ),
     new_markdown_cell("## Train, or reuse the stored runs\n\n"
                       "Every finished run is stored under the results folder; a second execution trains nothing."),
     new_code_cell(
-        "study = rounds.run_round(rnd, scale, tasks=tasks, seeds=seeds, workers=workers, results_dir=results_dir)\n"
+        "study = run_round(rnd, scale, tasks=tasks, seeds=seeds, workers=workers, results_dir=results_dir)\n"
+        "rows, every_row, columns = study.round_rows, study.rows, study.columns\n"
         "report.trained_counts(study.trained)"
     ),
-    new_code_cell("display(Markdown(rounds.training_note(study)))", metadata=CHECK),
+    new_code_cell("display(Markdown(sentences.training_note(study.runs, every_row, columns, study.incomplete, "
+                  "study.tag, rnd.conclusion)))", metadata=CHECK),
+    new_markdown_cell("## How the verdicts are reached"),
+    new_code_cell("display(Markdown(sentences.method()))", metadata=CHECK),
+    new_markdown_cell(
+        "## Where a change does not act\n\n"
+        "A row whose runs on a task are DeltaNet's bit for bit (the same test loss at every epoch of every run) "
+        "measures nothing about its change there. Such cells are named here, with the reason, and left out of "
+        "every verdict, ranking and \"best\" list below."),
+    new_code_cell("display(Markdown(sentences.inert_note(study.inert, every_row, columns, study.tag)))\n"
+                  "display(Markdown(sentences.null_control_note(study.scores, study.inert, every_row, columns, "
+                  "study.tag)))", metadata=CHECK),
     new_markdown_cell(
         "## The round's table, reproduced\n\n"
-        "MAD accuracy per row and task: best over the scale's lr × wd sweep, averaged over the task's settings, "
-        "then over seeds. `Average` is MAD's overall score (mean of the tasks measured). Rows: the seed "
-        "document's table, then its proposal."
+        "Macro test accuracy per row and task: best over the scale's lr × wd sweep, averaged over the task's "
+        "settings, then over seeds. `Average` is MAD's overall score (per seed the mean of the tasks measured, then "
+        "over seeds). Rows: the round's (rounds 1-5: the seed document's table), then its proposal. `*`: the change does not act on that "
+        "task at this scale (the number is DeltaNet's)."
     ),
-    new_code_cell("rounds.shown(rounds.reproduced(study))", metadata=CHECK),
-    new_markdown_cell("The same cells with their 95% Student-t interval over seeds (a single seed shows the mean "
-                      "only) and the number of seeds per row:"),
-    new_code_cell("rounds.intervals(study)", metadata=CHECK),
-    new_markdown_cell("### As the seed document reported it\n\n"
+    new_code_cell("means = tables.means(study.scores, rows, columns)\n"
+                  "tables.marked(means, study.inert).join(tables.seeds_per_row(study.scores, rows, columns))",
+                  metadata=CHECK),
+    new_markdown_cell("The same cells with the 95% interval of the mean over seeds (Student t, intersected with "
+                      "[0, 1]; a single seed shows the mean only):"),
+    new_code_cell("tables.intervals(study.scores, rows, columns)", metadata=CHECK),
+    new_markdown_cell("Each row against DeltaNet, paired over seeds: the mean per-seed difference, ▲/▼ where its 95% "
+                      "interval (shown) excludes 0, and the number of seeds both rows have."),
+    new_code_cell("tables.paired_to(study.scores, study.inert, rows, columns)", metadata=CHECK),
+    new_markdown_cell(
+        "## Per setting\n\n"
+        "A task column averages the scale's settings of that task. Here each setting on its own: the mean over "
+        "seeds and, in brackets, the paired difference to `delta_net` (▲/▼: clear). `*`: the change does not act "
+        "on that setting."
+    ),
+    new_code_cell("tables.per_setting(study.scores, study.inert, rows, study.settings)", metadata=CHECK),
+    new_markdown_cell(
+        "Signal against noise per setting, over every row trained here whose change acts on the setting (the null "
+        "controls and the rows that collapse, Average under half DeltaNet's, left out): the variance of the rows' "
+        "means over the mean variance between one row's seeds. Above 1, rows differ by more than seeds do. "
+        "A setting where DeltaNet sits at the ceiling (or floor) carries no signal for a claim that a row beats "
+        "(or lags) it."
+    ),
+    new_code_cell("display(tables.shown(tables.signal(study.scores, study.inert, every_row, study.settings)))\n"
+                  "display(Markdown(sentences.ceiling_note(tables.ceiling_settings(study.scores, study.settings), "
+                  "study.tag)))", metadata=CHECK),
+    new_markdown_cell("### Settings whose seeds disagree\n\nA row on one setting, per seed its best run over the "
+                      "lr × wd sweep; kept when the seeds span 0.3 accuracy or more:"),
+    new_code_cell(
+        "spread = tables.seed_spread(study.scores, rows, min_range=0.3)\n"
+        "display(Markdown(sentences.seed_spread_note(spread, tables.cells_with_seeds(study.scores, rows), study.tag, "
+        "0.3)))\n"
+        "if len(spread):\n"
+        "    display(tables.shown(spread))",
+        metadata=CHECK,
+    ),
+    new_markdown_cell("## As the seed document reported it\n\n"
                       "MAD protocol, said to be averaged over four seeds; its `Average` is over the six tasks."),
-    new_code_cell("rounds.shown(rounds.reported(study))", metadata=CHECK),
-    new_markdown_cell("Reproduced minus reported (rows in both tables):"),
-    new_code_cell("rounds.shown(rounds.difference(study))", metadata=CHECK),
-    new_markdown_cell("### Gap to Gated DeltaNet\n\nEach row minus `gated_delta_net` (positive: better)."),
-    new_code_cell("rounds.shown(rounds.gap_to_reference(study))", metadata=CHECK),
-    new_markdown_cell("## Figures"),
-    new_code_cell("throughput, throughput_source = rounds.cost(study, bench_file=bench_file)\n"
-                  "figures = rounds.figures(study, figures_dir, throughput=throughput)"),
-    new_code_cell('Image(filename=str(figures["heatmap"]))'),
-    new_code_cell('Image(filename=str(figures["gap"]))'),
+    new_code_cell("reported = tables.reported(study.seed, columns)\n"
+                  "tables.shown(reported)", metadata=CHECK),
+    new_markdown_cell("Reproduced minus reported (rows in both tables; the Average only when all six tasks were "
+                      "measured):"),
+    new_code_cell("tables.shown(tables.difference(means, reported, len(columns) == 6))", metadata=CHECK),
+    new_markdown_cell("### Gap to Gated DeltaNet\n\nEach row's means minus `gated_delta_net`'s (positive: better), "
+                      "the seed documents' frame of reference."),
+    new_code_cell("tables.shown(tables.gap(means))", metadata=CHECK),
     new_markdown_cell("### Reproduced against reported\n\n"
                       "Spearman's rank correlation per task between this scale's means and the seed's MAD "
                       "numbers, over the rows in both tables (NaN where one side is constant):"),
-    new_code_cell("rounds.shown(rounds.rank_correlation(study))", metadata=CHECK),
-    new_code_cell('Image(filename=str(figures["reproduced"]))'),
-    new_markdown_cell("### Learning curves of the rows the round discusses\n\n"
-                      "Test accuracy per evaluated epoch of the runs the score uses (best lr × wd), "
-                      "averaged over settings and seeds."),
-    new_code_cell('Image(filename=str(figures["curves"]))'),
-    new_markdown_cell("### Cost\n\nTraining throughput per row; where the figures come from:"),
-    new_code_cell('display(Markdown(throughput_source))\n'
-                  'Image(filename=str(figures["cost"]))'),
-    new_markdown_cell("## What the numbers say\n\nBest row per task, and whether it is clearly ahead of the "
-                      "runner-up:"),
-    new_code_cell('display(Markdown("\\n\\n".join(rounds.best_per_task(study))))', metadata=CHECK),
+    new_code_cell("tables.shown(tables.rank_correlation(tables.means(study.scores, rows, columns, len(columns) == 6), "
+                  "reported))", metadata=CHECK),
+    new_markdown_cell("## Figures\n\nHatched cells: the change does not act there (DeltaNet's runs)."),
     new_code_cell(
-        'display(Markdown("\\n\\n".join(rounds.against_reference(study))))\n'
-        "display(Markdown(rounds.where_delta_net_lags(study)))\n"
-        "display(Markdown(narrative.seeds_note(study.summary, study.round_labels)))",
+        "bench = cost.read_bench(bench_file) if bench_file else None\n"
+        'out_dir = Path(figures_dir) if figures_dir else REPO_ROOT / "outputs" / scale / "figures" / f"round_{rnd.number}"\n'
+        "pictures = figures.for_round(study, out_dir, bench)"
+    ),
+    new_code_cell('Image(filename=str(pictures["heatmap"]))'),
+    new_code_cell('Image(filename=str(pictures["settings"]))'),
+    new_code_cell('Image(filename=str(pictures["reproduced"]))'),
+    new_markdown_cell("### Learning curves of the rows the round discusses\n\n"
+                      "Macro test accuracy per epoch of the runs the score uses (best lr × wd), one panel per setting: "
+                      "a thin line per seed, a thick line for the mean over seeds. A run that stopped early (it "
+                      "reached the early-stop accuracy) is carried forward at its last value."),
+    new_code_cell('Image(filename=str(pictures["curves"]))'),
+    new_markdown_cell("## What the numbers say\n\nPer task, among the rows whose change acts there: the top row and "
+                      "the rows it is clearly ahead of, paired over seeds; then every row against Gated DeltaNet, "
+                      "and DeltaNet against Gated DeltaNet."),
+    new_code_cell(
+        'display(Markdown("\\n\\n".join(sentences.best_per_task(study.scores, study.inert, rows, columns, '
+        'study.tag))))\n'
+        'display(Markdown("\\n\\n".join(sentences.against_reference(study.scores, study.inert, rows, columns, '
+        'study.tag))))\n'
+        "display(Markdown(sentences.where_delta_net_lags(study.scores, columns, study.tag)))",
         metadata=CHECK,
     ),
-    new_markdown_cell("Rows whose runs are DeltaNet's, bit for bit, on some tasks (their change never acted there):"),
-    new_code_cell("display(Markdown(rounds.identical_note(study)))", metadata=CHECK),
-    new_markdown_cell(
-        "## The seed document's claims, re-examined\n\n"
-        "Each claim as a checkable statement (`params/rounds/round_<n>.yaml`). *holds*: the 95% intervals "
-        "(n ≥ 2) support it; *does not hold*: they contradict it, or show no clear difference where the claim "
-        "says there is one; *cannot tell*: too few seeds. A threshold claim with a single seed is judged on the "
-        "point value and says n=1. The last part of each line judges the claim on the document's own numbers."
+    new_markdown_cell("## What the mechanisms allow"),
+    new_code_cell(
+        "display(Markdown(sentences.softmax_note(rows)))\n"
+        "baseline_curves = curves(study.records, [\"delta_net\", \"gated_delta_net\"], schedule(study.scale))\n"
+        "gated = sentences.gated_note(study.scores, baseline_curves, study.settings, study.tag)\n"
+        'display(Markdown(gated or f"{study.tag}: Gated DeltaNet lags DeltaNet on every seed on no setting."))',
+        metadata=CHECK,
     ),
-    new_code_cell('display(Markdown(rounds.verdicts_markdown(study, "claims")))', metadata=CHECK),
+    new_code_cell('if "gated" in pictures:\n    display(Image(filename=str(pictures["gated"])))'),
+    new_markdown_cell("## The seed document's claims, re-examined\n\n"
+                      "Each claim as a checkable statement (`params/rounds/round_<n>.yaml`, format in "
+                      "`docs/claims.md`), judged here on paired per-seed differences, and on the seed document's own "
+                      "table against that table's own noise."),
+    new_code_cell(
+        "here = claims.SeedEvidence(study.scores, study.inert, columns, study.twins)\n"
+        "there = claims.table_evidence(study.seed, study.inert, columns)\n"
+        "seed_rows = set(study.seed.index)\n"
+        "display(Markdown(sentences.seed_noise_note(there.noise)))\n"
+        "claim_table = claims.claims_table(rnd.claims, here, there, study.table_rows, columns, seed_rows)\n"
+        'display(Markdown(sentences.verdicts_markdown(claim_table, study.tag, "claims")))',
+        metadata=CHECK,
+    ),
     new_markdown_cell("## The proposal and its own success criteria"),
     new_code_cell(
-        'display(Markdown(rounds.verdicts_markdown(study, "success_criteria")))\n'
-        "display(Markdown(rounds.proposal_verdict(study)))",
+        "criteria = claims.claims_table(rnd.success_criteria, here, there, rows, columns, seed_rows)\n"
+        'display(Markdown(sentences.verdicts_markdown(criteria, study.tag, "success criteria")))\n'
+        'display(Markdown(sentences.proposal_summary(list(criteria["verdict here"]), rnd.proposal, study.tag)))',
         metadata=CHECK,
     ),
     new_markdown_cell("## The study's conclusion\n\n"
-                      "Only the last round concludes: it ranks every registered variant by MAD's average, names "
-                      "the best per task, and judges each round's proposal on its own success criteria."),
+                      "Only the last round concludes: it ranks every registered variant whose change acts somewhere by "
+                      "MAD's average (with the paired difference of each Average to DeltaNet's), names the best per "
+                      "task, and judges each round's proposal on its own success criteria."),
     new_code_cell(
         "if rnd.conclusion:\n"
-        "    display(rounds.shown(rounds.ranking(study)))\n"
-        '    display(Markdown("\\n\\n".join(rounds.conclusion(study))))\n'
-        "    display(rounds.proposals_table(study))\n"
+        "    ranking = tables.ranking(study.scores, study.inert, every_row, columns)\n"
+        "    display(tables.shown(ranking))\n"
+        "    proposals = claims.proposals_table([load_round(name) for name in available_rounds()], here, columns)\n"
+        "    said = sentences.conclusion(ranking, [r for r in inert.excluded(study.inert, columns) if r in every_row], "
+        "proposals, study.tag)\n"
+        '    display(Markdown("\\n\\n".join(said + sentences.best_per_task(study.scores, study.inert, every_row, '
+        'columns, study.tag))))\n'
+        "    display(proposals)\n"
         "else:\n"
-        '    display(Markdown(f"Round {rnd.number} does not conclude the study; round {rounds.concluding_round()} does."))',
+        '    display(Markdown(f"Round {rnd.number} does not conclude the study; round {concluding_round()} does."))',
         metadata=CHECK,
     ),
-    new_code_cell('if "all" in figures:\n    display(Image(filename=str(figures["all"])))'),
+    new_code_cell('if "all" in pictures:\n    display(Image(filename=str(pictures["all"])))'),
+    new_markdown_cell("## Cost"),
+    new_code_cell(
+        "display(Markdown(cost.cost_note(bench, Path(bench_file).name if bench_file else None)))\n"
+        'if "cost" in pictures:\n'
+        '    display(Image(filename=str(pictures["cost"])))'
+    ),
     new_code_cell("if environment_file:\n    report.write_environment(environment_file)"),
 ]
 
-if __name__ == "__main__":
-    out = ROOT / "notebooks" / "round.ipynb"
+
+def build() -> nbformat.NotebookNode:
     nb = notebook(ROUND)
     for i, cell in enumerate(nb.cells):  # stable ids: rebuilding an unchanged notebook changes nothing
         cell.id = f"round-{i:02d}"
-    nbformat.write(nb, out)
-    print(f"wrote {out.relative_to(ROOT)}")
+    return nb
+
+
+if __name__ == "__main__":
+    nbformat.write(build(), OUT)
+    print(f"wrote {OUT.relative_to(ROOT)}")

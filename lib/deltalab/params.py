@@ -11,6 +11,10 @@ A scale (``params/scales/<name>.yaml``) says how much of MAD's protocol a run ge
     early_stop                 stop once test accuracy ≥ this (MAD: 0.999)
     tasks:                     per task: the budget and the MAD settings kept
       <task>: {num_train_examples, epochs, batch_size, settings: [changes from MAD's baseline]}
+
+A round (``params/rounds/round_<n>.yaml``) is one seed document: its table's rows, its claims and its proposal's
+success criteria (``Round``, ``Claim``). How a claim is written — kinds, ``margin``, ``setting``, and the
+``translation`` a MAD-scale threshold needs to be testable at another scale — is in docs/claims.md.
 """
 from __future__ import annotations
 
@@ -112,16 +116,17 @@ def load_scale(name_or_path: str | Path) -> Scale:
     return Scale(**data)
 
 
-CLAIM_KINDS = {  # kind → the fields it needs besides text/kind/task
+CLAIM_KINDS = {  # kind → the fields it needs besides text/kind/task (docs/claims.md: how each is judged)
     "beats": ("variant", "other"),  # variant's score is above other's on task
     "lags": ("variant", "other"),  # variant's score is below other's on task
-    "no_worse": ("variant", "other"),  # variant does not lag other on task
+    "no_worse": ("variant", "other", "margin"),  # variant is not below other by more than margin
     "best": ("variant",),  # variant is the top row of the round on task
     "at_least": ("variant", "threshold"),  # variant's score ≥ threshold
     "above": ("variant", "threshold"),  # variant's score > threshold
     "below": ("variant", "threshold"),  # variant's score < threshold
     "saturated": ("threshold",),  # at least ``fraction`` of the round's rows score ≥ threshold
 }
+THRESHOLD_KINDS = ("at_least", "above", "below", "saturated")  # their number is on the seed documents' MAD scale
 
 
 @dataclass(frozen=True)
@@ -130,10 +135,17 @@ class Claim:
 
     ``task`` is a table column (``Compress`` … ``Selective Copy``), ``Average`` (MAD's mean of the six) or
     ``all`` (the claim must hold on every task measured). ``variant``/``other`` are registered short names.
-    ``fraction`` only matters for ``saturated`` ("almost every variant" → 0.8). ``margin`` (``no_worse`` only):
-    how far below ``other`` still counts as no worse, on the same accuracy scale. ``source``: what the claim
-    tests, e.g. the seed sentence quoted with its document, or the study's finding that motivates it. See
-    ``CLAIM_KINDS`` and ``deltalab.rounds.check_claim`` for how each kind is judged.
+    ``fraction`` only matters for ``saturated`` ("almost every variant" → 0.8); ``margin`` (``no_worse`` only,
+    required there) is the largest drop, in accuracy, that still counts as "no worse"; ``setting`` (a setting id
+    such as ``baseline``) judges the claim on that setting of the task instead of the task's mean over settings;
+    ``source`` says what the claim tests (the seed sentence quoted with its document, or the study's finding that
+    motivates it) and is shown beside its verdict.
+
+    A threshold kind (``THRESHOLD_KINDS``) states a number on the seed documents' MAD scale. ``translation`` is the
+    same-scale claim that keeps its intent, judged at the study's scale in its place: a mapping with ``why`` (the
+    reason, shown in the notebook) and the fields that change (e.g. ``{kind: beats, other: gated_delta_net}``);
+    the rest are inherited. Without one the claim is *not testable at this scale* (the seed tables, which are MAD
+    numbers, still judge the original). docs/claims.md describes the format in full.
     """
 
     text: str
@@ -144,7 +156,9 @@ class Claim:
     threshold: float | None = None
     fraction: float = 1.0
     margin: float | None = None
+    setting: str | None = None
     source: str | None = None
+    translation: Claim | dict | None = None
 
     def __post_init__(self):
         if self.kind not in CLAIM_KINDS:
@@ -155,8 +169,25 @@ class Claim:
         if not 0 < self.fraction <= 1:
             raise ValueError(f"claim {self.text!r}: fraction must be in (0, 1]; got {self.fraction}")
         if self.margin is not None and (self.kind != "no_worse" or not 0 <= self.margin < 1):
-            raise ValueError(f"claim {self.text!r}: margin is for kind 'no_worse', a number in [0, 1); "
+            raise ValueError(f"claim {self.text!r}: margin is for kind 'no_worse', a number in [0, 1) (accuracy); "
                              f"got {self.margin!r} on kind {self.kind!r}")
+        if isinstance(self.translation, dict):
+            object.__setattr__(self, "translation", self._translate(dict(self.translation)))
+        if self.translation is not None and self.kind not in THRESHOLD_KINDS:
+            raise ValueError(f"claim {self.text!r}: only a threshold kind ({', '.join(THRESHOLD_KINDS)}) takes a "
+                             f"translation; {self.kind!r} is already a same-scale comparison")
+
+    def _translate(self, changes: dict) -> Claim:
+        """The translation as a Claim: this claim's fields, overridden by ``changes``; its text is the ``why``."""
+        where = f"claim {self.text!r}: translation"
+        if "why" not in changes:
+            raise ValueError(f"{where} needs `why` (what the MAD-scale number means at any scale)")
+        allowed = {f.name for f in dataclasses.fields(Claim)} - {"text", "translation"}
+        unknown = set(changes) - allowed - {"why"}
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; valid: {sorted(allowed | {'why'})}")
+        inherited = {f: getattr(self, f) for f in allowed}
+        return Claim(text=changes.pop("why"), **(inherited | changes))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Figures of the study (seaborn), each saved as a modest PNG and returned as its path."""
+"""Figures of the study (seaborn), each saved as a modest PNG and returned as its path. Rows arrive under their
+display names (``analysis.names``); every axis and colour bar says what it shows."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 DPI = 100  # keeps figures around 50-150 KB
+ACCURACY = "macro test accuracy"
 
 
 def _save(fig, path: str | Path) -> Path:
@@ -23,62 +27,88 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def rows_by_task(summary: pd.DataFrame, labels: list[str], path: str | Path, title: str) -> Path:
-    """Grouped bars: one group per task, one bar per row label, with 95% intervals where n ≥ 2."""
-    data = summary[summary["label"].isin(labels)].copy()
-    data["row"] = data["label"].str.replace("delta_net_4layer_", "", regex=False).str.replace(
-        "_in_for_loop", "", regex=False)
-    order = [lab.replace("delta_net_4layer_", "").replace("_in_for_loop", "") for lab in labels]
-    columns = [c for c in ["Compress", "Context Recall", "Fuzzy Recall", "Memorize", "Noisy Recall",
-                           "Selective Copy"] if c in set(data["column"])]
+def rows_by_task(summary: pd.DataFrame, rows: list[str], path: str | Path, title: str) -> Path:
+    """Grouped bars: one group per task, one bar per row, with the 95% interval of the mean where it is known.
+    ``summary``: row, column, mean, low, high."""
+    data = summary[summary["row"].isin(rows)]
+    columns = list(dict.fromkeys(data["column"]))
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    sns.barplot(data=data, x="column", y="mean", hue="row", hue_order=order, order=columns, ax=ax)
-    width = 0.8 / max(len(order), 1)
-    for i, row in enumerate(order):
+    sns.barplot(data=data, x="column", y="mean", hue="row", hue_order=rows, order=columns, ax=ax)
+    width = 0.8 / max(len(rows), 1)
+    for i, row in enumerate(rows):
         for j, col in enumerate(columns):
             sel = data[(data["row"] == row) & (data["column"] == col)]
-            if len(sel) and sel["n"].iloc[0] >= 2:
-                x = j - 0.4 + width * (i + 0.5)
-                ax.errorbar(x, sel["mean"].iloc[0], yerr=[[sel["mean"].iloc[0] - sel["ci_low"].iloc[0]],
-                                                          [sel["ci_high"].iloc[0] - sel["mean"].iloc[0]]],
+            if len(sel) and sel["low"].notna().iloc[0]:
+                m = sel["mean"].iloc[0]
+                ax.errorbar(j - 0.4 + width * (i + 0.5), m, yerr=[[m - sel["low"].iloc[0]], [sel["high"].iloc[0] - m]],
                             color="black", capsize=2, lw=1)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("")
-    ax.set_ylabel("MAD accuracy")
+    ax.set_ylabel(ACCURACY)
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _save(fig, path)
 
 
-def heatmap(table: pd.DataFrame, path: str | Path, title: str, center: float | None = None,
-            cmap: str = "viridis", fmt: str = ".2f") -> Path:
-    """Rows × tasks heat map with the values written in the cells."""
-    shown = table.rename(index=lambda s: s.replace("delta_net_4layer_", "").replace("_in_for_loop", ""))
-    fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(shown) + 1.6))
-    sns.heatmap(shown, annot=True, fmt=fmt, cmap=cmap, center=center, ax=ax, cbar=True,
-                annot_kws={"fontsize": 7})
+def heatmap(table: pd.DataFrame, path: str | Path, title: str, colorbar: str, center: float | None = None,
+            cmap: str = "viridis", fmt: str = ".2f", hatched: pd.DataFrame | None = None,
+            hatch_label: str | None = None, limits: tuple[float, float] | None = (0.0, 1.0)) -> Path:
+    """Rows × columns heat map with the values written in the cells and a labelled colour bar. ``hatched`` (same
+    shape, booleans) marks cells drawn hatched and grey, named in the caption line ``hatch_label``. ``limits``: the
+    colour scale's range (accuracy: [0, 1], so two figures' colours mean the same; None: the data's range)."""
+    fig, ax = plt.subplots(figsize=(max(8.5, 1.1 * len(table.columns) + 3), 0.32 * len(table) + 1.8))
+    vmin, vmax = limits if limits else (None, None)
+    sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap=cmap, center=center, ax=ax, cbar=True, vmin=vmin,
+                vmax=vmax, annot_kws={"fontsize": 7}, cbar_kws={"label": colorbar})
+    if hatched is not None:
+        for i, r in enumerate(table.index):
+            for j, c in enumerate(table.columns):
+                if bool(hatched.reindex(index=table.index, columns=table.columns).fillna(False).loc[r, c]):
+                    ax.add_patch(Rectangle((j, i), 1, 1, facecolor="lightgrey", edgecolor="grey", hatch="///",
+                                           lw=0, alpha=0.85))
+        if hatch_label:
+            ax.set_xlabel(hatch_label, fontsize=8)
     ax.set_title(title)
     ax.tick_params(axis="y", labelsize=8)
     ax.tick_params(axis="x", labelsize=8, rotation=20)
     return _save(fig, path)
 
 
-def learning_curves(curves: pd.DataFrame, path: str | Path, title: str) -> Path:
-    """Test accuracy per epoch, one panel per task, one line per row label (mean over seeds and settings)."""
-    data = curves.copy()
-    data["row"] = data["label"].str.replace("delta_net_4layer_", "", regex=False).str.replace(
-        "_in_for_loop", "", regex=False)
-    grid = sns.relplot(data=data, x="epoch", y="test_acc", hue="row", col="column", col_wrap=3, kind="line",
-                       height=2.3, aspect=1.3, facet_kws={"sharex": False}, errorbar=None, marker="o")
-    grid.set_titles("{col_name}")
-    sns.move_legend(grid, "upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8, title=None)
-    grid.figure.suptitle(title, y=1.02)
-    return _save(grid.figure, path)
+def learning_curves(curves: pd.DataFrame, path: str | Path, title: str, panels: list[tuple[str, str]]) -> Path:
+    """Macro test accuracy per epoch, one panel per (task, setting) in ``panels``, one colour per row: a thin line
+    per seed and a thick line for the mean over seeds. ``curves``: row, column, setting, seed, epoch, acc."""
+    rows = list(dict.fromkeys(curves["row"]))
+    palette = dict(zip(rows, sns.color_palette("tab10", len(rows))))
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 2.5 * nrows), squeeze=False)
+    for ax, (column, setting) in zip(axes.flat, panels):
+        sel = curves[(curves["column"] == column) & (curves["setting"] == setting)]
+        for row in rows:
+            mine = sel[sel["row"] == row]
+            for _, g in mine.groupby("seed"):
+                ax.plot(g["epoch"], g["acc"], color=palette[row], lw=0.6, alpha=0.35)
+            mean = mine.groupby("epoch")["acc"].mean()
+            if len(mean):
+                ax.plot(mean.index, mean.values, color=palette[row], lw=1.8, marker="o", ms=2.5, label=row)
+        ax.set_title(f"{column} · {setting}", fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_ylabel(ACCURACY, fontsize=8)
+        ax.set_ylim(-0.02, 1.02)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    handles = [plt.Line2D([], [], color=palette[r], lw=1.8, label=r) for r in rows]
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8,
+               title="thick: mean over seeds\nthin: one seed", title_fontsize=7)
+    fig.suptitle(title, y=1.02)
+    return _save(fig, path)
 
 
 def scatter_reproduced(merged: pd.DataFrame, path: str | Path, title: str, rho: dict | None = None) -> Path:
-    """Reproduced (y) against reported (x) per task, one panel per task; ``merged`` has columns
-    label, column, reported, reproduced. ``rho`` (task → Spearman's ρ) goes into the panel titles."""
+    """Reproduced (y) against reported (x) per task, one panel per task; ``merged`` has columns row, column,
+    reported, reproduced. ``rho`` (task → Spearman's ρ) goes into the panel titles."""
     grid = sns.relplot(data=merged, x="reported", y="reproduced", col="column", col_wrap=3, height=2.3,
                        aspect=1.1, facet_kws={"sharex": False, "sharey": False})
     for ax in grid.axes.flat:
@@ -86,6 +116,7 @@ def scatter_reproduced(merged: pd.DataFrame, path: str | Path, title: str, rho: 
         hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
     grid.set_titles("{col_name}")
+    grid.set_axis_labels("seed document (MAD)", "measured here")
     if rho:
         for name, ax in grid.axes_dict.items():
             r = rho.get(name)
@@ -95,10 +126,9 @@ def scatter_reproduced(merged: pd.DataFrame, path: str | Path, title: str, rho: 
 
 
 def bars(values: pd.Series, path: str | Path, title: str, xlabel: str) -> Path:
-    """Horizontal bars of one value per row label (e.g. tokens/s)."""
-    shown = values.rename(index=lambda s: s.replace("delta_net_4layer_", "").replace("_in_for_loop", ""))
-    fig, ax = plt.subplots(figsize=(7, 0.28 * len(shown) + 1.2))
-    sns.barplot(x=shown.to_numpy(), y=list(shown.index), ax=ax, color="steelblue")
+    """Horizontal bars of one value per row (e.g. tokens/s)."""
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(values) + 1.2))
+    sns.barplot(x=values.to_numpy(), y=list(values.index), ax=ax, color="steelblue")
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.tick_params(axis="y", labelsize=8)

@@ -1,4 +1,5 @@
-"""What the notebooks call: train-or-reuse through the store, then tables, figures and sentences.
+"""What run_variant.ipynb calls: train-or-reuse through the store, then the same row assembly, paired statistics
+and sentences as the round notebooks (``deltalab.analysis``).
 
 Notebooks hold no logic of their own (no ``def``/``class``): they call these functions and show results.
 """
@@ -10,22 +11,28 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import narrative, plots, tables
+from . import plots
 from . import tasks as T
-from .runner import Summary, run_variant, variant_id
+from .analysis import inert as inert_cells
+from .analysis import sentences, stats
+from .analysis import tables as views
+from .analysis.names import AVERAGE, BASELINES
+from .analysis.study import expected_settings, per_seed, seed_scores
+from .params import load_scale
+from .runner import Summary, resolve_tasks, run_variant, variant_id
 from .runtime import REPO_ROOT, environment
 from .store import Store
-from .variants import VARIANTS, get_variant
-
-BASELINES = ("delta_net", "gated_delta_net")
+from .tables import records_frame
+from .variants import get_variant
 
 
 @dataclass
 class VariantReport:
-    label: str
+    name: str  # the row's display name (its variant id)
     formula: str
-    table: pd.DataFrame  # the variant's row and both baselines' rows, with the MAD average
-    summary: pd.DataFrame  # mean, 95% interval and n per row and task
+    table: pd.DataFrame  # the variant's row and both baselines' rows, task means with the Average
+    scores: pd.DataFrame  # per-seed scores (analysis.study.seed_scores)
+    inert: pd.DataFrame  # where the change does not act (analysis.inert.cells)
     runs: pd.DataFrame  # one row per stored run used
     trained: dict  # what was trained now vs reused, per row
     figure: Path
@@ -42,29 +49,34 @@ def _tasks_arg(tasks) -> list[str] | None:
 def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, workers: int = 1,
                    figures_dir: str | Path | None = None, store: Store | None = None,
                    progress: bool = False) -> VariantReport:
-    """Train (or reuse) ``variant`` and both baselines on the scale's tasks; compare them."""
+    """Train (or reuse) ``variant`` and both baselines on the scale's tasks; compare them, paired over seeds."""
     store = store or Store()
     v = get_variant(variant)  # validity checks run here, before anything is trained or written
-    task_list = _tasks_arg(tasks)
+    sc = load_scale(scale)
+    task_list = resolve_tasks(_tasks_arg(tasks), sc)
     records, trained = [], {}
     for ref in dict.fromkeys([variant, *BASELINES]):
         recs, summary = run_variant(ref, scale, task_list, seeds, workers=workers, progress=progress, store=store)
         records += recs
-        trained[variant_id(ref) if ref not in VARIANTS else ref] = summary
-    runs = tables.records_frame(records)
-    labels = tables.label_order(runs["label"].unique())
-    labels = [v.label] + [lab for lab in labels if lab != v.label]
-    columns = [c for c in T.COLUMNS if c in set(runs["column"])]
-    table = tables.accuracies_df(runs).reindex(index=labels, columns=columns)
-    average = "Average" if len(columns) == len(T.COLUMNS) else f"Average of {len(columns)} tasks"
-    table[average] = table[columns].mean(axis=1, skipna=False)
-    summ = tables.summary(runs)
+        trained[variant_id(ref)] = summary
+    name = variant_id(variant)
+    rows = list(dict.fromkeys([name, *BASELINES]))
+    columns = [c for c in T.COLUMNS if c in {T.COLUMN[t] for t in task_list}]
+    expected = expected_settings(sc, task_list)
+    scores, _ = seed_scores(records_frame(records), expected)
+    inert = inert_cells.cells(records, expected, sc)
+    table = views.means(scores, rows, columns)
     figures_dir = Path(figures_dir or REPO_ROOT / "outputs" / scale / "figures")
-    fig = plots.rows_by_task(summ, labels, figures_dir / f"run_variant_{variant_id(variant)}.png",
-                             f"{narrative.short(v.label)} against the baselines (scale: {scale})")
-    sentences = narrative.row_against(summ, v.label, [VARIANTS[b].label for b in BASELINES], columns)
-    return VariantReport(v.label, v.formula, table, summ, runs, trained, fig, sentences,
-                         narrative.seeds_note(summ, labels))
+    bars = []
+    for r in rows:
+        for col in columns + [AVERAGE]:
+            lv = stats.level(per_seed(scores, r, col).values())
+            bars.append({"row": r, "column": col, "mean": lv.mean, "low": lv.low, "high": lv.high})
+    fig = plots.rows_by_task(pd.DataFrame(bars), rows, figures_dir / f"run_variant_{name}.png",
+                             f"{name} against the baselines (scale {scale})")
+    said = sentences.row_against(scores, inert, name, list(BASELINES), columns)
+    return VariantReport(name, v.formula, table, scores, inert, records_frame(records), trained, fig, said,
+                         sentences.seeds_note(scores, rows))
 
 
 def trained_counts(trained: dict[str, Summary]) -> pd.DataFrame:

@@ -6,6 +6,10 @@ feeding both the output and the write, plus local_softmax's extra attention pass
 causal softmax of the chunk's scaled scores applied to V_i = β ⊙ V; see local_softmax.py). The combination
 round 5's seed document (000) expects "could provide the best of both worlds". The extra pass does not touch
 the state, so the state is current_key_error's. No constants.
+
+At the study's shapes the extra pass is nearly uniform, as local_softmax's: the layer L2-normalises q and k and q
+arrives scaled by d_k^-1/2 = 1/8 (d_k = 64), so every score lies in [−1/8, 1/8] and two weights of a row differ by
+at most a factor e^(1/4) ≈ 1.28. The added term is close to the running mean of β ⊙ v over the chunk.
 """
 from deltalab.core import causal_mask, chunk_epilogue, chunk_preamble, initial_state_or_zeros
 from deltalab.variants._parts import causal_softmax

@@ -5,6 +5,11 @@ s ≤ t of its chunk (all of them while t < k) and takes a softmax over those; t
 is per query row inside its causal window, so it stays causal. The ratio 0.25 is the one the seed proposal
 topk_error_update uses (round 2 doc 004), so the two top-k variants sparsify alike. Ties at the threshold are
 all kept. State read/write are the baseline's.
+
+At the study's shapes the softmax over the kept scores is nearly uniform: the layer L2-normalises q and k and q
+arrives scaled by d_k^-1/2 = 1/8 (d_k = 64), so every score lies in [−1/8, 1/8] and two weights differ by at most a
+factor e^(1/4) ≈ 1.28. The selection still picks the k best-matching keys; what follows is close to their plain
+average.
 """
 import math
 

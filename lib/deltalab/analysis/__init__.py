@@ -1,0 +1,17 @@
+"""The analysis layer: from stored runs to the round notebooks' tables, figures and verdicts, one role per module.
+
+    study.py       the seed documents; train or reuse a round's rows; per-seed scores (``Study``); learning curves
+    inert.py       where a change does not act (runs that are DeltaNet's bit for bit, or two rows' runs each other's),
+                   null controls
+    stats.py       paired differences per seed, one row's interval in [0, 1], the seed tables' noise, signal ratio
+    claims.py      judging a claim: verdict words, evidence from the study or from a seed table
+    tables.py      the tables a notebook shows (one path for rows × tasks + Average)
+    sentences.py   every sentence of the notebooks, generated from the data
+    figures.py     the round's figures (drawn by ``deltalab.plots``)
+    mechanisms.py  what the model's constants say (softmax inside the chunk is near-uniform)
+    cost.py        throughput from a quiet-machine bench report, or no cost figure
+    names.py       display names, shared constants, number formats
+
+Functions take the frames they read (a scores frame, the inert cells, a list of rows), not a whole study, so each
+can be tested on a hand-made frame. The round file format (claims, margins, translations) is in docs/claims.md.
+"""

@@ -1,0 +1,155 @@
+"""Where a change does not act: the (variant, task, setting) cells whose runs are DeltaNet's bit for bit.
+
+A cell is *inert* when every run of the variant there trained exactly as DeltaNet's run with the same task,
+setting, lr, wd and seed: the same test loss at every evaluated epoch. Its scores there are DeltaNet's by
+construction, not a measurement of the change, so verdicts, rankings and "best" lists leave it out, and tables
+and figures mark it. The usual reason: a sequence that fits in one chunk (``CHUNK_SIZE`` tokens; compression at
+L = 32, every memorization setting) never carries a state from one chunk to the next, so a change to that state
+has nothing to act on.
+
+A row inert on every task measured is a **null control** (frobenius_renorm at ``cpu``: its bound is never
+reached). Its differences to DeltaNet are exactly 0 on every seed: that shows the pipeline reproduces a run bit
+for bit (so a paired difference is the change's doing, not the run's), but it measures no noise. A row that is a
+mathematical no-op but not bit-identical (``DECLARED_NO_OPS``: normalize_keys re-normalises keys that are already
+unit-norm, so only rounding differs) measures what rounding alone does to a trajectory: the run-to-run noise a
+paired difference has to beat.
+
+Two rows can also be each other's runs bit for bit without being DeltaNet's (``twins``): a change to the carried
+state stacked on a change that acts inside the chunk (topk_error_decay on topk_error) is its parent on a one-chunk
+task. A pairwise claim between such rows says nothing there either.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import tasks as T
+from ..layers import CHUNK_SIZE
+from ..params import Scale
+from .names import ALL_SETTINGS, BASELINE
+
+COLUMNS = ["variant", "column", "setting", "reason"]
+
+# Variants whose change is the identity in the DeltaNet layer, up to rounding (checked in tests/test_analysis.py).
+DECLARED_NO_OPS = {
+    "normalize_keys": "the DeltaNet layer L2-normalises the keys before the loop, so re-normalising them inside it "
+                      "is the identity up to rounding",
+}
+
+
+def _seq_len(task: str, setting: dict | None) -> int:
+    return T.generator_kwargs(task, setting or {})["seq_len"]
+
+
+def one_chunk(task: str, settings: list[dict]) -> bool:
+    """Every one of ``settings`` of ``task`` fits in one chunk."""
+    return bool(settings) and max(_seq_len(task, s) for s in settings) <= CHUNK_SIZE
+
+
+def one_chunk_at_every_mad_setting(column: str) -> bool:
+    """The task of ``column`` fits in one chunk at every one of MAD's settings (memorization: always 32 tokens), so
+    a change that is inert on it here is inert on it in the seed documents' MAD runs too."""
+    task = {c: t for t, c in T.COLUMN.items()}[column]
+    return one_chunk(task, [{k: v for k, v in s.items() if k not in T.SIZES} for s in T.settings(task)])
+
+
+ONE_CHUNK = (f"one chunk: its sequences fit in one chunk of {CHUNK_SIZE} tokens, so a change to the state carried "
+             f"between chunks has nothing to act on")
+NEVER_CHANGED = ("its runs are DeltaNet's bit for bit although the sequences span several chunks: the change never "
+                 "altered a number here")
+
+
+def cells(records: list[dict], expected: dict[str, list[str]], scale: Scale) -> pd.DataFrame:
+    """The inert cells: one row per (variant, column, setting id) and, where every setting of the column is inert,
+    one with ``setting = "all"``; with the reason. ``expected``: column → the scale's setting ids."""
+    losses, settings_of = _run_losses(records)
+    same: dict[tuple[str, str, str], bool] = {}
+    for (variant, task, sid, *rest), curve in losses.items():
+        if variant == BASELINE:
+            continue
+        twin = losses.get((BASELINE, task, sid, *rest))
+        key = (variant, task, sid)
+        same[key] = same.get(key, True) and twin is not None and twin == curve
+    rows = []
+    for (variant, task, sid), identical in same.items():
+        if identical:
+            reason = ONE_CHUNK if _seq_len(task, settings_of[(task, sid)]) <= CHUNK_SIZE else NEVER_CHANGED
+            rows.append((variant, T.COLUMN[task], sid, reason))
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    whole = []
+    for (variant, column), g in frame.groupby(["variant", "column"], sort=False):
+        if column in expected and set(expected[column]) <= set(g["setting"]):
+            reasons = set(g["reason"])
+            whole.append((variant, column, ALL_SETTINGS, ONE_CHUNK if reasons == {ONE_CHUNK} else NEVER_CHANGED))
+    frame = pd.concat([frame, pd.DataFrame(whole, columns=COLUMNS)], ignore_index=True)
+    return frame.sort_values(["variant", "column", "setting"], kind="mergesort").reset_index(drop=True)
+
+
+TWIN_COLUMNS = ["variant", "other", "column", "setting"]
+
+
+def _run_losses(records: list[dict]) -> tuple[dict, dict]:
+    """``(losses, settings_of)``: (variant, task, setting id, lr, wd, seed) → test loss per evaluated epoch, and
+    (task, setting id) → the setting's changes from MAD's baseline."""
+    losses: dict[tuple, list[float]] = {}
+    settings_of: dict[tuple[str, str], dict] = {}
+    for rec in records:
+        sp = rec["spec"]
+        sid = T.setting_id(sp["task"], sp["setting"]) if sp["setting"] else "baseline"
+        settings_of[(sp["task"], sid)] = sp["setting"] or {}
+        losses[(sp["variant"], sp["task"], sid, sp["lr"], sp["wd"], sp["seed"])] = [p["test_loss"] for p in rec["curve"]]
+    return losses, settings_of
+
+
+def twins(records: list[dict], expected: dict[str, list[str]]) -> pd.DataFrame:
+    """The pairs of rows whose runs are each other's bit for bit: one row per (variant, other, column, setting id),
+    both orders, where every run the two rows have in common (same task, setting, lr, wd, seed; at least one) has
+    the same test loss at every epoch; with ``setting = "all"`` where that holds on every setting of the column."""
+    losses, _ = _run_losses(records)
+    by_cell: dict[tuple[str, str], dict[str, dict[tuple, list[float]]]] = {}
+    for (variant, task, sid, *run), curve in losses.items():
+        by_cell.setdefault((task, sid), {}).setdefault(variant, {})[tuple(run)] = curve
+    rows = []
+    for (task, sid), per_variant in by_cell.items():
+        names = sorted(per_variant)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                common = per_variant[a].keys() & per_variant[b].keys()
+                if common and all(per_variant[a][k] == per_variant[b][k] for k in common):
+                    rows += [(a, b, T.COLUMN[task], sid), (b, a, T.COLUMN[task], sid)]
+    frame = pd.DataFrame(rows, columns=TWIN_COLUMNS)
+    whole = [(a, b, column, ALL_SETTINGS) for (a, b, column), g in frame.groupby(["variant", "other", "column"])
+             if column in expected and set(expected[column]) <= set(g["setting"])]
+    return pd.concat([frame, pd.DataFrame(whole, columns=TWIN_COLUMNS)], ignore_index=True)
+
+
+def same_runs(twins: pd.DataFrame, a: str, b: str, column: str, setting: str = ALL_SETTINGS) -> bool:
+    """Whether ``a``'s runs on this cell are ``b``'s bit for bit (``twins``)."""
+    return bool(((twins["variant"] == a) & (twins["other"] == b) & (twins["column"] == column)
+                 & (twins["setting"] == setting)).any())
+
+
+def reason(inert: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> str | None:
+    """Why the change does not act on this cell, or None if it acts (or was not measured)."""
+    sel = inert[(inert["variant"] == variant) & (inert["column"] == column) & (inert["setting"] == setting)]
+    return None if sel.empty else str(sel["reason"].iloc[0])
+
+
+def acts(inert: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> bool:
+    return reason(inert, variant, column, setting) is None
+
+
+def null_controls(inert: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Rows inert on every task column measured."""
+    whole = inert[inert["setting"] == ALL_SETTINGS]
+    return [v for v, g in whole.groupby("variant", sort=False) if set(columns) <= set(g["column"])]
+
+
+def inert_columns(inert: pd.DataFrame, variant: str) -> list[str]:
+    """The task columns on which ``variant``'s change does not act at all."""
+    whole = inert[(inert["setting"] == ALL_SETTINGS) & (inert["variant"] == variant)]
+    return [c for c in T.COLUMNS if c in set(whole["column"])]
+
+
+def excluded(inert: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Rows that are not ranked as variants: the null controls and the declared no-ops."""
+    return list(dict.fromkeys(null_controls(inert, columns) + list(DECLARED_NO_OPS)))

@@ -1,0 +1,155 @@
+"""The study's statistics: paired differences per seed, one row's interval, the seed tables' noise, signal.
+
+**Paired.** A seed fixes the data, the initialisation and the batch order of every variant (``train.run_data``,
+``torch.manual_seed``), so two rows are compared seed by seed. With ``d_s = a_s − b_s`` over the n seeds both
+rows have:
+
+    d̄ ± t(0.975, n − 1) · sd(d) / √n                  (Student's t with n − 1 degrees of freedom, scipy)
+
+The interval above 0 is a clear difference upwards, below 0 downwards; one that contains 0 is no clear
+difference. Why t rather than the alternatives at n = 2-4: an exact sign-flip permutation test cannot reach
+p < 0.05 with fewer than six seeds (its smallest two-sided p is 2/2ⁿ: 0.25 at n = 3), and a bootstrap of three
+differences is not a distribution. The t interval assumes roughly normal differences, which three values cannot
+check; a cell whose seeds either learn the task or not (the seed-spread table) is where that assumption fails.
+With fewer than ``MIN_SEEDS`` = 3 common seeds nothing is called: at n = 2 the spread of the differences rests
+on one degree of freedom.
+
+**One row.** Its mean over seeds with the t interval of the mean, intersected with [0, 1]: an accuracy lies in
+[0, 1], so the intersection still contains the true mean whenever the t interval does (same coverage), and
+shows no impossible values.
+
+**The seed tables.** They publish one number per cell (a mean over four seeds), no spread. Rows whose change
+cannot act on a task are DeltaNet there; their spread in a seed table is the tables' own run-to-run noise
+(``table_noise``). Two reported cells differ clearly only when their difference exceeds
+t(0.975, k − 1) · √2 · sd, with sd and k from those rows (``point_difference``).
+
+**Signal of a setting** (``signal_ratio``): the variance of the rows' means over the mean variance between one
+row's seeds. Above 1, rows differ by more than seeds do.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+LEVEL = 0.95
+MIN_SEEDS = 3  # fewer common seeds: no clear difference is called
+METHOD = (f"paired over seeds: mean of the per-seed differences with its {LEVEL:.0%} Student-t interval "
+          f"(n − 1 degrees of freedom); a difference is called only with n ≥ {MIN_SEEDS} seeds and an interval "
+          f"that excludes 0")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``a − b`` with its interval. ``n`` is the number of seeds (for a seed table: the replicate rows behind the
+    noise estimate). ``direction``: "above", "below" or "unclear"."""
+
+    diff: float
+    low: float
+    high: float
+    n: int
+    per_seed: tuple[float, ...] = ()
+    enough: bool = True  # False: fewer than MIN_SEEDS, or no spread measured; nothing is called
+
+    @property
+    def direction(self) -> str:
+        if not self.enough or math.isnan(self.diff):
+            return "unclear"
+        return "above" if self.low > 0 else "below" if self.high < 0 else "unclear"
+
+    def beyond(self, margin: float) -> str:
+        """Against a margin: "within" (interval entirely above −margin), "worse" (entirely below −margin),
+        "unclear" otherwise (or too few seeds)."""
+        if not self.enough or math.isnan(self.diff):
+            return "unclear"
+        return "within" if self.low > -margin else "worse" if self.high < -margin else "unclear"
+
+
+@dataclass(frozen=True)
+class Level:
+    """One row's score: mean, interval in [0, 1], n seeds (``enough`` False: fewer than MIN_SEEDS seeds, or no
+    spread known; nothing is then called against a threshold)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    enough: bool = True
+
+
+def t_half_width(values: np.ndarray) -> float:
+    """t(0.975, n−1) · sd / √n (0 when every value is the same); NaN for n < 2."""
+    n = len(values)
+    if n < 2:
+        return math.nan
+    sem = float(np.std(values, ddof=1)) / math.sqrt(n)
+    return float(stats.t.ppf(0.5 + LEVEL / 2, n - 1)) * sem
+
+
+def paired(a: dict[int, float], b: dict[int, float]) -> Difference:
+    """``a − b`` over the seeds both have (``seed → score``)."""
+    seeds = sorted(set(a) & set(b))
+    d = np.array([a[s] - b[s] for s in seeds], dtype=float)
+    if len(d) == 0:
+        return Difference(math.nan, math.nan, math.nan, 0, (), False)
+    mean = float(d.mean())
+    half = t_half_width(d)
+    return Difference(mean, mean - half, mean + half, len(d), tuple(float(x) for x in d), len(d) >= MIN_SEEDS)
+
+
+def level(values) -> Level:
+    """Mean over seeds with its t interval intersected with [0, 1]."""
+    v = np.asarray(list(values), dtype=float)
+    if len(v) == 0:
+        return Level(math.nan, math.nan, math.nan, 0, False)
+    mean = float(v.mean())
+    half = t_half_width(v)
+    if math.isnan(half):
+        return Level(mean, math.nan, math.nan, len(v), False)
+    return Level(mean, max(0.0, mean - half), min(1.0, mean + half), len(v), len(v) >= MIN_SEEDS)
+
+
+@dataclass(frozen=True)
+class TableNoise:
+    """The run-to-run noise of one reported cell of a seed table: the spread (sd) of ``k`` reported cells that
+    measure the same thing (rows whose change cannot act, and DeltaNet itself)."""
+
+    sd: float
+    k: int
+    rows: tuple[str, ...]
+    column: str
+
+    def half(self, cells: int = 2) -> float:
+        """Half-width of the 95% interval of a difference of two cells (``cells`` = 2) or of one cell (1)."""
+        if self.k < 2 or math.isnan(self.sd):
+            return math.nan
+        return float(stats.t.ppf(0.5 + LEVEL / 2, self.k - 1)) * math.sqrt(cells) * self.sd
+
+
+def table_noise(values: dict[str, float], column: str) -> TableNoise:
+    """``values``: row → its reported score on ``column``, for rows that are the same model there."""
+    v = np.array(list(values.values()), dtype=float)
+    sd = float(np.std(v, ddof=1)) if len(v) >= 2 else math.nan
+    return TableNoise(sd, len(v), tuple(values), column)
+
+
+def point_difference(a: float, b: float, noise: TableNoise | None) -> Difference:
+    """``a − b`` of two reported cells, with the interval the table's own noise gives (none known: unclear)."""
+    diff = float(a - b)
+    half = noise.half(2) if noise is not None else math.nan
+    if math.isnan(half):
+        return Difference(diff, math.nan, math.nan, 0, (diff,), False)
+    return Difference(diff, diff - half, diff + half, noise.k, (diff,))
+
+
+def signal_ratio(per_row: dict[str, list[float]]) -> tuple[float, int]:
+    """Variance of the rows' means over the mean variance between seeds of one row (rows with ≥ 2 seeds), and the
+    number of rows used. NaN when fewer than two rows or no spread between seeds."""
+    rows = {r: np.asarray(v, dtype=float) for r, v in per_row.items() if len(v) >= 2}
+    if len(rows) < 2:
+        return math.nan, len(rows)
+    between_rows = float(np.var([v.mean() for v in rows.values()], ddof=1))
+    within = float(np.mean([np.var(v, ddof=1) for v in rows.values()]))
+    return (between_rows / within if within > 0 else math.nan), len(rows)

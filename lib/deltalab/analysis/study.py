@@ -1,0 +1,219 @@
+"""A round's data: train (or reuse) its rows through the store, then the per-seed scores everything else uses.
+
+MAD's score (mad/analysis.py), per row, task and seed:
+
+    best(setting, seed) = max over the lr × wd sweep of test accuracy
+    score(task, seed)   = mean over the task's settings of best(setting, seed)
+    Average(seed)       = mean over the task columns measured of score(task, seed)
+
+A seed counts for a task only when every setting the scale asks for is stored for it, and for the Average only
+when every task counts: a missing run is reported as missing (``Study.incomplete``), never averaged around.
+
+``scores`` holds all of it in one long frame, ``variant, column, setting, seed, acc``: a setting's score under its
+setting id, a task's under ``setting = "all"``, the Average as ``column = "Average"``. Rows are variant ids.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .. import tables as store_tables
+from .. import tasks as T
+from ..params import Round, Scale, available_rounds, load_round, load_scale
+from ..runner import Summary, resolve_tasks, run_variant
+from ..runtime import REPO_ROOT
+from ..store import Store
+from ..variants import VARIANTS
+from . import inert as inert_cells
+from .names import ALL_SETTINGS, AVERAGE, display_name
+
+SEEDS_DIR = Path(os.environ.get("DELTALAB_SEEDS") or REPO_ROOT.parent / "shared" / "seeds")  # the seed documents
+SCORE_COLUMNS = ["variant", "column", "setting", "seed", "acc"]
+
+
+# --- the seed documents -------------------------------------------------------------------------------
+
+def seed_path(document: str) -> Path:
+    """``shared/seeds/<document>`` beside the repository, with a clear error when it is not there."""
+    path = SEEDS_DIR / document
+    if not path.exists():
+        raise FileNotFoundError(f"seed document {document!r} not found at {path}: the round notebooks expect the "
+                                f"seed documents in {SEEDS_DIR} (the repository's sibling folder shared/seeds)")
+    return path
+
+
+def seed_table(document: str) -> pd.DataFrame:
+    """A seed document's ``accuracies_df`` (``tables.read_seed_table``), its rows under their short names."""
+    return store_tables.read_seed_table(seed_path(document)).rename(index=display_name)
+
+
+def proposals() -> dict[int, str]:
+    """Round number → the variant its seed document proposes."""
+    return {r.number: r.proposal for r in (load_round(name) for name in available_rounds())}
+
+
+def concluding_round() -> int:
+    """The number of the round whose file sets ``conclusion: true`` (the one that trains every variant)."""
+    last = [r.number for r in (load_round(name) for name in available_rounds()) if r.conclusion]
+    if len(last) != 1:
+        raise ValueError(f"exactly one round file must set conclusion: true; rounds that do: {last or 'none'}")
+    return last[0]
+
+
+# --- per-seed scores ----------------------------------------------------------------------------------
+
+def setting_of(task: str, setting: dict | None) -> str:
+    """The setting id of a task's setting, as the run records name it ("baseline" for MAD's baseline)."""
+    return T.setting_id(task, setting) if setting else "baseline"
+
+
+def expected_settings(scale: Scale, tasks: list[str]) -> dict[str, list[str]]:
+    """Task column → the setting ids the scale measures it on, in the tables' column order."""
+    by_column = {T.COLUMN[t]: [setting_of(t, s) for s in scale.tasks[t].settings] for t in tasks}
+    return {c: by_column[c] for c in T.COLUMNS if c in by_column}
+
+
+def seed_scores(runs: pd.DataFrame, expected: dict[str, list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(scores, incomplete)`` from one row per run (``tables.records_frame``): ``scores`` as the module docstring
+    says; ``incomplete``: the (variant, column, seed) whose settings are not all stored, with those missing."""
+    if runs.empty:
+        return pd.DataFrame(columns=SCORE_COLUMNS), pd.DataFrame(columns=["variant", "column", "seed", "missing"])
+    best = store_tables.setting_scores(runs.assign(label=runs["variant"]))  # best over the lr × wd sweep
+    best = best.rename(columns={"label": "variant", "test_acc": "acc"})
+    best = best[best["column"].isin(expected)]
+    rows, missing = [best[SCORE_COLUMNS]], []
+    task_rows = []
+    for (variant, column, seed), g in best.groupby(["variant", "column", "seed"], sort=False):
+        lacking = sorted(set(expected[column]) - set(g["setting"]))
+        if lacking:
+            missing.append({"variant": variant, "column": column, "seed": seed, "missing": ", ".join(lacking)})
+            continue
+        task_rows.append({"variant": variant, "column": column, "setting": ALL_SETTINGS, "seed": seed,
+                          "acc": float(g["acc"].mean())})
+    tasks = pd.DataFrame(task_rows, columns=SCORE_COLUMNS)
+    rows.append(tasks)
+    averages = []
+    for (variant, seed), g in tasks.groupby(["variant", "seed"], sort=False):
+        if set(g["column"]) == set(expected):
+            averages.append({"variant": variant, "column": AVERAGE, "setting": ALL_SETTINGS, "seed": seed,
+                             "acc": float(g["acc"].mean())})
+    rows.append(pd.DataFrame(averages, columns=SCORE_COLUMNS))
+    scores = pd.concat(rows, ignore_index=True)
+    scores["seed"] = scores["seed"].astype(int)
+    return scores, pd.DataFrame(missing, columns=["variant", "column", "seed", "missing"])
+
+
+def per_seed(scores: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> dict[int, float]:
+    """``seed → score`` of one row on one task (or one setting of it)."""
+    sel = scores[(scores["variant"] == variant) & (scores["column"] == column) & (scores["setting"] == setting)]
+    return dict(zip(sel["seed"].astype(int), sel["acc"].astype(float)))
+
+
+# --- a round --------------------------------------------------------------------------------------------
+
+@dataclass
+class Study:
+    round: Round
+    scale: Scale
+    columns: list[str]  # the task columns measured (all six unless ``tasks`` restricted them)
+    settings: dict[str, list[str]]  # column → its setting ids at this scale
+    records: list[dict]
+    runs: pd.DataFrame  # tables.records_frame(records)
+    scores: pd.DataFrame  # variant, column, setting, seed, acc (see the module docstring)
+    incomplete: pd.DataFrame  # variant, column, seed, missing: seeds not counted for a task
+    inert: pd.DataFrame  # inert.cells(records, ...): where the change does not act
+    trained: dict[str, Summary]
+    seed: pd.DataFrame  # the seed document's table, as reported (short names)
+    rows: list[str] = field(default_factory=list)  # every row trained (the round's + every variant for the conclusion)
+    twins: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=inert_cells.TWIN_COLUMNS))  # inert.twins
+
+    @property
+    def tag(self) -> str:
+        """"at scale `cpu`" (with the tasks kept when they were restricted)."""
+        extra = "" if len(self.columns) == len(T.COLUMNS) else f", {len(self.columns)} of 6 tasks"
+        return f"at scale `{self.scale.name}`{extra}"
+
+    @property
+    def round_rows(self) -> list[str]:
+        """The seed table's rows and the proposal."""
+        return list(self.round.rows)
+
+    @property
+    def table_rows(self) -> list[str]:
+        """The seed table's rows (what its "best" and "saturated" claims range over)."""
+        return list(self.round.variants)
+
+
+def run_round(rnd: Round | str, scale: str = "cpu", tasks=None, seeds=None, workers: int = 1,
+              results_dir: str | Path | None = None, progress: bool = False) -> Study:
+    """Train or reuse every row of the round and its proposal (and, for the concluding round, every registered
+    variant) through the store, at the scale's seeds for each (``Scale.seeds_for``, as the grid runner does, so a
+    notebook trains nothing the grid did not)."""
+    rnd = load_round(rnd) if isinstance(rnd, (str, Path)) else rnd
+    sc = load_scale(scale)
+    task_list = resolve_tasks(None if tasks in (None, "all") else tasks, sc)
+    store = Store(results_dir) if results_dir else Store()
+    names = list(rnd.rows) + ([v for v in VARIANTS if v not in rnd.rows] if rnd.conclusion else [])
+    records, trained = [], {}
+    for name in names:
+        run_seeds = list(seeds) if seeds else list(sc.seeds_for(name))
+        recs, summ = run_variant(name, scale, task_list, run_seeds, workers=workers, progress=progress, store=store)
+        records += recs
+        trained[name] = summ
+    return assemble(rnd, sc, task_list, records, trained, seed_table(rnd.seed_document), names)
+
+
+def assemble(rnd: Round, scale: Scale, task_list: list[str], records: list[dict], trained: dict[str, Summary],
+             seed: pd.DataFrame, names: list[str]) -> Study:
+    """The Study of already collected records (``run_round`` without the training)."""
+    runs = store_tables.records_frame(records)
+    columns = [c for c in T.COLUMNS if c in {T.COLUMN[t] for t in task_list}]
+    expected = expected_settings(scale, task_list)
+    scores, incomplete = seed_scores(runs, expected)
+    inert = inert_cells.cells(records, expected, scale)
+    return Study(rnd, scale, columns, expected, records, runs, scores, incomplete, inert, trained, seed, names,
+                 twins=inert_cells.twins(records, expected))
+
+
+# --- learning curves ------------------------------------------------------------------------------------
+
+CURVE_COLUMNS = ["variant", "column", "setting", "seed", "epoch", "acc", "evaluated"]
+
+
+def evaluated_epochs(scale: Scale, task: str) -> list[int]:
+    """The epochs at which a run of ``task`` is evaluated at this scale (every ``eval_every``, and the last)."""
+    last = scale.tasks[task].epochs
+    return [e for e in range(1, last + 1) if e % scale.eval_every == 0 or e == last]
+
+
+def schedule(scale: Scale) -> dict[str, list[int]]:
+    """Task → its evaluated epochs at this scale (``evaluated_epochs``)."""
+    return {t: evaluated_epochs(scale, t) for t in scale.tasks}
+
+
+def curves(records: list[dict], names: list[str], schedule: dict[str, list[int]]) -> pd.DataFrame:
+    """Test accuracy per evaluated epoch of the runs MAD's score uses (the best lr × wd per setting and seed) for
+    the named rows. A run that stopped early (it reached the scale's early-stop accuracy) is carried forward at
+    its last value over the rest of its task's schedule (``schedule[task]``: ``evaluated_epochs``), so a mean over
+    seeds at an epoch always counts every seed; ``evaluated`` is False on those carried points."""
+    best: dict[tuple, dict] = {}
+    for rec in records:
+        sp = rec["spec"]
+        if sp["variant"] not in names:
+            continue
+        key = (sp["variant"], sp["task"], setting_of(sp["task"], sp["setting"]), sp["seed"])
+        if key not in best or rec["metrics"]["test_acc"] > best[key]["metrics"]["test_acc"]:
+            best[key] = rec
+    rows = []
+    for (variant, task, setting, seed), rec in best.items():
+        points = sorted((int(p["epoch"]), float(p["test_acc"])) for p in rec["curve"])
+        for epoch, acc in points:
+            rows.append((variant, T.COLUMN[task], setting, seed, epoch, acc, True))
+        if points and rec.get("early_stopped"):
+            last_epoch, last = points[-1]
+            rows += [(variant, T.COLUMN[task], setting, seed, e, last, False)
+                     for e in schedule[task] if e > last_epoch]
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)

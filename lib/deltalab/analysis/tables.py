@@ -1,0 +1,262 @@
+"""The tables a round notebook shows, each from the data it needs (a scores frame, the inert cells, a list of rows).
+
+Row assembly has one path: ``means`` (rows × task columns + Average, from ``study.seed_scores``), used by the round
+notebooks and by ``report.variant_report`` alike. Rows are shown under their one display name (``names``).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from . import inert as inert_cells
+from . import stats
+from .names import ALL_SETTINGS, AVERAGE, BASELINE, REFERENCE, fmt, signed
+from .study import per_seed
+
+NOT_ACTING = "*"  # marks a cell where the change does not act (DeltaNet's runs, bit for bit)
+CEILING = 0.99  # DeltaNet at or above: no room for a row to beat it (the seed documents' own "solved" mark)
+FLOOR = 0.05  # DeltaNet at or below: no room for a row to lag it
+
+
+def _cells(scores: pd.DataFrame, setting: str = ALL_SETTINGS) -> pd.DataFrame:
+    return scores[scores["setting"] == setting] if setting is not None else scores
+
+
+def means(scores: pd.DataFrame, rows: list[str], columns: list[str], average: bool = True) -> pd.DataFrame:
+    """Mean over seeds per row and task column (+ ``Average``): the seeds' ``accuracies_df`` as measured here."""
+    cols = columns + ([AVERAGE] if average else [])
+    sel = _cells(scores)
+    table = sel.groupby(["variant", "column"])["acc"].mean().unstack()
+    table = table.reindex(index=[r for r in rows if r in table.index], columns=cols)
+    table.index.name = None
+    table.columns.name = None
+    return table
+
+
+def seeds_per_row(scores: pd.DataFrame, rows: list[str], columns: list[str]) -> pd.Series:
+    """"3" or "2-3": the number of seeds behind each row's task cells."""
+    sel = _cells(scores)
+    sel = sel[sel["column"].isin(columns)]
+    n = sel.groupby(["variant", "column"])["seed"].nunique().groupby("variant").agg(["min", "max"])
+    return pd.Series({r: (f"{n.loc[r, 'min']}" if n.loc[r, "min"] == n.loc[r, "max"] else
+                          f"{n.loc[r, 'min']}-{n.loc[r, 'max']}") for r in rows if r in n.index}, name="n seeds")
+
+
+def marked(table: pd.DataFrame, inert: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """A means table as text, with ``NOT_ACTING`` after each cell where the row's change does not act."""
+    out = table.map(lambda x: fmt(x, digits)).astype(object)
+    for r in table.index:
+        for c in table.columns:
+            if c != AVERAGE and not inert_cells.acts(inert, r, c):
+                out.loc[r, c] = out.loc[r, c] + NOT_ACTING
+    return out
+
+
+def intervals(scores: pd.DataFrame, rows: list[str], columns: list[str]) -> pd.DataFrame:
+    """Mean and 95% interval of the mean over seeds (``stats.level``: t interval ∩ [0, 1]) per cell, as text; a
+    row with one seed shows its mean only."""
+    cols = columns + [AVERAGE]
+    out = {}
+    for col in cols:
+        cells = {}
+        for r in rows:
+            vals = per_seed(scores, r, col)
+            if not vals:
+                continue
+            lv = stats.level(vals.values())
+            cells[r] = fmt(lv.mean) if math.isnan(lv.low) else f"{fmt(lv.mean)} [{fmt(lv.low)}, {fmt(lv.high)}]"
+        out[col] = cells
+    table = pd.DataFrame(out).reindex(index=[r for r in rows if any(r in out[c] for c in cols)], columns=cols)
+    return table.join(seeds_per_row(scores, rows, columns))
+
+
+def paired_cell(d: stats.Difference) -> str:
+    """"+0.120 ▲" (clearly above), "-0.050 ▼" (clearly below), "+0.010" (no clear difference)."""
+    arrow = {"above": " ▲", "below": " ▼"}.get(d.direction, "")
+    return f"{signed(d.diff)}{arrow}"
+
+
+def paired_to(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str],
+              other: str = BASELINE) -> pd.DataFrame:
+    """Per row and task: the paired difference to ``other`` with its 95% interval and n, as text; "does not act"
+    where the row's change does not act on the task."""
+    cols = columns + [AVERAGE]
+    out = pd.DataFrame(index=[r for r in rows if r != other], columns=cols, dtype=object)
+    for r in out.index:
+        for col in cols:
+            if col != AVERAGE and not inert_cells.acts(inert, r, col):
+                out.loc[r, col] = "does not act"
+                continue
+            d = stats.paired(per_seed(scores, r, col), per_seed(scores, other, col))
+            if d.n == 0:
+                out.loc[r, col] = ""
+            elif d.n < 2:
+                out.loc[r, col] = f"{signed(d.diff)} (n=1)"
+            else:
+                out.loc[r, col] = f"{paired_cell(d)} [{signed(d.low)}, {signed(d.high)}] n={d.n}"
+    return out
+
+
+def setting_label(column: str, setting: str) -> str:
+    return f"{column} · {setting}"
+
+
+def per_setting(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], settings: dict[str, list[str]],
+                baseline: str = BASELINE) -> pd.DataFrame:
+    """Rows × settings: "mean (paired difference to ``baseline``)", ▲/▼ where that difference is clear, ``NOT_ACTING``
+    where the change does not act on the setting; the baseline's own row shows its mean."""
+    cols = [(c, s) for c, ss in settings.items() for s in ss]
+    out = pd.DataFrame(index=rows, columns=[setting_label(c, s) for c, s in cols], dtype=object)
+    for r in rows:
+        for c, s in cols:
+            vals = per_seed(scores, r, c, s)
+            if not vals:
+                out.loc[r, setting_label(c, s)] = ""
+                continue
+            mean = fmt(sum(vals.values()) / len(vals))
+            if r == baseline:
+                out.loc[r, setting_label(c, s)] = mean
+            elif not inert_cells.acts(inert, r, c, s):
+                out.loc[r, setting_label(c, s)] = f"{mean}{NOT_ACTING}"
+            else:
+                d = stats.paired(vals, per_seed(scores, baseline, c, s))
+                out.loc[r, setting_label(c, s)] = f"{mean} ({paired_cell(d)})"
+    return out.join(seeds_per_row(scores, rows, list(settings)))
+
+
+def signal(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], settings: dict[str, list[str]],
+           baseline: str = BASELINE) -> pd.DataFrame:
+    """Per setting: DeltaNet's mean, the range of the rows' means, and the signal ratio (``stats.signal_ratio``:
+    variance of the rows' means over the mean variance between one row's seeds), over the rows whose change acts
+    on the setting, the null controls and the rows that collapse (Average under half DeltaNet's) left out; a
+    note where DeltaNet sits at the ceiling or the floor, so a "beats" or a "lags" claim has no room there."""
+    averages = means(scores, rows, list(settings))[AVERAGE]
+    collapsed = [r for r in rows if r in averages.index and averages[r] < averages.get(baseline, math.nan) / 2]
+    controls = inert_cells.excluded(inert, list(settings))
+    out = []
+    for column, ss in settings.items():
+        for s in ss:
+            per_row = {r: list(per_seed(scores, r, column, s).values()) for r in rows
+                       if r not in collapsed and r not in controls and inert_cells.acts(inert, r, column, s)}
+            per_row = {r: v for r, v in per_row.items() if v}
+            row_means = [float(np.mean(v)) for v in per_row.values()]
+            ratio, used = stats.signal_ratio(per_row)
+            base = per_seed(scores, baseline, column, s)
+            base_mean = float(np.mean(list(base.values()))) if base else math.nan
+            note = ("ceiling: no row can beat DeltaNet here" if base_mean >= CEILING else
+                    "floor: no row can lag DeltaNet here" if base_mean <= FLOOR else "")
+            out.append({"task": column, "setting": s, BASELINE: base_mean,
+                        "rows' range": f"{fmt(min(row_means))}-{fmt(max(row_means))}" if row_means else "",
+                        "between rows / between seeds": ratio, "rows": used, "note": note})
+    return pd.DataFrame(out).set_index(["task", "setting"])
+
+
+def ceiling_settings(scores: pd.DataFrame, settings: dict[str, list[str]], baseline: str = BASELINE
+                     ) -> dict[str, list[str]]:
+    """Column → its settings where ``baseline`` is at the ceiling."""
+    out = {}
+    for column, ss in settings.items():
+        hit = [s for s in ss if (v := per_seed(scores, baseline, column, s)) and np.mean(list(v.values())) >= CEILING]
+        if hit:
+            out[column] = hit
+    return out
+
+
+def worst_setting(scores: pd.DataFrame, settings: dict[str, list[str]], row: str, other: str
+                  ) -> tuple[str, str] | None:
+    """The (column, setting) where ``row`` is below ``other`` on every common seed (at least two) by the largest
+    mean difference, or None. Every seed, not a t interval: a setting that some seeds of ``other`` learn and others
+    do not is where the largest, most telling gaps are, and where a t interval over three seeds is widest."""
+    worst, low = None, 0.0
+    for column, ss in settings.items():
+        for s in ss:
+            d = stats.paired(per_seed(scores, row, column, s), per_seed(scores, other, column, s))
+            if d.n >= 2 and max(d.per_seed) < 0 and d.diff < low:
+                worst, low = (column, s), d.diff
+    return worst
+
+
+def reported(seed: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The seed document's table with its Average (over its six tasks), restricted to the columns measured here."""
+    table = seed.copy()
+    table[AVERAGE] = seed.mean(axis=1, skipna=False)
+    return table[columns + [AVERAGE]]
+
+
+def difference(here: pd.DataFrame, there: pd.DataFrame, all_tasks: bool) -> pd.DataFrame:
+    """Reproduced minus reported, rows in both. The Average is compared only when all six tasks were measured."""
+    rows = [r for r in here.index if r in there.index]
+    cols = [c for c in here.columns if c != AVERAGE or all_tasks]
+    return here.loc[rows, cols] - there.loc[rows, cols]
+
+
+def rank_correlation(here: pd.DataFrame, there: pd.DataFrame) -> pd.DataFrame:
+    """Per column: Spearman's rank correlation between reproduced and reported means over the rows in both, with
+    its p-value; NaN where either side is constant."""
+    rows = [r for r in here.index if r in there.index]
+    out = []
+    for col in here.columns:
+        m = pd.DataFrame({"here": here.loc[rows, col], "there": there.loc[rows, col]}).dropna()
+        rho = p = math.nan
+        if len(m) >= 3 and m["here"].nunique() > 1 and m["there"].nunique() > 1:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = scipy_stats.spearmanr(m["here"], m["there"])
+            rho, p = float(res.statistic), float(res.pvalue)
+        out.append({"task": col, "spearman_rho": rho, "p_value": p, "rows": len(m)})
+    return pd.DataFrame(out).set_index("task")
+
+
+def gap(table: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Each row's means minus ``reference``'s (positive: better than it)."""
+    if reference not in table.index:
+        raise ValueError(f"reference row {reference!r} is not in the table; rows: {list(table.index)}")
+    return table - table.loc[reference]
+
+
+def seed_spread(scores: pd.DataFrame, rows: list[str], min_range: float = 0.3) -> pd.DataFrame:
+    """The (row, task, setting) cells whose seeds (two or more) span ``min_range`` or more: such a cell sits on a
+    knife edge of the scale's budget (a run learns the setting in time or does not)."""
+    cols = ["row", "task", "setting", "seeds", "accuracy per seed", "range"]
+    sel = scores[(scores["setting"] != ALL_SETTINGS) & scores["variant"].isin(rows)].sort_values("seed")
+    out = []
+    for (r, col, s), g in sel.groupby(["variant", "column", "setting"], sort=False):
+        spread = float(g["acc"].max() - g["acc"].min())
+        if len(g) >= 2 and spread >= min_range:
+            out.append({"row": r, "task": col, "setting": s, "seeds": ", ".join(str(x) for x in g["seed"]),
+                        "accuracy per seed": ", ".join(fmt(a) for a in g["acc"]), "range": spread})
+    table = pd.DataFrame(out, columns=cols)
+    return table.sort_values(["task", "range", "row"], ascending=[True, False, True], kind="mergesort").reset_index(drop=True)
+
+
+def cells_with_seeds(scores: pd.DataFrame, rows: list[str], at_least: int = 2) -> int:
+    """How many (row, task, setting) cells have ``at_least`` seeds."""
+    sel = scores[(scores["setting"] != ALL_SETTINGS) & scores["variant"].isin(rows)]
+    return int((sel.groupby(["variant", "column", "setting"])["seed"].nunique() >= at_least).sum())
+
+
+def ranking(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str]) -> pd.DataFrame:
+    """Every row whose change acts somewhere, by its Average, with its task means, the paired difference of its
+    Average to DeltaNet, and n; the null controls and declared no-ops are not ranked (listed by ``controls``)."""
+    controls = inert_cells.excluded(inert, columns)
+    ranked = [r for r in rows if r not in controls]
+    table = means(scores, ranked, columns).sort_values(AVERAGE, ascending=False, kind="mergesort")
+    diffs = {r: stats.paired(per_seed(scores, r, AVERAGE), per_seed(scores, BASELINE, AVERAGE)) for r in table.index}
+    table["Δ Average vs delta_net"] = [
+        "" if r == BASELINE else f"{paired_cell(diffs[r])} [{signed(diffs[r].low)}, {signed(diffs[r].high)}]"
+        for r in table.index]
+    table["n seeds"] = seeds_per_row(scores, list(table.index), columns).reindex(table.index)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table
+
+
+def shown(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """Float columns rounded for display, -0.000 printed as 0.000 (so an executed notebook diffs cleanly)."""
+    out = table.copy()
+    floats = out.select_dtypes("float").columns
+    out[floats] = out[floats].round(digits) + 0.0
+    return out
