@@ -5,6 +5,7 @@ Notebooks hold no logic of their own (no ``def``/``class``): they call these fun
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pandas as pd
 from . import narrative, plots, tables
 from . import tasks as T
 from .runner import Summary, run_variant, variant_id
-from .runtime import REPO_ROOT, environment
+from .params import load_scale
+from .runtime import environment
 from .store import Store
 from .variants import VARIANTS, get_variant
 
@@ -42,28 +44,31 @@ def _tasks_arg(tasks) -> list[str] | None:
 def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, workers: int = 1,
                    figures_dir: str | Path | None = None, store: Store | None = None,
                    progress: bool = False) -> VariantReport:
-    """Train (or reuse) ``variant`` and both baselines on the scale's tasks; compare them."""
+    """Train (or reuse) ``variant`` and both baselines on the scale's tasks; compare them. The figure goes
+    to ``figures_dir`` (default: beside the store, ``<tables dir>/figures``)."""
     store = store or Store()
     v = get_variant(variant)  # validity checks run here, before anything is trained or written
+    vid = variant_id(variant)
     task_list = _tasks_arg(tasks)
     records, trained = [], {}
     for ref in dict.fromkeys([variant, *BASELINES]):
         recs, summary = run_variant(ref, scale, task_list, seeds, workers=workers, progress=progress, store=store)
         records += recs
-        trained[variant_id(ref) if ref not in VARIANTS else ref] = summary
+        trained[variant_id(ref)] = summary
     runs = tables.records_frame(records)
-    labels = tables.label_order(runs["label"].unique())
-    labels = [v.label] + [lab for lab in labels if lab != v.label]
+    expected = tables.expected_runs(load_scale(scale))
+    label = tables.row_label(vid, v.label)
+    labels = [label] + [tables.row_label(b, VARIANTS[b].label) for b in BASELINES if b != vid]
     columns = [c for c in T.COLUMNS if c in set(runs["column"])]
-    table = tables.accuracies_df(runs).reindex(index=labels, columns=columns)
+    table = tables.accuracies_df(runs, expected=expected).reindex(index=labels, columns=columns)
     average = "Average" if len(columns) == len(T.COLUMNS) else f"Average of {len(columns)} tasks"
     table[average] = table[columns].mean(axis=1, skipna=False)
-    summ = tables.summary(runs)
-    figures_dir = Path(figures_dir or REPO_ROOT / "outputs" / scale / "figures")
-    fig = plots.rows_by_task(summ, labels, figures_dir / f"run_variant_{variant_id(variant)}.png",
-                             f"{narrative.short(v.label)} against the baselines (scale: {scale})")
-    sentences = narrative.row_against(summ, v.label, [VARIANTS[b].label for b in BASELINES], columns)
-    return VariantReport(v.label, v.formula, table, summ, runs, trained, fig, sentences,
+    summ = tables.summary(runs, expected=expected)
+    figures_dir = Path(figures_dir or store.tables_dir(scale) / "figures")
+    fig = plots.rows_by_task(summ, labels, figures_dir / f"run_variant_{vid}.png",
+                             f"{narrative.short(label)} against the baselines (scale: {scale})")
+    sentences = narrative.row_against(summ, label, [VARIANTS[b].label for b in BASELINES], columns)
+    return VariantReport(label, v.formula, table, summ, runs, trained, fig, sentences,
                          narrative.seeds_note(summ, labels))
 
 
@@ -73,9 +78,48 @@ def trained_counts(trained: dict[str, Summary]) -> pd.DataFrame:
                           "diverged": s.diverged} for k, s in trained.items()]).set_index("variant")
 
 
-def write_environment(path: str | Path) -> Path:
-    """Versions, commit and device as JSON beside an executed notebook."""
+def write_environment(path: str | Path, scale: str | None = None, store: Store | None = None) -> Path:
+    """Versions, commit and device as JSON beside an executed notebook, written only if its content changes.
+
+    With ``scale``: the environment of the stored runs of the study's rows (registered variants) at that
+    scale, counted over their records (commits, versions, devices, platforms, precisions, backends), so the
+    file describes what produced the numbers and changes only when the stored runs do (re-running the study
+    with nothing new to train leaves it as it is). Without: this machine's environment."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(environment(), indent=1, sort_keys=True) + "\n")
+    if scale is None:
+        data = environment()
+    else:
+        data = runs_environment((store or Store()).records(scale), scale)
+    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
     return path
+
+
+def runs_environment(records: list[dict], scale: str) -> dict:
+    """How many of the study's stored runs were trained under each commit, package versions, device,
+    platform, precision and backend."""
+    records = [r for r in records if r["spec"]["variant"] in VARIANTS]
+
+    def count(key) -> dict[str, int]:
+        c = Counter(key(r) for r in records)
+        return dict(sorted(c.items()))
+
+    env = lambda r: r.get("environment") or {}  # noqa: E731
+    return {
+        "scale": scale,
+        "runs": len(records),
+        "what": ("the environment of the stored runs of the study's rows (registered variants) at this scale, "
+                 "with the number of runs under each"),
+        "commits": count(lambda r: env(r).get("commit", "unknown")),
+        "versions": [dict(json.loads(v), runs=n)
+                     for v, n in count(lambda r: json.dumps(env(r).get("versions", {}), sort_keys=True)).items()],
+        "devices": count(lambda r: env(r).get("device", "unknown")),
+        "platforms": count(lambda r: env(r).get("platform", "unknown")),
+        "cpu_native_bf16": count(lambda r: str(env(r).get("cpu_native_bf16", "unknown")).lower()),
+        "precisions": count(lambda r: r["precision"]),
+        "backends": count(lambda r: r.get("backend", "unknown")),
+    }

@@ -705,7 +705,7 @@ def seed_spread(study: RoundStudy, labels: list[str] | None = None, min_range: f
     more about how many seeds crossed the edge than about the row."""
     labels = labels or study.round_labels
     cols = ["row", "task", "setting", "seeds", "accuracy per seed", "range"]
-    best = tables.setting_scores(study.runs[study.runs["label"].isin(labels)]).sort_values("seed")
+    best = tables.setting_scores(study.runs[study.runs["label"].isin(labels)]).sort_values("seed", kind="stable")
     rows = []
     for (lab, col, setting), g in best.groupby(["label", "column", "setting"], sort=False):
         spread = float(g["test_acc"].max() - g["test_acc"].min())
