@@ -40,7 +40,7 @@ RUN_VARIANT = [
         'scale = "cpu"  # params/scales/<scale>.yaml\n'
         "seeds = None  # None: the scale's seeds; or a list such as [0, 1]\n"
         "workers = 1  # training processes\n"
-        "figures_dir = None  # None: outputs/<scale>/figures\n"
+        "figures_dir = None  # None: beside the store's tables (outputs/<scale>/figures for outputs/results)\n"
         "environment_file = None  # where to record versions, commit and device (None: don't)",
         metadata={"tags": ["parameters"]},
     ),

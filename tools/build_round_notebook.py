@@ -44,7 +44,7 @@ ROUND = [
         "seeds = None  # None: the scale's seeds for each row (Scale.seeds_for)\n"
         "workers = 1  # training processes\n"
         "results_dir = None  # None: $DELTALAB_RESULTS, else outputs/results\n"
-        "figures_dir = None  # None: outputs/<scale>/figures/round_<n>\n"
+        "figures_dir = None  # None: beside the store's tables (outputs/<scale>/figures/round_<n> for outputs/results)\n"
         "bench_file = None  # a `python -m deltalab bench --json --out FILE` report for the cost figure (None: none)\n"
         "environment_file = None  # where to record versions, commit and device (None: don't)",
         metadata={"tags": ["parameters"]},
@@ -57,7 +57,7 @@ ROUND = [
         "from deltalab.analysis import claims, cost, figures, inert, sentences, tables\n"
         "from deltalab.analysis.study import concluding_round, curves, run_round, schedule\n"
         "from deltalab.params import available_rounds, load_round, load_scale\n"
-        "from deltalab.runtime import REPO_ROOT\n\n"
+        "from deltalab.store import Store\n\n"
         'pd.set_option("display.width", 250)\n'
         'pd.set_option("display.max_columns", 20)\n'
         'pd.set_option("display.max_rows", 60)\n'
@@ -147,7 +147,8 @@ ROUND = [
     new_markdown_cell("## Figures\n\nHatched cells: the change does not act there (DeltaNet's runs)."),
     new_code_cell(
         "bench = cost.read_bench(bench_file) if bench_file else None\n"
-        'out_dir = Path(figures_dir) if figures_dir else REPO_ROOT / "outputs" / scale / "figures" / f"round_{rnd.number}"\n'
+        "out_dir = (Path(figures_dir) if figures_dir else\n"
+        '           Store(results_dir).tables_dir(scale) / "figures" / f"round_{rnd.number}")\n'
         "pictures = figures.for_round(study, out_dir, bench)"
     ),
     new_code_cell('Image(filename=str(pictures["heatmap"]))'),

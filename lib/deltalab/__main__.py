@@ -1,10 +1,23 @@
 """Command line: ``python -m deltalab <command>``.
 
     variants                         list the registered variants: short name, table label, formula
-    run   --variant V [--scale S]    train (or reuse) one variant on a scale's tasks, print its row
-    grid  [--scale S] [--variants]   the whole grid (27 variants × 6 tasks by default), resumable
-    table [--scale S]                aggregate stored runs into outputs/<scale>/accuracies_df.csv
+    run   --variant V [--scale S]    train (or reuse) one variant on a scale's tasks, print its row and the
+                                     baselines' (writes nothing but its runs' records)
+    grid  [--scale S] [--variants]   the whole grid (27 variants × 6 tasks by default), resumable; then the
+                                     study's tables, as `table` writes them
+    table [--scale S]                the study's tables (registered variants) from the stored runs, written
+                                     beside the store: outputs/<scale>/accuracies_df.csv and
+                                     accuracies_summary.csv for the repository's store outputs/results,
+                                     <store>/tables/<scale>/ for a store elsewhere (DELTALAB_RESULTS)
+    table --variants V,W [--out D]   print only those rows (a user's file or id too); write them to D if given
+    migrate-store [--scale S]        re-key records stored before the precision was part of a run's id
     bench [...]                      train-step throughput of every path (see deltalab.bench)
+
+A table computed from an incomplete store (a run the scale plans for the registered variants is not
+stored) says so and is written as accuracies_df.incomplete.csv / accuracies_summary.incomplete.csv, never
+over a complete table. Exit status: 0 when done; 1 when runs of the grid (or of `run`'s variant) are still
+not stored afterwards (another process holds them: each is listed with its lock), or when `table` finds the
+store incomplete; 2 on bad input or a store problem (the message names the file).
 """
 from __future__ import annotations
 
@@ -27,19 +40,86 @@ def _seeds(value: str | None) -> list[int] | None:
         raise SystemExit(f"error: --seeds takes comma-separated integers, e.g. 0,1,2; got {value!r}")
 
 
-def _print_table(scale: str, variants: list[str] | None = None) -> None:
+def _study_table(scale: str, store) -> int:
+    """Write the study's tables beside ``store``, print them; 1 if the store is incomplete for the scale."""
     from . import tables
-    from .store import Store
+    from .params import load_scale
+    from .runner import missing, plan
+    from .variants import VARIANTS
 
-    every = tables.records_frame(Store().records(scale))
-    if every.empty:
-        print(f"no stored runs for scale {scale!r}")
-        return
-    paths = tables.write_accuracies(every, scale)
-    runs = every if variants is None else every[every["variant"].isin(variants)]
-    table = tables.with_average(tables.accuracies_df(runs))
-    print(table.round(3).to_string())
-    print(f"\nscale: {scale}; written: {paths['accuracies']} and {paths['summary']}")
+    sc = load_scale(scale)
+    expected = tables.expected_runs(sc)
+    runs = tables.study_runs(tables.records_frame(store.records(scale)))
+    if runs.empty:
+        print(f"no stored runs of the registered variants for scale {scale!r} in {store.root}", file=sys.stderr)
+        return 1
+    lacking = missing(plan(list(VARIANTS), sc), store)
+    paths = tables.write_accuracies(runs, scale, store.tables_dir(scale), complete=not lacking, expected=expected)
+    print(tables.with_average(tables.accuracies_df(runs, expected=expected)).round(3).to_string())
+    precisions = sorted(runs["precision"].unique())
+    print(f"\nscale: {scale}; store: {store.root}; precision: {', '.join(precisions)}; "
+          f"written: {paths['accuracies']} and {paths['summary']}")
+    summ = tables.summary(runs, expected=expected)
+    gaps = summ[summ["missing"] != ""]
+    for _, c in gaps.iterrows():
+        print(f"  {c['variant']} / {c['column']}: n = {c['n']}; incomplete seeds not counted: {c['missing']}")
+    if lacking:
+        print(f"INCOMPLETE: {len(lacking)} of the runs the scale plans for the registered variants are not stored "
+              f"(so the table went to the *.incomplete.csv names and no complete table was overwritten):",
+              file=sys.stderr)
+        for line in lacking[:20]:
+            print(f"  {line}", file=sys.stderr)
+        if len(lacking) > 20:
+            print(f"  … and {len(lacking) - 20} more", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _rows_table(scale: str, store, variants: list[str], out: str | None = None) -> int:
+    """Print the rows of ``variants`` (short names, user files or their ids) from the store; write them to
+    ``out`` if given (never the study's tables)."""
+    from pathlib import Path
+
+    from . import tables
+    from .params import load_scale
+    from .runner import variant_id
+
+    ids = [variant_id(v) if Path(v).suffix == ".py" else v for v in variants]
+    expected = tables.expected_runs(load_scale(scale))
+    runs = tables.records_frame(store.records(scale, variants=ids))
+    if runs.empty:
+        print(f"no stored runs of {', '.join(ids)} for scale {scale!r} in {store.root}", file=sys.stderr)
+        return 1
+    print(tables.with_average(tables.accuracies_df(runs, expected=expected)).round(3).to_string())
+    if out:
+        paths = tables.write_accuracies(runs, scale, out, expected=expected) if runs["variant"].isin(
+            tables.VARIANTS).all() else _write_rows(runs, Path(out), expected)
+        print(f"\nwritten: {paths['accuracies']} and {paths['summary']}")
+    return 0
+
+
+def _write_rows(runs, out, expected) -> dict:
+    from . import tables
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"accuracies": out / "accuracies_df.csv", "summary": out / "accuracies_summary.csv"}
+    tables.accuracies_df(runs, expected=expected).to_csv(paths["accuracies"], float_format="%.6f")
+    tables.summary(runs, expected=expected).to_csv(paths["summary"], index=False, float_format="%.6f")
+    return paths
+
+
+def _missing_report(runs, store) -> int:
+    """After training: 1 (and the list, with each lock) when planned runs are still not stored."""
+    from .runner import missing
+
+    lacking = missing(runs, store)
+    if lacking:
+        print(f"MISSING: {len(lacking)} planned run(s) are not stored; re-run once the lock is released or its "
+              "lease has expired:", file=sys.stderr)
+        for line in lacking:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,8 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     grid.add_argument("--workers", type=int, default=2, help="processes (default 2: one per core on a laptop)")
     grid.add_argument("--extra-seed-variants", default="", help="variants that get the scale's baseline_seeds")
 
-    table = sub.add_parser("table", help="aggregate stored runs into accuracies_df.csv")
+    table = sub.add_parser("table", help="the study's tables from the stored runs, written beside the store")
     table.add_argument("--scale", default="cpu")
+    table.add_argument("--variants", default=None, help="only these rows (short names, .py files or ids): printed, "
+                       "and written to --out if given; the study's tables are left alone")
+    table.add_argument("--out", default=None, help="with --variants: the folder to write their table to")
+
+    migrate = sub.add_parser("migrate-store", help="re-key records stored before the precision was part of a "
+                             "run's id (file name and spec.budget_id)")
+    migrate.add_argument("--scale", default="cpu")
+    migrate.add_argument("--dry-run", action="store_true")
 
     sub.add_parser("bench", help="train-step throughput benchmark", add_help=False)
 
@@ -83,29 +171,43 @@ def main(argv: list[str] | None = None) -> int:
             print(variants_table())
             return 0
         from .params import load_scale
-        from .runner import execute, plan, run_variant, variant_id
-        from .store import Store
+        from .runner import execute, plan, run_variant
+        from .store import Store, StoreError
 
+        store = Store()
         if args.command == "run":
             records, summary = run_variant(args.variant, args.scale, _csv(args.tasks), _seeds(args.seeds),
-                                           workers=args.workers)
+                                           workers=args.workers, store=store)
             print(summary, file=sys.stderr)
-            _print_table(args.scale, variants=[variant_id(args.variant), "delta_net", "gated_delta_net"])
-            return 0
+            rows = [args.variant] + [b for b in ("delta_net", "gated_delta_net") if b != args.variant]
+            _rows_table(args.scale, store, rows)
+            return _missing_report(plan([args.variant], load_scale(args.scale), _csv(args.tasks),
+                                        _seeds(args.seeds)), store)
         if args.command == "grid":
             scale = load_scale(args.scale)
             variants = _csv(args.variants) or list(VARIANTS)
             extra = tuple(_csv(args.extra_seed_variants) or ())
             runs = plan(variants, scale, _csv(args.tasks), _seeds(args.seeds), extra_seed_variants=extra)
-            print(f"{len(runs)} runs planned at scale {scale.name!r}", file=sys.stderr)
-            print(execute(runs, scale, Store(), workers=args.workers, scale_ref=args.scale), file=sys.stderr)
-            _print_table(args.scale)
-            return 0
+            print(f"{len(runs)} runs planned at scale {scale.name!r} in {store.root}", file=sys.stderr)
+            print(execute(runs, scale, store, workers=args.workers, scale_ref=args.scale), file=sys.stderr)
+            _study_table(scale.name, store)  # says so if the store is incomplete for the scale
+            return _missing_report(runs, store)
         if args.command == "table":
             load_scale(args.scale)  # validates the name
-            _print_table(args.scale)
-            return 0
-    except ValueError as e:  # bad input: a clear message, no traceback
+            if args.variants:
+                return _rows_table(args.scale, store, _csv(args.variants), args.out)
+            if args.out:
+                parser.error("--out goes with --variants (the study's tables go beside the store)")
+            return _study_table(args.scale, store)
+        if args.command == "migrate-store":
+            result = store.migrate_budget_ids(args.scale, dry_run=args.dry_run)
+            for outcome, files in result.items():
+                print(f"{outcome}: {len(files)}")
+                if outcome in ("conflict", "corrupt"):
+                    for f in files:
+                        print(f"  {f}")
+            return 1 if result["conflict"] else 0
+    except (ValueError, StoreError) as e:  # bad input or a store problem: a clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 1

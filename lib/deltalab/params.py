@@ -1,11 +1,18 @@
-"""Parameter files: YAML under ``params/`` loaded into frozen dataclasses. An unknown key raises.
+"""Parameter files: YAML under ``params/`` loaded into frozen dataclasses.
+
+Every value is checked on load: an unknown or missing key, a value of the wrong type (``epochs: "2"``,
+``epochs: 1.5``, ``lrs: 0.001`` instead of a list, an empty file), a variant name that is not registered
+(``seeded_variants``, a round's rows, proposal and claims), a claim's task that is not a table column, or a
+scale whose ``name`` differs from its file's name raises ValueError naming the file, the key and what is
+valid.
 
 A scale (``params/scales/<name>.yaml``) says how much of MAD's protocol a run gets:
 
-    name, description          what the scale is and, in plain words, what it cuts from MAD
+    name, description          the file's name; in plain words, what the scale cuts from MAD
     lrs, wds                   the learning-rate × weight-decay sweep (best-of-sweep per setting)
     seeds                      seeds for every variant; baseline_seeds for the baselines and proposals
-    precision                  auto | bf16 | fp32 (see deltalab.runtime)
+    precision                  auto | bf16 | fp32 (see deltalab.runtime); the precision a run resolves to is
+                               part of its identity (train.budget_id)
     num_test_examples          test-set size (MAD: 1280)
     eval_every                 evaluate on the test split every k epochs (and always at the last one)
     early_stop                 stop once test accuracy ≥ this (MAD: 0.999)
@@ -19,6 +26,8 @@ success criteria (``Round``, ``Claim``). How a claim is written — kinds, ``mar
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,19 +35,78 @@ from typing import Any
 import yaml
 
 from .runtime import PRECISIONS, REPO_ROOT
+from .tasks import COLUMNS
 
 PARAMS_DIR = REPO_ROOT / "params"
 
 
-def _check_keys(kind: str, data: dict, cls, where: str) -> None:
+def _check_keys(kind: str, data, cls, where: str) -> None:
     valid = {f.name for f in dataclasses.fields(cls)}
+    required = sorted(f.name for f in dataclasses.fields(cls)
+                      if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+    if data is None:
+        optional = sorted(valid - set(required))
+        raise ValueError(f"{where}: empty; a {kind} needs the keys {required} (optional: {optional})")
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: a {kind} must be a mapping of keys to values; got {type(data).__name__} {data!r}")
     unknown = set(data) - valid
     if unknown:
         raise ValueError(f"{where}: unknown {kind} key(s) {sorted(unknown)}; valid: {sorted(valid)}")
-    missing = {f.name for f in dataclasses.fields(cls)
-               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING} - set(data)
+    missing = set(required) - set(data)
     if missing:
         raise ValueError(f"{where}: missing {kind} key(s) {sorted(missing)}")
+
+
+# --- value checks: each names the file and the key, says what is valid and what it got ---------------------
+
+def _bad(where: str, key: str, valid: str, got) -> ValueError:
+    hint = ""
+    if isinstance(got, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?", got.strip()):
+        hint = " (a quoted or YAML-1.1 string such as 1e-3; write the number unquoted, e.g. 0.001 or 1.0e-3)"
+    return ValueError(f"{where}: {key} must be {valid}; got {got!r} ({type(got).__name__}){hint}")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _int(where: str, key: str, x, minimum: int = 1) -> int:
+    if not _is_int(x) or x < minimum:
+        raise _bad(where, key, "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}", x)
+    return x
+
+
+def _number(where: str, key: str, x, *, positive: bool = False, low: float = 0.0, high: float = math.inf) -> float:
+    ok = _is_number(x) and (x > low if positive else x >= low) and x <= high
+    if not ok:
+        bounds = f"> {low:g}" if positive else f"≥ {low:g}"
+        raise _bad(where, key, f"a number {bounds}" + (f" and ≤ {high:g}" if high < math.inf else ""), x)
+    return float(x)
+
+
+def _string(where: str, key: str, x) -> str:
+    if not isinstance(x, str) or not x.strip():
+        raise _bad(where, key, "a non-empty string", x)
+    return x
+
+
+def _list(where: str, key: str, x, item, *, nonempty: bool = True) -> tuple:
+    """A YAML list whose items pass ``item(where, "key[i]", value)``."""
+    if not isinstance(x, (list, tuple)) or (nonempty and not x):
+        raise _bad(where, key, "a non-empty list, e.g. [0, 1]" if nonempty else "a list, e.g. [] or [0, 1]", x)
+    return tuple(item(where, f"{key}[{i}]", v) for i, v in enumerate(x))
+
+
+def _variant_name(where: str, key: str, x) -> str:
+    from .variants import VARIANTS
+
+    if x not in VARIANTS:
+        raise _bad(where, key, f"a registered variant ({', '.join(VARIANTS)})", x)
+    return x
 
 
 @dataclass(frozen=True)
@@ -50,8 +118,7 @@ class TaskBudget:
 
     def __post_init__(self):
         for name in ("num_train_examples", "epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
+            _int("task budget", name, getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -84,36 +151,81 @@ def available_scales() -> list[str]:
 
 
 def load_scale(name_or_path: str | Path) -> Scale:
-    """Load ``params/scales/<name>.yaml`` (or a path). Unknown scale or key → ValueError naming the valid ones."""
-    from . import tasks as task_registry
-
+    """Load ``params/scales/<name>.yaml`` (or a path). An unknown scale, an unknown or missing key, or a value
+    of the wrong type → ValueError naming the file, the key and what is valid."""
     path = Path(name_or_path)
     if not path.suffix:
         path = PARAMS_DIR / "scales" / f"{name_or_path}.yaml"
     if not path.exists():
         raise ValueError(f"unknown scale {str(name_or_path)!r}; valid: {', '.join(available_scales())}")
-    data = yaml.safe_load(path.read_text())
+    data = _yaml(path)
     _check_keys("scale", data, Scale, str(path))
-    tasks = {}
-    for task, budget in data["tasks"].items():
+    return Scale(**_scale_values(data, str(path), path.stem))
+
+
+def _yaml(path: Path):
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML: {e}") from e
+
+
+def _scale_values(data: dict, where: str, stem: str) -> dict:
+    """Every value of a scale file checked and converted (tuples, TaskBudget)."""
+    from . import tasks as task_registry
+
+    out = dict(data)
+    out["name"] = _string(where, "name", data["name"])
+    if out["name"] != stem:
+        raise ValueError(f"{where}: name {out['name']!r} differs from the file's name {stem!r}: runs are stored "
+                         f"under the name, so the two must agree (rename the file or set name: {stem})")
+    out["description"] = _string(where, "description", data["description"])
+    out["lrs"] = _list(where, "lrs", data["lrs"], lambda w, k, x: _number(w, k, x, positive=True))
+    out["wds"] = _list(where, "wds", data["wds"], lambda w, k, x: _number(w, k, x))
+    out["seeds"] = _list(where, "seeds", data["seeds"], lambda w, k, x: _int(w, k, x, minimum=0))
+    out["baseline_seeds"] = _list(where, "baseline_seeds", data.get("baseline_seeds", []),
+                                  lambda w, k, x: _int(w, k, x, minimum=0), nonempty=False)
+    out["seeded_variants"] = _list(where, "seeded_variants", data.get("seeded_variants", []), _variant_name,
+                                   nonempty=False)
+    for key in ("seeds", "baseline_seeds"):
+        if len(set(out[key])) != len(out[key]):
+            raise _bad(where, key, "a list of distinct seeds", data[key])
+    if data.get("precision", "auto") not in PRECISIONS:
+        raise _bad(where, "precision", f"one of {', '.join(PRECISIONS)}", data["precision"])
+    for key in ("num_test_examples", "eval_batch_size", "eval_every"):
+        if key in data:
+            out[key] = _int(where, key, data[key])
+    if "early_stop" in data:
+        out["early_stop"] = _number(where, "early_stop", data["early_stop"], positive=True)
+    if not isinstance(data.get("timings", {}), dict):
+        raise _bad(where, "timings", "a mapping (free-form notes)", data["timings"])
+    tasks = data["tasks"]
+    if not isinstance(tasks, dict) or not tasks:
+        raise _bad(where, "tasks", f"a non-empty mapping of task name to budget ({', '.join(task_registry.TASKS)})",
+                   tasks)
+    out["tasks"] = {}
+    for task, budget in tasks.items():
         if task not in task_registry.TASKS:
-            raise ValueError(f"{path}: unknown task {task!r}; valid: {', '.join(task_registry.TASKS)}")
-        _check_keys("task budget", budget, TaskBudget, f"{path}: tasks.{task}")
+            raise ValueError(f"{where}: unknown task {task!r}; valid: {', '.join(task_registry.TASKS)}")
+        at = f"tasks.{task}"
+        _check_keys("task budget", budget, TaskBudget, f"{where}: {at}")
+        budget = dict(budget)
+        for key in ("num_train_examples", "epochs", "batch_size"):
+            _int(where, f"{at}.{key}", budget[key])
         settings = budget.pop("settings", None) or [{}]
         if settings == "all":  # every MAD setting of the task, written as its change from the baseline
             base = task_registry.baseline(task)
             settings = [{k: v for k, v in full.items() if base.get(k) != v} for full in task_registry.settings(task)]
-        settings = tuple(settings)
-        for s in settings:
-            task_registry.generator_kwargs(task, s)  # validates the keys and values of every change
-        tasks[task] = TaskBudget(settings=settings, **budget)
-    data["tasks"] = tasks
-    if data.get("precision", "auto") not in PRECISIONS:
-        raise ValueError(f"{path}: precision must be one of {PRECISIONS}; got {data['precision']!r}")
-    for key in ("lrs", "wds", "seeds", "baseline_seeds", "seeded_variants"):
-        if key in data:
-            data[key] = tuple(data[key])
-    return Scale(**data)
+        if not isinstance(settings, list) or not all(isinstance(s, dict) for s in settings):
+            raise _bad(where, f"{at}.settings", "'all' or a list of mappings (changes from MAD's baseline), "
+                       "e.g. [{}, {vocab_size: 64}]", settings)
+        for i, s in enumerate(settings):
+            try:
+                task_registry.generator_kwargs(task, s)  # validates the keys and values of every change
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{where}: {at}.settings[{i}]: {e}") from e
+        out["tasks"][task] = TaskBudget(settings=tuple(settings), **budget)
+    return out
 
 
 CLAIM_KINDS = {  # kind → the fields it needs besides text/kind/task (docs/claims.md: how each is judged)
@@ -127,6 +239,9 @@ CLAIM_KINDS = {  # kind → the fields it needs besides text/kind/task (docs/cla
     "saturated": ("threshold",),  # at least ``fraction`` of the round's rows score ≥ threshold
 }
 THRESHOLD_KINDS = ("at_least", "above", "below", "saturated")  # their number is on the seed documents' MAD scale
+
+
+CLAIM_TASKS = (*COLUMNS, "Average", "all")  # a table column, MAD's average of the six, or every task
 
 
 @dataclass(frozen=True)
@@ -166,11 +281,23 @@ class Claim:
         missing = [f for f in CLAIM_KINDS[self.kind] if getattr(self, f) is None]
         if missing:
             raise ValueError(f"claim {self.text!r}: kind {self.kind!r} needs {', '.join(missing)}")
-        if not 0 < self.fraction <= 1:
-            raise ValueError(f"claim {self.text!r}: fraction must be in (0, 1]; got {self.fraction}")
-        if self.margin is not None and (self.kind != "no_worse" or not 0 <= self.margin < 1):
+        if not _is_number(self.fraction) or not 0 < self.fraction <= 1:
+            raise ValueError(f"claim {self.text!r}: fraction must be a number in (0, 1]; got {self.fraction!r}")
+        if self.task not in CLAIM_TASKS:
+            raise ValueError(f"claim {self.text!r}: unknown task {self.task!r}; valid: {', '.join(CLAIM_TASKS)}")
+        if self.threshold is not None and not _is_number(self.threshold):
+            raise ValueError(f"claim {self.text!r}: threshold must be a number; got {self.threshold!r}")
+        if self.margin is not None and (self.kind != "no_worse" or not _is_number(self.margin)
+                                        or not 0 <= self.margin < 1):
             raise ValueError(f"claim {self.text!r}: margin is for kind 'no_worse', a number in [0, 1) (accuracy); "
                              f"got {self.margin!r} on kind {self.kind!r}")
+        for name in ("setting", "source"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ValueError(f"claim {self.text!r}: {name} must be a non-empty string; got {value!r}")
+        if self.translation is not None and not isinstance(self.translation, (dict, Claim)):
+            raise ValueError(f"claim {self.text!r}: translation must be a mapping with `why` and the fields that "
+                             f"change; got {self.translation!r}")
         if isinstance(self.translation, dict):
             object.__setattr__(self, "translation", self._translate(dict(self.translation)))
         if self.translation is not None and self.kind not in THRESHOLD_KINDS:
@@ -231,14 +358,30 @@ def load_round(name_or_path: str | Path) -> Round:
     path = PARAMS_DIR / "rounds" / f"{name_or_path}.yaml" if not path.suffix else _resolve(path)
     if not path.exists():
         raise ValueError(f"unknown round {str(name_or_path)!r}; valid: {', '.join(available_rounds())}")
-    data = yaml.safe_load(path.read_text())
-    _check_keys("round", data, Round, str(path))
+    data = _yaml(path)
+    where = str(path)
+    _check_keys("round", data, Round, where)
+    _int(where, "number", data["number"])
+    for key in ("title", "seed_document", "question", "proposal_rationale"):
+        _string(where, key, data[key])
+    data["variants"] = _list(where, "variants", data["variants"], _variant_name)
+    data["proposal"] = _variant_name(where, "proposal", data["proposal"])
+    data["discuss"] = _list(where, "discuss", data.get("discuss") or [], _variant_name, nonempty=False)
+    if not isinstance(data.get("conclusion", False), bool):
+        raise _bad(where, "conclusion", "true or false", data["conclusion"])
     for key in ("claims", "success_criteria"):
         items = []
-        for c in data.get(key, []) or []:
-            _check_keys("claim", c, Claim, f"{path}: {key}")
-            items.append(Claim(**c))
+        for i, c in enumerate(_list(where, key, data.get(key) or [], lambda w, k, x: x, nonempty=False)):
+            at = f"{where}: {key}[{i}]"
+            _check_keys("claim", c, Claim, at)
+            for name in ("variant", "other"):
+                if c.get(name) is not None:
+                    _variant_name(at, name, c[name])
+                if isinstance(c.get("translation"), dict) and c["translation"].get(name) is not None:
+                    _variant_name(at, f"translation.{name}", c["translation"][name])
+            try:
+                items.append(Claim(**c))
+            except ValueError as e:
+                raise ValueError(f"{at}: {e}") from e
         data[key] = tuple(items)
-    for key in ("variants", "discuss"):
-        data[key] = tuple(data.get(key, ()) or ())
     return Round(**data)

@@ -6,6 +6,7 @@ Notebooks hold no logic of their own (no ``def``/``class``): they call these fun
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +21,10 @@ from .analysis.names import AVERAGE, BASELINES
 from .analysis.study import expected_settings, per_seed, seed_scores
 from .params import load_scale
 from .runner import Summary, resolve_tasks, run_variant, variant_id
-from .runtime import REPO_ROOT, environment
+from .runtime import environment
 from .store import Store
-from .tables import records_frame
-from .variants import get_variant
+from .tables import expected_runs, records_frame
+from .variants import VARIANTS, get_variant
 
 
 @dataclass
@@ -49,7 +50,8 @@ def _tasks_arg(tasks) -> list[str] | None:
 def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, workers: int = 1,
                    figures_dir: str | Path | None = None, store: Store | None = None,
                    progress: bool = False) -> VariantReport:
-    """Train (or reuse) ``variant`` and both baselines on the scale's tasks; compare them, paired over seeds."""
+    """Train (or reuse) ``variant`` and both baselines on the scale's tasks; compare them, paired over seeds. The
+    figure goes to ``figures_dir`` (default: beside the store, ``<tables dir>/figures``)."""
     store = store or Store()
     v = get_variant(variant)  # validity checks run here, before anything is trained or written
     sc = load_scale(scale)
@@ -63,10 +65,10 @@ def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, wor
     rows = list(dict.fromkeys([name, *BASELINES]))
     columns = [c for c in T.COLUMNS if c in {T.COLUMN[t] for t in task_list}]
     expected = expected_settings(sc, task_list)
-    scores, _ = seed_scores(records_frame(records), expected)
+    scores, _ = seed_scores(records_frame(records), expected_runs(sc, task_list))
     inert = inert_cells.cells(records, expected, sc)
     table = views.means(scores, rows, columns)
-    figures_dir = Path(figures_dir or REPO_ROOT / "outputs" / scale / "figures")
+    figures_dir = Path(figures_dir or store.tables_dir(scale) / "figures")
     bars = []
     for r in rows:
         for col in columns + [AVERAGE]:
@@ -85,9 +87,48 @@ def trained_counts(trained: dict[str, Summary]) -> pd.DataFrame:
                           "diverged": s.diverged} for k, s in trained.items()]).set_index("variant")
 
 
-def write_environment(path: str | Path) -> Path:
-    """Versions, commit and device as JSON beside an executed notebook."""
+def write_environment(path: str | Path, scale: str | None = None, store: Store | None = None) -> Path:
+    """Versions, commit and device as JSON beside an executed notebook, written only if its content changes.
+
+    With ``scale``: the environment of the stored runs of the study's rows (registered variants) at that
+    scale, counted over their records (commits, versions, devices, platforms, precisions, backends), so the
+    file describes what produced the numbers and changes only when the stored runs do (re-running the study
+    with nothing new to train leaves it as it is). Without: this machine's environment."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(environment(), indent=1, sort_keys=True) + "\n")
+    if scale is None:
+        data = environment()
+    else:
+        data = runs_environment((store or Store()).records(scale), scale)
+    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
     return path
+
+
+def runs_environment(records: list[dict], scale: str) -> dict:
+    """How many of the study's stored runs were trained under each commit, package versions, device,
+    platform, precision and backend."""
+    records = [r for r in records if r["spec"]["variant"] in VARIANTS]
+
+    def count(key) -> dict[str, int]:
+        c = Counter(key(r) for r in records)
+        return dict(sorted(c.items()))
+
+    env = lambda r: r.get("environment") or {}  # noqa: E731
+    return {
+        "scale": scale,
+        "runs": len(records),
+        "what": ("the environment of the stored runs of the study's rows (registered variants) at this scale, "
+                 "with the number of runs under each"),
+        "commits": count(lambda r: env(r).get("commit", "unknown")),
+        "versions": [dict(json.loads(v), runs=n)
+                     for v, n in count(lambda r: json.dumps(env(r).get("versions", {}), sort_keys=True)).items()],
+        "devices": count(lambda r: env(r).get("device", "unknown")),
+        "platforms": count(lambda r: env(r).get("platform", "unknown")),
+        "cpu_native_bf16": count(lambda r: str(env(r).get("cpu_native_bf16", "unknown")).lower()),
+        "precisions": count(lambda r: r["precision"]),
+        "backends": count(lambda r: r.get("backend", "unknown")),
+    }

@@ -10,15 +10,16 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 from . import tasks as T
 from .params import Scale, load_scale
-from .runtime import set_threads
+from .runtime import default_device, resolve_precision, set_threads
 from .store import Store
 from .train import RunSpec, budget_id, make_spec, train_run
 from .variants import VARIANTS, get_variant
@@ -69,23 +70,62 @@ def plan(variant_refs: list[str], scale: Scale, tasks: list[str] | None = None,
     return runs
 
 
+class RunError(RuntimeError):
+    """A run that raised while training, with the run it was (variant, task, setting, seed) in its message."""
+
+
+def describe(spec: RunSpec, ref: str | None = None) -> str:
+    """``variant X, task T, setting S, lr …, wd …, seed N (scale)`` for messages."""
+    sid = T.setting_id(spec.task, spec.setting_dict) if spec.setting else "baseline"
+    name = spec.variant if ref in (None, spec.variant) else f"{spec.variant} ({ref})"
+    return (f"variant {name}, task {spec.task}, setting {sid}, lr {spec.lr:g}, wd {spec.wd:g}, seed {spec.seed} "
+            f"(scale {spec.scale})")
+
+
+def _check_budget(spec: RunSpec, scale: Scale) -> None:
+    """The run's budget id is the one this process would train under (same scale file, same precision)."""
+    if spec.budget_id and spec.budget_id != budget_id(scale, spec.task):
+        precision = resolve_precision(scale.precision, default_device())
+        raise ValueError(f"{describe(spec)} was planned under budget {spec.budget_id}, but this process would "
+                         f"train it under {budget_id(scale, spec.task)} ({precision}; the scale file or the "
+                         "precision differs between planning and training): plan and train on the same kind of "
+                         "machine, or pin the scale's precision")
+
+
+def _watch_parent(parent: int, every: float = 1.0) -> None:
+    """Worker initializer: a daemon thread ends this process once its grid process is gone (killed), so a
+    running worker does not train on for nobody; the lock of the run it held is then stale."""
+    def watch():
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent:
+                os._exit(70)
+
+    threading.Thread(target=watch, name="watch grid process", daemon=True).start()
+
+
 def _run_one(ref: str, spec: RunSpec, scale_name: str, store_root: str, threads: int | None,
              parent: int | None = None) -> str:
     """Worker: train ``spec`` unless stored or claimed by another process. Returns what happened. A worker
-    whose grid process is gone (killed) starts nothing new."""
+    whose grid process is gone (killed) starts nothing new (and ``_watch_parent`` ends a running one)."""
     if parent is not None and os.getppid() != parent:
         return "busy"
     set_threads(threads)
     store = Store(store_root)
-    if store.get(spec) is not None:
+    if store.get(spec, quarantine=True) is not None:
         return "skipped"
     with store.claim(spec) as owned:
         if not owned:
             return "busy"
-        if store.get(spec) is not None:  # finished by another process between our check and the claim
+        if store.get(spec, quarantine=True) is not None:  # finished by another process meanwhile
             return "skipped"
         scale = load_scale(scale_name) if not Path(scale_name).suffix else load_scale(Path(scale_name))
-        result = train_run(spec, scale, get_variant(ref))
+        _check_budget(spec, scale)
+        store.check_writable(spec)  # a full disk or unwritable store fails now, not after training
+        try:
+            result = train_run(spec, scale, get_variant(ref))
+        except Exception as e:
+            raise RunError(f"{describe(spec, ref)} failed: {type(e).__name__}: {e}") from e
         store.put(spec, result.to_record())
     return "diverged" if result.diverged else "trained"
 
@@ -97,20 +137,26 @@ class Summary:
     busy: int = 0
     diverged: int = 0
     seconds: float = 0.0
+    held: list[str] = field(default_factory=list)  # the runs not taken: each run and the lock that held it
 
     def __str__(self) -> str:
-        return (f"{self.trained + self.diverged} trained ({self.diverged} diverged), {self.skipped} already stored, "
-                f"{self.busy} held by another process, in {self.seconds:.0f} s")
+        text = (f"{self.trained + self.diverged} trained ({self.diverged} diverged), {self.skipped} already "
+                f"stored, {self.busy} held by another process, in {self.seconds:.0f} s")
+        if self.held:
+            text += "\nnot taken (another process holds the lock; it expires if that process is gone):\n  "
+            text += "\n  ".join(self.held)
+        return text
 
 
 def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None, workers: int = 1,
             threads: int | None = None, progress: bool = True, scale_ref: str | None = None) -> Summary:
     """Train every run not yet stored. ``workers`` > 1 uses that many processes; ``threads`` per process
-    defaults to ``cpu_count // workers``."""
+    defaults to ``cpu_count // workers``. A run another process holds is left to it and listed in
+    ``Summary.held``; a corrupt record is moved aside and re-trained."""
     store = store or Store()
     summary = Summary()
     t0 = time.perf_counter()
-    todo = [(ref, spec) for ref, spec in runs if store.get(spec) is None]
+    todo = [(ref, spec) for ref, spec in runs if store.get(spec, quarantine=True) is None]
     summary.skipped = len(runs) - len(todo)
     threads = threads or max(1, (os.cpu_count() or 1) // max(workers, 1))
     bar = None
@@ -119,27 +165,44 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
 
         bar = tqdm(total=len(todo), desc=f"{scale.name} grid", file=sys.stderr, unit="run")
 
-    def tally(outcome: str) -> None:
+    def tally(outcome: str, spec: RunSpec) -> None:
         setattr(summary, outcome, getattr(summary, outcome) + 1)
+        if outcome == "busy":
+            summary.held.append(f"{describe(spec)}: {store.lock_state(store.lock_path(spec))[1]}")
         if bar is not None:
             bar.update(1)
 
     scale_name = scale_ref or scale.name
     if workers <= 1:
         for ref, spec in todo:
-            tally(_run_one(ref, spec, scale_name, str(store.root), threads))
+            tally(_run_one(ref, spec, scale_name, str(store.root), threads), spec)
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            pending = {pool.submit(_run_one, ref, spec, scale_name, str(store.root), threads, os.getpid())
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                 initializer=_watch_parent, initargs=(os.getpid(),)) as pool:
+            pending = {pool.submit(_run_one, ref, spec, scale_name, str(store.root), threads, os.getpid()): spec
                        for ref, spec in todo}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in done:
-                    tally(f.result())
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        tally(f.result(), pending.pop(f))
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # the runs in progress finish; none start
+                raise
     if bar is not None:
         bar.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def missing(runs: list[tuple[str, RunSpec]], store: Store) -> list[str]:
+    """The planned runs not in the store, each with the lock that holds it if one does."""
+    out = []
+    for _, spec in runs:
+        if store.get(spec) is None:
+            lock = store.lock_path(spec)
+            out.append(f"{describe(spec)}: " + (store.lock_state(lock)[1] if lock.exists() else "not stored"))
+    return out
 
 
 def run_variant(variant: str, scale: str = "cpu", tasks: list[str] | str | None = None,

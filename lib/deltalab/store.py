@@ -2,40 +2,98 @@
 
     <root>/<scale>/<variant>/<task>/<setting id>/lr<lr>_wd<wd>_seed<seed>_b<budget>.json
 
-The budget fingerprint (``train.budget_id``) makes a run trained under an earlier budget of the scale a
-different run, so editing a scale file never silently reuses results it no longer describes.
+The budget fingerprint (``train.budget_id``) makes a run trained under an earlier budget of the scale, or in
+another precision, a different run, so editing a scale file never silently reuses results it no longer
+describes and a bf16 run is never mistaken for an fp32 one.
 
-- A record is written atomically (temporary file in the same folder, then rename): a reader sees a whole
-  record or none.
-- A run in progress holds ``<record>.lock``, created with O_EXCL and holding the owner's host and pid. A
-  second process skips a locked run; a lock whose process is gone (a killed run) is stale and is taken over.
-  So two grids at once neither corrupt nor duplicate anything, and killing a run loses only that run.
+- A record is written atomically (temporary file in the same folder, then rename), with the umask's mode: a
+  reader sees a whole record or none, and a shared results folder stays readable to its other users.
+- Before a run trains, ``check_writable`` writes and deletes a probe file in the run's folder, so a full disk
+  or an unwritable store fails at once, naming the folder, not after the training.
+- Every reader checks a record: a truncated, empty or edited file raises ``CorruptRecordError`` naming the
+  file (deleting it re-trains that run); a grid moves it aside (``<name>.corrupt``, with a warning) and
+  re-trains the run.
+- A run in progress holds ``<record>.lock`` (created atomically, holding the owner's host, pid, the process's
+  start time and a nonce). The owner keeps a lease on it: a thread touches the lock's mtime every
+  ``HEARTBEAT_S`` seconds. A lock is stale, and taken over, when its lease has expired (no heartbeat for
+  ``lease_s`` seconds: a killed process, a lock from another host, a pid that was reused), or at once when
+  it was written on this host by a process that no longer exists (or whose pid now belongs to another
+  process). So two grids at once neither corrupt nor duplicate anything, and killing a run loses only it.
 - Re-running skips finished runs: ``get`` finds the record.
+
+Tables computed from a store go beside it (``tables_dir``): ``outputs/<scale>/`` for the repository's own
+store ``outputs/results``, ``<root>/tables/<scale>/`` for any other.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import socket
-import tempfile
+import threading
+import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from . import tasks as T
-from .runtime import REPO_ROOT
-from .train import RunSpec
+from .runtime import PRECISIONS, REPO_ROOT
+from .train import RunSpec, budget_id
 
 DEFAULT_ROOT = REPO_ROOT / "outputs" / "results"
+HEARTBEAT_S = 30.0  # how often the owner of a lock touches it
+LEASE_S = 600.0  # a lock not touched for this long is expired (DELTALAB_LOCK_LEASE_S overrides)
+PROBE_BYTES = 256 * 1024  # the probe written before training: well above a record's size (3-30 KB)
+RECORD_KEYS = ("spec", "label", "metrics", "best_epoch", "epochs_run", "diverged", "precision",
+               "train_tokens_per_s", "wall_time_s")
+SPEC_KEYS = ("variant", "task", "setting", "lr", "wd", "seed", "scale")
+
+
+class StoreError(Exception):
+    """A problem with the results store itself (not with the user's input)."""
+
+
+class CorruptRecordError(StoreError, ValueError):
+    """A record file that is not a whole run record."""
+
+
+class StoreWriteError(StoreError, OSError):
+    """The store cannot be written (full disk, no permission, not a folder). Its message names the path."""
+
+    def __init__(self, message: str, cause: OSError | None = None):
+        super().__init__(message)
+        self.errno = getattr(cause, "errno", None)
 
 
 def _fmt(x: float) -> str:
     return f"{x:g}".replace("+", "")
 
 
+def read_record(path: str | os.PathLike) -> dict:
+    """A record file's contents, checked: a file that is not a whole record raises ``CorruptRecordError``
+    naming it and saying that deleting it re-trains the run."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            raise ValueError(f"a JSON {type(record).__name__}, not an object")
+        missing = [k for k in RECORD_KEYS if k not in record]
+        missing += [f"spec.{k}" for k in SPEC_KEYS if k not in (record.get("spec") or {})]
+        if missing or not isinstance(record["metrics"], dict) or "test_acc" not in record["metrics"]:
+            raise ValueError(f"missing {', '.join(missing) or 'metrics.test_acc'}")
+    except (ValueError, UnicodeDecodeError) as e:  # json.JSONDecodeError is a ValueError
+        raise CorruptRecordError(
+            f"{path}: not a whole run record ({e}); it is truncated, empty or was edited. Delete it and run the "
+            "grid again to re-train that run (a grid moves such a file aside and re-trains it).") from e
+    return record
+
+
 class Store:
-    def __init__(self, root: str | os.PathLike | None = None):
+    def __init__(self, root: str | os.PathLike | None = None, lease_s: float | None = None):
         self.root = Path(root or os.environ.get("DELTALAB_RESULTS") or DEFAULT_ROOT)
+        self.lease_s = float(lease_s or os.environ.get("DELTALAB_LOCK_LEASE_S") or LEASE_S)
 
     def path(self, spec: RunSpec) -> Path:
         sid = T.setting_id(spec.task, spec.setting_dict) if spec.setting else "baseline"
@@ -43,88 +101,304 @@ class Store:
         name = f"lr{_fmt(spec.lr)}_wd{_fmt(spec.wd)}_seed{spec.seed}{budget}.json"
         return self.root / spec.scale / spec.variant / spec.task / sid / name
 
-    def get(self, spec: RunSpec) -> dict | None:
+    def lock_path(self, spec: RunSpec) -> Path:
+        return self.path(spec).with_suffix(".lock")
+
+    def tables_dir(self, scale: str) -> Path:
+        """Where tables computed from this store go: ``outputs/<scale>/`` beside the repository's own store,
+        ``<root>/tables/<scale>/`` for any other (so a store elsewhere never writes into the repository)."""
+        if self.root.resolve() == DEFAULT_ROOT.resolve():
+            return DEFAULT_ROOT.parent / scale
+        return self.root / "tables" / scale
+
+    def get(self, spec: RunSpec, quarantine: bool = False) -> dict | None:
+        """The run's record, or None if not stored. A corrupt record raises ``CorruptRecordError``; with
+        ``quarantine`` it is moved aside with a warning and treated as not stored (the grid re-trains it)."""
         path = self.path(spec)
         if not path.exists():
             return None
-        return json.loads(path.read_text())
+        try:
+            return read_record(path)
+        except CorruptRecordError as e:
+            if not quarantine:
+                raise
+            aside = _move_aside(path)
+            warnings.warn(f"{e.args[0].split(';')[0]}; moved aside to {aside.name} and the run is trained again",
+                          stacklevel=2)
+            return None
+
+    def check_writable(self, spec: RunSpec) -> None:
+        """Write and delete a probe file in the run's folder; ``StoreWriteError`` naming it if that fails."""
+        folder = self.path(spec).parent
+        probe = folder / f".probe.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(fd, "wb") as f:
+                f.write(b"\0" * PROBE_BYTES)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise _unwritable(folder, e) from e
+        finally:
+            probe.unlink(missing_ok=True)
 
     def put(self, spec: RunSpec, record: dict) -> Path:
         path = self.path(spec)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(record, f, indent=1, sort_keys=True, allow_nan=True)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_json(path, record)
+        except OSError as e:
+            raise StoreWriteError(f"could not write the run record {path}: {e.strerror or e}; the run's "
+                                  "result is lost (free some space or fix the folder's permissions, then run it "
+                                  "again)", e) from e
         return path
 
     @contextmanager
     def claim(self, spec: RunSpec) -> Iterator[bool]:
-        """Yield True if this process now owns the run (and release it after), False if another live process
-        does. A lock left by a dead process is taken over."""
-        lock = self.path(spec).with_suffix(".lock")
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        owned = _try_lock(lock)
-        if not owned and _is_stale(lock):
-            lock.unlink(missing_ok=True)
-            owned = _try_lock(lock)
+        """Yield True if this process now owns the run (and release it after), False if another process
+        holds a live lock on it. A stale lock (see the module docstring) is taken over. While owned, a
+        heartbeat thread keeps the lock's lease."""
+        lock = self.lock_path(spec)
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _unwritable(lock.parent, e) from e
+        token = _lock_token()
+        owned = _try_lock(lock, token)
+        if not owned and self.lock_state(lock)[0]:
+            owned = self._take_over(lock, token)
+        beat = _Heartbeat(lock, token, min(HEARTBEAT_S, self.lease_s / 4)) if owned else None
         try:
             yield owned
         finally:
-            if owned:
-                lock.unlink(missing_ok=True)
+            if beat is not None:
+                beat.stop()
+                if _read(lock) == token:  # ours still (not taken over after a stall)
+                    lock.unlink(missing_ok=True)
+
+    def lock_state(self, lock: Path) -> tuple[bool, str]:
+        """(stale, description) of a lock file: who holds it and how fresh its lease is."""
+        try:
+            text = lock.read_text()
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return False, f"{lock} (released)"
+        except OSError as e:
+            return True, f"{lock} (unreadable: {e})"
+        parts = text.split()
+        if len(parts) < 2 or not parts[1].isdigit():
+            return True, f"{lock} (not a lock this program wrote: {text[:60]!r})"
+        host, pid = parts[0], int(parts[1])
+        start = parts[2] if len(parts) > 2 else "-"
+        who = f"{lock} held by pid {pid} on {host}, last heartbeat {age:.0f} s ago (lease {self.lease_s:.0f} s)"
+        if age > self.lease_s:
+            return True, who + ": expired"
+        if host == socket.gethostname():
+            if not _pid_alive(pid):
+                return True, who + ": that process is gone"
+            if start != "-" and _start_time(pid) not in (None, start):
+                return True, who + ": that pid now belongs to another process"
+        return False, who
+
+    def _take_over(self, lock: Path, token: str) -> bool:
+        """Replace a stale lock, guarded by ``<lock>.takeover`` (O_EXCL) so two processes that both found it
+        stale cannot both take it."""
+        guard = lock.with_name(lock.name + ".takeover")
+        try:
+            fd = os.open(guard, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            try:
+                if time.time() - guard.stat().st_mtime > 60:  # left by a process killed mid-takeover
+                    guard.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
+            return False
+        os.close(fd)
+        try:
+            if not self.lock_state(lock)[0]:
+                return _try_lock(lock, token)  # released or renewed meanwhile
+            lock.unlink(missing_ok=True)
+            return _try_lock(lock, token)
+        finally:
+            guard.unlink(missing_ok=True)
 
     def records(self, scale: str, variants: list[str] | None = None, tasks: list[str] | None = None) -> list[dict]:
-        """Every finished record of a scale trained under the scale's current budget (optionally only some
-        variants / tasks). Records of an earlier budget of the scale file are left out."""
+        """Every finished record of a scale trained under the scale's current budget, in either precision the
+        scale's policy allows (optionally only some variants / tasks). Records of an earlier budget of the
+        scale file are left out. A corrupt record raises ``CorruptRecordError`` naming it."""
         from .params import load_scale
-        from .train import budget_id
 
         base = self.root / scale
         out = []
         if not base.exists():
             return out
         sc = load_scale(scale)
+        current = {task: current_budget_ids(sc, task) for task in sc.tasks}
         for path in sorted(base.glob("*/*/*/*.json")):
             variant, task = path.parts[-4], path.parts[-3]
-            if (variants is None or variant in variants) and (tasks is None or task in tasks):
-                record = json.loads(path.read_text())
-                if task in sc.tasks and record["spec"].get("budget_id") == budget_id(sc, task):
+            if (variants is None or variant in variants) and (tasks is None or task in tasks) and task in current:
+                record = read_record(path)
+                if record["spec"].get("budget_id") in current[task]:
                     out.append(record)
         return out
 
+    def migrate_budget_ids(self, scale, dry_run: bool = False) -> dict[str, list[str]]:
+        """Re-key the records of ``scale`` whose budget id was computed from the precision *policy* (before
+        the precision a run trained in became part of its id) to the id of the precision each record says it
+        used: the file is renamed and its ``spec.budget_id`` rewritten; nothing else changes. Records already
+        current, of an earlier budget, or corrupt are left alone. Returns the files per outcome."""
+        from .params import Scale, load_scale
 
-def _try_lock(lock: Path) -> bool:
-    """Create ``lock`` holding "<host> <pid>" atomically: write a private file, then hard-link it into place
-    (``link`` fails if the lock exists), so no other process ever sees a lock without its owner."""
-    fd, tmp = tempfile.mkstemp(dir=lock.parent, prefix=f".{lock.name}.", suffix=".tmp")
+        sc = scale if isinstance(scale, Scale) else load_scale(scale)
+        out: dict[str, list[str]] = {"renamed": [], "current": [], "other budget": [], "corrupt": [], "conflict": []}
+        for path in sorted((self.root / sc.name).glob("*/*/*/*.json")):
+            task = path.parts[-3]
+            try:
+                record = read_record(path)
+            except CorruptRecordError:
+                out["corrupt"].append(str(path))
+                continue
+            if task not in sc.tasks or record["precision"] not in ("fp32", "bf16"):
+                out["other budget"].append(str(path))
+                continue
+            old, new = record["spec"].get("budget_id"), budget_id(sc, task, record["precision"])
+            if old == new:
+                out["current"].append(str(path))
+                continue
+            if old not in {legacy_budget_id(sc, task, policy) for policy in PRECISIONS}:
+                out["other budget"].append(str(path))
+                continue
+            record["spec"]["budget_id"] = new
+            target = path.with_name(path.name.replace(f"_b{old}.json", f"_b{new}.json"))
+            if target.exists():
+                if read_record(target) != record:
+                    out["conflict"].append(f"{path} -> {target}")
+                    continue
+            elif not dry_run:
+                _write_json(target, record)
+            if not dry_run:
+                path.unlink()
+            out["renamed"].append(f"{path} -> {target.name}")
+        return out
+
+
+def current_budget_ids(scale, task: str) -> set[str]:
+    """The budget ids a record of ``task`` may carry under ``scale``: one per precision its policy allows."""
+    precisions = ("fp32", "bf16") if scale.precision == "auto" else (scale.precision,)
+    return {budget_id(scale, task, p) for p in precisions}
+
+
+def legacy_budget_id(scale, task: str, policy: str) -> str:
+    """The budget id as it was computed before the precision a run used was part of it: from the scale's
+    precision *policy* (``auto``, ``bf16`` or ``fp32``). Only ``migrate_budget_ids`` needs it."""
+    b = scale.tasks[task]
+    key = (b.num_train_examples, b.epochs, b.batch_size, scale.num_test_examples, scale.eval_every,
+           scale.early_stop, policy)
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:6]
+
+
+def _write_json(path: Path, record: dict) -> None:
+    """Atomically (temporary file, then rename), with the umask's mode (``os.open`` with 0o666)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "w") as f:
-            f.write(f"{socket.gethostname()} {os.getpid()}\n")
+            json.dump(record, f, indent=1, sort_keys=True, allow_nan=True)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _unwritable(folder: Path, e: OSError) -> StoreWriteError:
+    return StoreWriteError(f"the results store is not writable at {folder}: {e.strerror or e} (nothing was "
+                           "trained; free some space, fix its permissions or set DELTALAB_RESULTS to another "
+                           "folder)", e)
+
+
+def _move_aside(path: Path) -> Path:
+    aside = path.with_name(path.name + ".corrupt")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt{n}")
+    path.rename(aside)
+    return aside
+
+
+# --- locks ----------------------------------------------------------------------------------------------
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc, Linux), or None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, exited but not yet reaped by its parent, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _lock_token() -> str:
+    return f"{socket.gethostname()} {os.getpid()} {_start_time(os.getpid()) or '-'} {secrets.token_hex(4)}\n"
+
+
+def _read(lock: Path) -> str | None:
+    try:
+        return lock.read_text()
+    except OSError:
+        return None
+
+
+def _try_lock(lock: Path, token: str) -> bool:
+    """Create ``lock`` holding ``token`` atomically: write a private file, then hard-link it into place
+    (``link`` fails if the lock exists), so no other process ever sees a lock without its owner."""
+    tmp = lock.with_name(f".{lock.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w") as f:
+            f.write(token)
         os.link(tmp, lock)
         return True
     except FileExistsError:
         return False
+    except OSError as e:
+        raise StoreWriteError(f"cannot write the lock {lock}: {e.strerror or e}", e) from e
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
-def _is_stale(lock: Path) -> bool:
-    """A lock is stale when it was written on this host by a process that no longer exists."""
-    try:
-        host, pid = lock.read_text().split()
-    except (OSError, ValueError):
-        return True  # unreadable: not a lock this module wrote
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+class _Heartbeat:
+    """A daemon thread that touches the lock every ``every`` seconds while it is still ours."""
+
+    def __init__(self, lock: Path, token: str, every: float):
+        self.lock, self.token, self.every = lock, token, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease {lock.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            if _read(self.lock) != self.token:
+                return  # taken over (we stalled past the lease): nothing of ours to renew
+            try:
+                os.utime(self.lock)
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()

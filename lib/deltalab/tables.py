@@ -6,8 +6,18 @@ MAD's score, per variant and task (mad/analysis.py):
     score(task, seed)   = mean over the task's settings of best(setting, seed)
     score(task)         = mean over seeds, reported with a 95% t-interval and n
 
+A seed counts for a task only when every run the scale plans for it (each setting × lr × wd) is stored: a
+seed with a missing run is left out of the mean and its missing runs are listed (``missing``), never averaged
+around. Runs of settings the scale no longer has are not used.
+
+A row is a variant id (a registered short name, or a user file's ``<stem>-<content hash>``), never its
+display label: two ids with one label is an error, and a user file's row is labelled with its hash
+(``…@1a2b3c4d``), so an edited file is a row of its own. A cell's runs must share one precision (``fp32``
+or ``bf16``); the summary shows it and a cell that mixes two is refused.
+
 ``accuracies_df`` is the seed documents' table: an unnamed index of row labels, the six task columns in
-their order, fractions in [0, 1].
+their order, fractions in [0, 1]. The study's tables (``write_accuracies``) hold the registered variants
+only; a user's variants are reported in their own notebook (run_variant.ipynb) or table.
 """
 from __future__ import annotations
 
@@ -20,19 +30,28 @@ import pandas as pd
 from scipy import stats
 
 from . import tasks as T
-from .runtime import REPO_ROOT
 from .variants import VARIANTS
 
 COLUMNS = list(T.COLUMNS)
+_USER_ID = re.compile(r".+-([0-9a-f]{8})")  # runner.variant_id of a user's file
+
+
+def row_label(variant: str, recorded_label: str) -> str:
+    """The display label of a variant id: the registry's label; a user file's label with its content hash."""
+    if variant in VARIANTS:
+        return VARIANTS[variant].label
+    m = _USER_ID.fullmatch(variant)
+    return f"{recorded_label}@{m.group(1)}" if m else recorded_label
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per run."""
+    """One row per run; ``variant`` is the row's identity, ``label`` its display (one label per id)."""
     rows = []
     for r in records:
         s = r["spec"]
         rows.append({
-            "variant": s["variant"], "label": r["label"], "task": s["task"], "column": T.COLUMN[s["task"]],
+            "variant": s["variant"], "label": row_label(s["variant"], r["label"]), "task": s["task"],
+            "column": T.COLUMN[s["task"]],
             "setting": T.setting_id(s["task"], s["setting"]) if s["setting"] else "baseline",
             "lr": s["lr"], "wd": s["wd"], "seed": s["seed"], "scale": s["scale"],
             "test_acc": r["metrics"]["test_acc"], "test_token_acc": r["metrics"]["test_token_acc"],
@@ -40,21 +59,140 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
             "diverged": r["diverged"], "train_tokens_per_s": r["train_tokens_per_s"], "wall_time_s": r["wall_time_s"],
             "precision": r["precision"],
         })
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    check_labels(frame)
+    return frame
 
 
-def setting_scores(runs: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
-    """Per (label, column, setting, seed): best over the lr × wd sweep."""
+def check_labels(runs: pd.DataFrame) -> None:
+    """Each display label belongs to one variant id; a collision is a ValueError naming the ids."""
     if runs.empty:
-        return pd.DataFrame(columns=["label", "column", "setting", "seed", metric])
-    return runs.groupby(["label", "column", "setting", "seed"], as_index=False)[metric].max()
+        return
+    ids = runs.groupby("label")["variant"].unique()
+    clashes = {lab: sorted(v) for lab, v in ids.items() if len(v) > 1}
+    if clashes:
+        lab, which = next(iter(clashes.items()))
+        raise ValueError(f"label collision: the variants {', '.join(which)} all display as {lab!r}; a table row is "
+                         "one variant, so rename the user file (or keep the runs of one of them in another store)")
 
 
-def task_scores(runs: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
-    """Per (label, column, seed): best over the lr × wd sweep (``setting_scores``), then mean over settings."""
+def expected_runs(scale, tasks: list[str] | None = None) -> dict[str, set[tuple[str, float, float]]]:
+    """Per table column, the runs a seed needs to count: (setting id, lr, wd) for each of the scale's
+    settings of the task and each point of its sweep (``tasks``: only these of the scale's tasks)."""
+    out = {}
+    for task, budget in scale.tasks.items():
+        if tasks is not None and task not in tasks:
+            continue
+        sids = [T.setting_id(task, s) if s else "baseline" for s in budget.settings]
+        out[T.COLUMN[task]] = {(sid, float(lr), float(wd)) for sid in sids for lr in scale.lrs for wd in scale.wds}
+    return out
+
+
+def _with_ids(runs: pd.DataFrame) -> pd.DataFrame:
+    """A hand-made frame (tests, notebooks) may lack the columns ``records_frame`` gives: the label is then the
+    row's id and the sweep a single point."""
+    missing = {"variant": lambda r: r["label"], "lr": 0.0, "wd": 0.0}
+    if all(c in runs for c in missing):
+        return runs
+    runs = runs.copy()
+    for c, fill in missing.items():
+        if c not in runs:
+            runs[c] = fill(runs) if callable(fill) else fill
+    return runs
+
+
+def _expected_for(runs: pd.DataFrame, expected: dict | None) -> dict:
+    """``expected`` as given; else from the (one) scale the runs were trained under; for a hand-made frame
+    without a ``scale`` column, every (setting, lr, wd) the frame holds for the column."""
+    if expected is not None:
+        return expected
+    if "scale" not in runs:
+        return {col: set(zip(g["setting"], g["lr"].astype(float), g["wd"].astype(float)))
+                for col, g in runs.groupby("column")}
+    from .params import load_scale
+
+    scales = sorted(runs["scale"].unique())
+    if len(scales) != 1:
+        raise ValueError(f"runs of several scales ({', '.join(scales)}) in one table; pass expected= "
+                         "(tables.expected_runs(scale)) or keep one scale per table")
+    try:
+        return expected_runs(load_scale(scales[0]))
+    except ValueError as e:
+        raise ValueError(f"cannot tell which runs a seed needs: {e}; pass expected=tables.expected_runs(scale)") from e
+
+
+def planned(runs: pd.DataFrame, expected: dict) -> pd.DataFrame:
+    """The runs that are part of the plan (a setting or sweep point the scale dropped is not used)."""
     if runs.empty:
-        return pd.DataFrame(columns=["label", "column", "seed", metric])
-    return setting_scores(runs, metric).groupby(["label", "column", "seed"], as_index=False)[metric].mean()
+        return runs
+    keys = list(zip(runs["column"], runs["setting"], runs["lr"].astype(float), runs["wd"].astype(float)))
+    return runs[[(s, lr, wd) in expected.get(c, ()) for c, s, lr, wd in keys]]
+
+
+def check_precision(runs: pd.DataFrame) -> None:
+    """Every cell's runs share one precision; a cell that mixes two is a ValueError naming it."""
+    if runs.empty or "precision" not in runs:
+        return
+    n = runs.groupby(["variant", "column"])["precision"].nunique()
+    if (n > 1).any():
+        variant, column = n[n > 1].index[0]
+        cell = runs[(runs["variant"] == variant) & (runs["column"] == column)]
+        how = "; ".join(f"{p}: seeds {', '.join(str(s) for s in sorted(g['seed'].unique()))}"
+                        for p, g in cell.groupby("precision"))
+        raise ValueError(f"the cell {variant} / {column} mixes runs of two precisions ({how}); their numbers "
+                         "cannot be averaged: pin the scale's precision and keep one precision per store")
+
+
+def setting_scores(runs: pd.DataFrame, metric: str = "test_acc", expected: dict | None = None) -> pd.DataFrame:
+    """Per (variant, label, column, setting, seed): best over the lr × wd sweep. With ``expected``
+    (``expected_runs``): over the planned runs only, and only where every planned sweep point of the setting is
+    stored (a partial sweep is not a setting's score)."""
+    if runs.empty:
+        return pd.DataFrame(columns=["variant", "label", "column", "setting", "seed", metric])
+    runs = _with_ids(runs)
+    check_precision(runs)
+    keys = ["variant", "label", "column", "setting", "seed"]
+    if expected is not None and not runs.empty:
+        runs = planned(runs, expected)
+        want: dict[tuple, set] = {}
+        for column, points in expected.items():
+            for sid, lr, wd in points:
+                want.setdefault((column, sid), set()).add((lr, wd))
+        cells = list(zip(*(runs[k] for k in keys)))
+        have: dict[tuple, set] = {}
+        for cell, lr, wd in zip(cells, runs["lr"].astype(float), runs["wd"].astype(float)):
+            have.setdefault(cell, set()).add((lr, wd))
+        runs = runs[[have[c] == want[(c[2], c[3])] for c in cells]]
+    return runs.groupby(keys, as_index=False)[metric].max()
+
+
+def seed_coverage(runs: pd.DataFrame, expected: dict) -> pd.DataFrame:
+    """Per (variant, label, column, seed): whether the seed is complete and which planned runs it lacks."""
+    rows = []
+    for (variant, label, column, seed), g in runs.groupby(["variant", "label", "column", "seed"]):
+        want = expected.get(column, set())
+        have = set(zip(g["setting"], g["lr"].astype(float), g["wd"].astype(float)))
+        lacks = sorted(want - have)
+        sweep = len({(lr, wd) for _, lr, wd in want}) > 1
+        text = ", ".join(f"{s} lr {lr:g} wd {wd:g}" if sweep else s for s, lr, wd in lacks)
+        rows.append({"variant": variant, "label": label, "column": column, "seed": seed, "complete": not lacks,
+                     "lacks": text})
+    return pd.DataFrame(rows, columns=["variant", "label", "column", "seed", "complete", "lacks"])
+
+
+def task_scores(runs: pd.DataFrame, metric: str = "test_acc", expected: dict | None = None) -> pd.DataFrame:
+    """Per (variant, label, column, seed) with every planned run stored: best over the lr × wd sweep
+    (``setting_scores``), then mean over the task's settings. ``expected``: ``expected_runs(scale)``
+    (default: from the runs' scale). A seed that lacks a run is not scored (``summary`` lists it)."""
+    if runs.empty:
+        return pd.DataFrame(columns=["variant", "label", "column", "seed", metric])
+    runs = _with_ids(runs)
+    expected = _expected_for(runs, expected)
+    runs = planned(runs, expected)
+    cover = seed_coverage(runs, expected)
+    complete = cover[cover["complete"]][["variant", "column", "seed"]]
+    scores = setting_scores(runs, metric).merge(complete, on=["variant", "column", "seed"])
+    return scores.groupby(["variant", "label", "column", "seed"], as_index=False)[metric].mean()
 
 
 def ci95(values: np.ndarray) -> tuple[float, float, float, int]:
@@ -68,13 +206,29 @@ def ci95(values: np.ndarray) -> tuple[float, float, float, int]:
     return mean, mean - half, mean + half, n
 
 
-def summary(runs: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
-    """Long table: label, column, mean, ci_low, ci_high, n (seeds)."""
+SUMMARY_COLUMNS = ["variant", "label", "column", "mean", "ci_low", "ci_high", "n", "precision", "missing"]
+
+
+def summary(runs: pd.DataFrame, metric: str = "test_acc", expected: dict | None = None) -> pd.DataFrame:
+    """Long table: variant, label, column, mean, ci_low, ci_high, n (complete seeds), precision (of the cell's
+    runs), missing (the planned runs of incomplete seeds, e.g. "seed 1: vs64"; empty when none)."""
+    if runs.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    runs = _with_ids(runs)
+    expected = _expected_for(runs, expected)
+    kept = planned(runs, expected)
+    scores = task_scores(kept, metric, expected)
+    cover = seed_coverage(kept, expected)
     rows = []
-    for (label, column), g in task_scores(runs, metric).groupby(["label", "column"]):
+    for (label, variant, column), cell in kept.groupby(["label", "variant", "column"]):
+        g = scores[(scores["variant"] == variant) & (scores["column"] == column)]
         mean, lo, hi, n = ci95(g[metric].to_numpy())
-        rows.append({"label": label, "column": column, "mean": mean, "ci_low": lo, "ci_high": hi, "n": n})
-    return pd.DataFrame(rows, columns=["label", "column", "mean", "ci_low", "ci_high", "n"])
+        c = cover[(cover["variant"] == variant) & (cover["column"] == column) & ~cover["complete"]]
+        rows.append({"variant": variant, "label": label, "column": column, "mean": mean, "ci_low": lo,
+                     "ci_high": hi, "n": n,
+                     "precision": "/".join(sorted(cell["precision"].unique())) if "precision" in cell else "",
+                     "missing": "; ".join(f"seed {s}: {t}" for s, t in zip(c["seed"], c["lacks"]))})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def label_order(labels) -> list[str]:
@@ -84,9 +238,9 @@ def label_order(labels) -> list[str]:
     return known + sorted(set(labels) - set(registered))
 
 
-def accuracies_df(runs: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
-    """The seeds' table: rows = labels, the six columns, the mean over seeds (NaN where not run)."""
-    s = summary(runs, metric)
+def accuracies_df(runs: pd.DataFrame, metric: str = "test_acc", expected: dict | None = None) -> pd.DataFrame:
+    """The seeds' table: rows = labels, the six columns, the mean over complete seeds (NaN where none)."""
+    s = summary(runs, metric, expected)
     table = s.pivot(index="label", columns="column", values="mean").reindex(columns=COLUMNS)
     table = table.reindex(label_order(table.index))
     table.index.name = None
@@ -124,15 +278,31 @@ def read_seed_table(path: str | Path) -> pd.DataFrame:
     return table
 
 
-def write_accuracies(runs: pd.DataFrame, scale: str, out_dir: str | Path | None = None) -> dict[str, Path]:
-    """``outputs/<scale>/accuracies_df.csv`` (the seeds' format) and ``accuracies_summary.csv`` (mean, CI, n),
-    each written atomically."""
-    out_dir = Path(out_dir or REPO_ROOT / "outputs" / scale)
+def study_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the study's rows: registered variants only (a user's variants are not the study's)."""
+    return runs[runs["variant"].isin(list(VARIANTS))] if not runs.empty else runs
+
+
+def write_accuracies(runs: pd.DataFrame, scale: str, out_dir: str | Path | None = None, complete: bool = True,
+                     expected: dict | None = None) -> dict[str, Path]:
+    """The study's tables from the registered variants' runs: ``accuracies_df.csv`` (the seeds' format) and
+    ``accuracies_summary.csv`` (mean, CI, n, precision, missing runs), each written atomically into
+    ``out_dir`` (default: beside the store, ``Store().tables_dir(scale)``). A table computed from an
+    incomplete store (``complete=False``: some run the scale plans for the registered variants is not
+    stored) is written as ``accuracies_df.incomplete.csv`` / ``accuracies_summary.incomplete.csv``
+    instead, so it never overwrites a complete one."""
+    if out_dir is None:
+        from .store import Store
+
+        out_dir = Store().tables_dir(scale)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"accuracies": out_dir / "accuracies_df.csv", "summary": out_dir / "accuracies_summary.csv"}
-    frames = {"accuracies": accuracies_df(runs), "summary": summary(runs)}
+    runs = study_runs(runs)
+    suffix = ".csv" if complete else ".incomplete.csv"
+    paths = {"accuracies": out_dir / f"accuracies_df{suffix}", "summary": out_dir / f"accuracies_summary{suffix}"}
+    frames = {"accuracies": accuracies_df(runs, expected=expected), "summary": summary(runs, expected=expected)}
     for key, path in paths.items():
-        tmp = path.with_suffix(".csv.tmp")
+        tmp = path.with_name(f".{path.name}.tmp")
         frames[key].to_csv(tmp, index=(key == "accuracies"), float_format="%.6f")
         tmp.replace(path)
     return paths

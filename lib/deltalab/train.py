@@ -51,12 +51,17 @@ class RunSpec:
         return dict(self.setting)
 
 
-def budget_id(scale: Scale, task: str) -> str:
+def budget_id(scale: Scale, task: str, precision: str | None = None) -> str:
     """A short fingerprint of everything in a scale that changes a run's result besides its spec: the task's
-    budget, the test set, evaluation and early stopping, and the precision policy."""
+    budget, the test set, evaluation and early stopping, and the precision the run trains in. ``precision``
+    is the resolved one (``fp32`` or ``bf16``); ``None`` resolves the scale's policy on this machine's default
+    device, so an ``auto`` scale gives a bf16 run and an fp32 run of one cell different ids (and files)."""
     b = scale.tasks[task]
+    precision = precision or resolve_precision(scale.precision, default_device())
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"budget_id needs a resolved precision (fp32 or bf16); got {precision!r}")
     key = (b.num_train_examples, b.epochs, b.batch_size, scale.num_test_examples, scale.eval_every,
-           scale.early_stop, scale.precision)
+           scale.early_stop, precision)
     return hashlib.sha256(repr(key).encode()).hexdigest()[:6]
 
 

@@ -6,8 +6,9 @@ MAD's score (mad/analysis.py), per row, task and seed:
     score(task, seed)   = mean over the task's settings of best(setting, seed)
     Average(seed)       = mean over the task columns measured of score(task, seed)
 
-A seed counts for a task only when every setting the scale asks for is stored for it, and for the Average only
-when every task counts: a missing run is reported as missing (``Study.incomplete``), never averaged around.
+A seed counts for a task only when every run the scale plans for it (each setting × lr × wd) is stored, and for the
+Average only when every task counts: a missing run is reported as missing (``Study.incomplete``), never averaged
+around. The rule is ``deltalab.tables``'s (one implementation for the notebooks and the CSV tables).
 
 ``scores`` holds all of it in one long frame, ``variant, column, setting, seed, acc``: a setting's score under its
 setting id, a task's under ``setting = "all"``, the Average as ``column = "Average"``. Rows are variant ids.
@@ -76,34 +77,32 @@ def expected_settings(scale: Scale, tasks: list[str]) -> dict[str, list[str]]:
     return {c: by_column[c] for c in T.COLUMNS if c in by_column}
 
 
-def seed_scores(runs: pd.DataFrame, expected: dict[str, list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(scores, incomplete)`` from one row per run (``tables.records_frame``): ``scores`` as the module docstring
-    says; ``incomplete``: the (variant, column, seed) whose settings are not all stored, with those missing."""
+def seed_scores(runs: pd.DataFrame, expected: dict[str, set[tuple[str, float, float]]]
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(scores, incomplete)`` from one row per run (``tables.records_frame``) and the runs a seed needs per task
+    column (``tables.expected_runs(scale, tasks)``: each setting × lr × wd): ``scores`` as the module docstring
+    says; ``incomplete``: the (variant, column, seed) that lack a planned run, with the runs they lack. Which seeds
+    count is decided by ``deltalab.tables`` (``setting_scores``, ``seed_coverage``, ``task_scores``), the same rule
+    as the study's CSV tables."""
+    empty_missing = pd.DataFrame(columns=["variant", "column", "seed", "missing"])
     if runs.empty:
-        return pd.DataFrame(columns=SCORE_COLUMNS), pd.DataFrame(columns=["variant", "column", "seed", "missing"])
-    best = store_tables.setting_scores(runs.assign(label=runs["variant"]))  # best over the lr × wd sweep
-    best = best.rename(columns={"label": "variant", "test_acc": "acc"})
-    best = best[best["column"].isin(expected)]
-    rows, missing = [best[SCORE_COLUMNS]], []
-    task_rows = []
-    for (variant, column, seed), g in best.groupby(["variant", "column", "seed"], sort=False):
-        lacking = sorted(set(expected[column]) - set(g["setting"]))
-        if lacking:
-            missing.append({"variant": variant, "column": column, "seed": seed, "missing": ", ".join(lacking)})
-            continue
-        task_rows.append({"variant": variant, "column": column, "setting": ALL_SETTINGS, "seed": seed,
-                          "acc": float(g["acc"].mean())})
-    tasks = pd.DataFrame(task_rows, columns=SCORE_COLUMNS)
-    rows.append(tasks)
+        return pd.DataFrame(columns=SCORE_COLUMNS), empty_missing
+    runs = store_tables.planned(runs, expected)
+    best = store_tables.setting_scores(runs, expected=expected).rename(columns={"test_acc": "acc"})
+    tasks = store_tables.task_scores(runs, expected=expected).rename(columns={"test_acc": "acc"})
+    tasks = tasks.assign(setting=ALL_SETTINGS)[SCORE_COLUMNS]
     averages = []
     for (variant, seed), g in tasks.groupby(["variant", "seed"], sort=False):
         if set(g["column"]) == set(expected):
             averages.append({"variant": variant, "column": AVERAGE, "setting": ALL_SETTINGS, "seed": seed,
                              "acc": float(g["acc"].mean())})
-    rows.append(pd.DataFrame(averages, columns=SCORE_COLUMNS))
-    scores = pd.concat(rows, ignore_index=True)
+    scores = pd.concat([best[SCORE_COLUMNS], tasks, pd.DataFrame(averages, columns=SCORE_COLUMNS)],
+                       ignore_index=True)
     scores["seed"] = scores["seed"].astype(int)
-    return scores, pd.DataFrame(missing, columns=["variant", "column", "seed", "missing"])
+    cover = store_tables.seed_coverage(runs, expected)
+    missing = cover[~cover["complete"]].rename(columns={"lacks": "missing"})
+    return scores, (missing[["variant", "column", "seed", "missing"]].reset_index(drop=True) if not missing.empty
+                    else empty_missing)
 
 
 def per_seed(scores: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> dict[int, float]:
@@ -172,7 +171,7 @@ def assemble(rnd: Round, scale: Scale, task_list: list[str], records: list[dict]
     runs = store_tables.records_frame(records)
     columns = [c for c in T.COLUMNS if c in {T.COLUMN[t] for t in task_list}]
     expected = expected_settings(scale, task_list)
-    scores, incomplete = seed_scores(runs, expected)
+    scores, incomplete = seed_scores(runs, store_tables.expected_runs(scale, task_list))
     inert = inert_cells.cells(records, expected, scale)
     return Study(rnd, scale, columns, expected, records, runs, scores, incomplete, inert, trained, seed, names,
                  twins=inert_cells.twins(records, expected))

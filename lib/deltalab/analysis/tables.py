@@ -222,7 +222,7 @@ def seed_spread(scores: pd.DataFrame, rows: list[str], min_range: float = 0.3) -
     """The (row, task, setting) cells whose seeds (two or more) span ``min_range`` or more: such a cell sits on a
     knife edge of the scale's budget (a run learns the setting in time or does not)."""
     cols = ["row", "task", "setting", "seeds", "accuracy per seed", "range"]
-    sel = scores[(scores["setting"] != ALL_SETTINGS) & scores["variant"].isin(rows)].sort_values("seed")
+    sel = scores[(scores["setting"] != ALL_SETTINGS) & scores["variant"].isin(rows)].sort_values("seed", kind="stable")
     out = []
     for (r, col, s), g in sel.groupby(["variant", "column", "setting"], sort=False):
         spread = float(g["acc"].max() - g["acc"].min())

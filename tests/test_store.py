@@ -1,0 +1,537 @@
+"""Nothing wrong, nothing lost (issue #13): the tables and the store under bad input and faults.
+
+Each test names the fault it covers. Most build records by hand (no training); the few that train use the
+smoke scale. New names are imported inside the tests, so each one fails on its own against the code before
+the fix.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from deltalab import tables
+from deltalab.params import load_round, load_scale
+from deltalab.runner import plan, run_variant
+from deltalab.runtime import REPO_ROOT, default_device, resolve_precision
+from deltalab.store import Store
+from deltalab.train import make_spec
+from deltalab.variants import VARIANTS
+
+CPU_STORE = REPO_ROOT / "outputs" / "results"
+ENV = os.environ | {"OMP_NUM_THREADS": "1"}
+
+
+def _record(spec, acc: float, precision: str = "fp32", label: str | None = None) -> dict:
+    """A run record as train_run writes it, with made-up numbers."""
+    return {
+        "spec": asdict(spec) | {"setting": spec.setting_dict},
+        "label": label or VARIANTS[spec.variant].label,
+        "metrics": {"test_acc": acc, "test_token_acc": acc, "test_ppl": 1.0, "test_loss": 0.0},
+        "best_epoch": 1, "epochs_run": 1, "curve": [], "diverged": False, "early_stopped": False,
+        "wall_time_s": 1.0, "train_time_s": 1.0, "eval_time_s": 0.0, "train_tokens_per_s": 1000.0,
+        "num_params": 1, "precision": precision, "backend": "pytorch", "budget": {},
+        "environment": {"commit": "abc", "device": "cpu", "platform": "x", "versions": {"torch": "2"}},
+    }
+
+
+def _cpu_spec(variant, task, setting, seed):
+    return make_spec(variant, task, setting, 1e-3, 0.1, seed, "cpu", "b")
+
+
+# --- 1. an incomplete seed is not averaged around ---------------------------------------------------------
+
+def test_a_seed_counts_only_with_every_setting_of_its_task():
+    recs = [_record(_cpu_spec("delta_net", "in-context-recall", s, seed), acc)
+            for seed, accs in ((0, (1.0, 0.6)), (1, (1.0, None)), (2, (1.0, 0.8)))
+            for s, acc in zip(({}, {"vocab_size": 64}), accs) if acc is not None]
+    runs = tables.records_frame(recs)
+    cell = tables.summary(runs).set_index("column").loc["Context Recall"]
+    assert cell["n"] == 2 and cell["mean"] == pytest.approx((0.8 + 0.9) / 2)  # not (0.8 + 1.0 + 0.9) / 3
+    assert cell["missing"] == "seed 1: vs64"
+    only_incomplete = tables.summary(tables.records_frame(recs[2:3]))
+    assert only_incomplete["n"].tolist() == [0] and only_incomplete["mean"].isna().all()
+
+
+def test_a_partial_sweep_is_no_score_and_the_notebooks_use_the_same_rule():
+    """One rule for the CSV tables and the round notebooks (analysis.study.seed_scores uses deltalab.tables): with a
+    two-point lr sweep, a seed whose setting has only one of them counts neither for the setting nor for the task."""
+    from deltalab.analysis import study
+
+    expected = {"Compress": {("baseline", 1e-3, 0.1), ("baseline", 1e-2, 0.1)}}
+    recs = [_record(make_spec("delta_net", "compression", {}, lr, 0.1, seed, "cpu", "b"), acc)
+            for seed, lr, acc in ((0, 1e-3, 0.3), (0, 1e-2, 0.5), (1, 1e-3, 0.4))]
+    runs = tables.records_frame(recs)
+    cell = tables.summary(runs, expected=expected).iloc[0]
+    assert cell["n"] == 1 and cell["mean"] == pytest.approx(0.5)
+    assert cell["missing"] == "seed 1: baseline lr 0.01 wd 0.1"
+    assert tables.setting_scores(runs, expected=expected)["seed"].tolist() == [0]
+    scores, incomplete = study.seed_scores(runs, expected)
+    assert set(scores["seed"]) == {0} and study.per_seed(scores, "delta_net", "Compress") == {0: pytest.approx(0.5)}
+    assert incomplete.to_dict("records") == [{"variant": "delta_net", "column": "Compress", "seed": 1,
+                                              "missing": "baseline lr 0.01 wd 0.1"}]
+
+
+def test_the_committed_store_incomplete_seed_is_left_out():
+    """sigmoid_similarity_gate, seed 1, in-context recall: the baseline run without its V=64 run."""
+    runs = tables.records_frame(Store(CPU_STORE).records("cpu", variants=["sigmoid_similarity_gate"],
+                                                         tasks=["in-context-recall"]))
+    assert sorted(runs["seed"].unique()) == [0, 1, 2] and len(runs) == 5
+    cell = tables.summary(runs).iloc[0]
+    assert cell["n"] == 2 and cell["missing"] == "seed 1: vs64"
+    complete = runs[runs["seed"] != 1].groupby("seed")["test_acc"].mean().mean()
+    assert cell["mean"] == pytest.approx(complete)
+
+
+def test_committed_tables_are_what_table_computes_from_the_committed_store(tmp_path):
+    sc = load_scale("cpu")
+    runs = tables.records_frame(Store(CPU_STORE).records("cpu"))
+    paths = tables.write_accuracies(runs, "cpu", tmp_path, expected=tables.expected_runs(sc))
+    for name in ("accuracies", "summary"):
+        committed = REPO_ROOT / "outputs" / "cpu" / paths[name].name
+        assert committed.read_text() == paths[name].read_text(), committed
+
+
+# --- 2. a row is a variant id, never a label --------------------------------------------------------------
+
+def test_a_user_file_named_like_a_baseline_is_a_row_of_its_own():
+    recs = [_record(_cpu_spec("delta_net", "memorization", s, 0), 0.5) for s in ({}, {"vocab_size": 2048})]
+    recs += [_record(_cpu_spec("delta_net_4layer-1a2b3c4d", "memorization", s, 0), 0.9, label="delta_net_4layer")
+             for s in ({}, {"vocab_size": 2048})]
+    table = tables.accuracies_df(tables.records_frame(recs))
+    assert table.loc["delta_net_4layer", "Memorize"] == pytest.approx(0.5)  # not max(0.5, 0.9)
+    assert table.loc["delta_net_4layer@1a2b3c4d", "Memorize"] == pytest.approx(0.9)
+
+
+def test_an_edited_user_file_is_a_row_of_its_own():
+    label = "delta_net_4layer_my_rule_in_for_loop"
+    recs = [_record(_cpu_spec(vid, "memorization", s, 0), acc, label=label)
+            for vid, acc in (("my_rule-aaaaaaaa", 0.2), ("my_rule-bbbbbbbb", 0.7)) for s in ({}, {"vocab_size": 2048})]
+    table = tables.accuracies_df(tables.records_frame(recs))
+    assert table["Memorize"].to_dict() == {f"{label}@aaaaaaaa": pytest.approx(0.2),
+                                           f"{label}@bbbbbbbb": pytest.approx(0.7)}
+
+
+def test_two_ids_with_one_label_are_an_error():
+    recs = [_record(_cpu_spec(vid, "compression", {}, 0), 0.3, label="delta_net_4layer") for vid in ("old_a", "old_b")]
+    with pytest.raises(ValueError, match="label collision.*old_a, old_b"):
+        tables.accuracies_df(tables.records_frame(recs))
+
+
+# --- 3. user variants stay out of the study's table -------------------------------------------------------
+
+def test_user_rows_are_not_in_the_study_table(tmp_path):
+    recs = [_record(_cpu_spec(v, "compression", {}, 0), 0.3, label=lab)
+            for v, lab in (("delta_net", None), ("my_rule-1a2b3c4d", "delta_net_4layer_my_rule_in_for_loop"))]
+    paths = tables.write_accuracies(tables.records_frame(recs), "cpu", tmp_path)
+    assert list(pd.read_csv(paths["accuracies"], index_col=0).index) == ["delta_net_4layer"]
+    assert "my_rule" not in paths["summary"].read_text()
+
+
+# --- 4. precision is part of a run's identity -------------------------------------------------------------
+
+def test_budget_id_hashes_the_precision_used():
+    from deltalab.train import budget_id
+
+    auto = load_scale("smoke")
+    assert budget_id(auto, "memorization", "fp32") != budget_id(auto, "memorization", "bf16")
+    here = resolve_precision("auto", default_device())
+    assert budget_id(auto, "memorization") == budget_id(auto, "memorization", here)
+    assert budget_id(replace(auto, precision="fp32"), "memorization") == budget_id(auto, "memorization", "fp32")
+
+
+def test_a_cell_mixing_precisions_is_refused_and_the_summary_shows_it():
+    recs = [_record(_cpu_spec("delta_net", "compression", {}, seed), 0.3, precision=p)
+            for seed, p in ((0, "fp32"), (1, "fp32"))]
+    assert tables.summary(tables.records_frame(recs))["precision"].tolist() == ["fp32"]
+    recs.append(_record(_cpu_spec("delta_net", "compression", {}, 2), 0.3, precision="bf16"))
+    with pytest.raises(ValueError, match="delta_net / Compress mixes.*bf16: seeds 2; fp32: seeds 0, 1"):
+        tables.summary(tables.records_frame(recs))
+
+
+def test_committed_store_is_keyed_by_the_precision_it_trained_in():
+    from deltalab.train import budget_id
+
+    cpu = load_scale("cpu")
+    files = sorted((CPU_STORE / "cpu").glob("*/*/*/*.json"))
+    assert len(files) == 625
+    for f in files:
+        record = json.loads(f.read_text())
+        assert record["precision"] == "fp32"
+        want = budget_id(cpu, record["spec"]["task"], "fp32")
+        assert record["spec"]["budget_id"] == want and f.name.endswith(f"_b{want}.json"), f
+    assert len(Store(CPU_STORE).records("cpu")) == 625
+
+
+def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path):
+    from deltalab.store import legacy_budget_id
+
+    sc = load_scale("smoke")
+    store = Store(tmp_path)
+    old_specs = []
+    for task, precision in (("memorization", "fp32"), ("compression", "bf16")):
+        (_, spec), = plan(["delta_net"], sc, [task])
+        spec = replace(spec, budget_id=legacy_budget_id(sc, task, "auto"))  # as the code before #13 named it
+        store.put(spec, _record(spec, 0.5, precision=precision))
+        old_specs.append((spec, precision))
+    other = replace(old_specs[0][0], budget_id="000000")  # an earlier budget of the scale: left alone
+    store.put(other, _record(other, 0.1))
+    assert Store(tmp_path).records("smoke") == []  # not found under the new ids
+    assert store.migrate_budget_ids("smoke", dry_run=True)["renamed"] and not Store(tmp_path).records("smoke")
+    result = store.migrate_budget_ids("smoke")
+    assert len(result["renamed"]) == 2 and len(result["other budget"]) == 1 and not result["conflict"]
+    found = Store(tmp_path).records("smoke")
+    assert sorted(r["precision"] for r in found) == ["bf16", "fp32"]
+    from deltalab.train import budget_id
+
+    for spec, precision in old_specs:
+        new = replace(spec, budget_id=budget_id(sc, spec.task, precision))
+        assert not store.path(spec).exists() and store.get(new)["spec"]["budget_id"] == new.budget_id
+    assert store.path(other).exists()
+    again = store.migrate_budget_ids("smoke")
+    assert not again["renamed"] and len(again["current"]) == 2
+
+
+# --- 5. tables go beside their store; an incomplete store does not overwrite a complete table --------------
+
+def _fill(store: Store, scale: str = "smoke", drop: int = 0) -> list:
+    """Store a made-up record for every run the scale plans for the registered variants (but the last ``drop``)."""
+    sc = load_scale(scale)
+    precision = resolve_precision(sc.precision, default_device())
+    runs = plan(list(VARIANTS), sc)
+    for i, (_, spec) in enumerate(runs[:len(runs) - drop]):
+        store.put(spec, _record(spec, 0.1 + 0.8 * (i % 7) / 7, precision=precision))
+    return runs
+
+
+def test_table_is_written_beside_its_store_and_incomplete_never_overwrites(tmp_path, monkeypatch, capsys):
+    from deltalab.__main__ import main
+
+    repo_tables = REPO_ROOT / "outputs" / "smoke"
+    before = {p: p.stat().st_mtime_ns for p in repo_tables.glob("*.csv")} if repo_tables.exists() else {}
+    monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path / "results"))
+    store = Store()
+    runs = _fill(store)
+    assert main(["table", "--scale", "smoke"]) == 0
+    here = tmp_path / "results" / "tables" / "smoke"
+    complete = (here / "accuracies_df.csv").read_text()
+    assert len(pd.read_csv(here / "accuracies_df.csv", index_col=0)) == len(VARIANTS)
+    store.path(runs[-1][1]).unlink()  # one run short of the plan
+    assert main(["table", "--scale", "smoke"]) == 1
+    err = capsys.readouterr().err
+    assert "INCOMPLETE: 1 of the runs" in err and runs[-1][1].variant in err
+    assert (here / "accuracies_df.csv").read_text() == complete  # the complete table is kept
+    assert (here / "accuracies_df.incomplete.csv").exists() and (here / "accuracies_summary.incomplete.csv").exists()
+    after = {p: p.stat().st_mtime_ns for p in repo_tables.glob("*.csv")} if repo_tables.exists() else {}
+    assert after == before  # nothing written into the repository's outputs/smoke/
+
+
+def test_the_repository_store_writes_its_tables_to_outputs_scale():
+    assert Store(CPU_STORE).tables_dir("cpu") == REPO_ROOT / "outputs" / "cpu"
+    assert Store("/somewhere/else").tables_dir("cpu") == Path("/somewhere/else/tables/cpu")
+
+
+# --- 6. a corrupt record is named, and a grid re-trains it ------------------------------------------------
+
+@pytest.mark.parametrize("content", ["", '{"spec": {"variant": "delta_net", "task": "memo', '{"label": "x"}'])
+def test_a_corrupt_record_is_named_by_every_reader(tmp_path, monkeypatch, capsys, content):
+    from deltalab.__main__ import main
+
+    monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path))
+    store = Store()
+    (_, spec), = plan(["delta_net"], load_scale("smoke"), ["memorization"])
+    path = store.path(spec)
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    for read in (lambda: store.get(spec), lambda: store.records("smoke")):
+        with pytest.raises(ValueError, match=rf"{path}: not a whole run record.*Delete it.*re-train"):
+            read()
+    assert main(["table", "--scale", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "Traceback" not in err
+
+
+def test_a_grid_moves_a_corrupt_record_aside_and_retrains_it(tmp_path):
+    store = Store(tmp_path)
+    (_, spec), = plan(["delta_net"], load_scale("smoke"), ["memorization"])
+    path = store.path(spec)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"spec": {"variant": "delta_ne')
+    with pytest.warns(UserWarning, match="moved aside"):
+        records, summary = run_variant("delta_net", "smoke", ["memorization"], store=store, progress=False)
+    assert summary.trained == 1 and records[0]["spec"]["task"] == "memorization"
+    assert store.get(spec) is not None and path.with_name(path.name + ".corrupt").exists()
+
+
+# --- 7. locks expire; a grid lists what it could not take and exits non-zero -------------------------------
+
+def _lock(store, spec, text, age_s=0.0):
+    lock = store.lock_path(spec)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(text)
+    t = time.time() - age_s
+    os.utime(lock, (t, t))
+    return lock
+
+
+def test_a_lock_from_another_host_is_taken_over_once_its_lease_expired(tmp_path):
+    store = Store(tmp_path, lease_s=60)
+    spec = make_spec("delta_net", "memorization", {}, 1e-3, 0.1, 0, "smoke")
+    _lock(store, spec, "another-host 12345 999 ab\n", age_s=10)
+    with store.claim(spec) as owned:
+        assert not owned  # its lease is still running
+    _lock(store, spec, "another-host 12345 999 ab\n", age_s=120)
+    with store.claim(spec) as owned:
+        assert owned
+
+
+def test_a_lock_of_a_reused_pid_is_stale(tmp_path):
+    store = Store(tmp_path, lease_s=3600)
+    spec = make_spec("delta_net", "memorization", {}, 1e-3, 0.1, 0, "smoke")
+    # this process is alive, but it is not the process that wrote the lock (another start time)
+    _lock(store, spec, f"{socket.gethostname()} {os.getpid()} 1 ab\n")
+    with store.claim(spec) as owned:
+        assert owned
+
+
+def test_a_held_lock_keeps_its_lease_with_a_heartbeat(tmp_path):
+    spec = make_spec("delta_net", "memorization", {}, 1e-3, 0.1, 0, "smoke")
+    holder, other = Store(tmp_path, lease_s=1.0), Store(tmp_path, lease_s=1.0)
+    with holder.claim(spec) as owned:
+        assert owned
+        lock = holder.lock_path(spec)
+        time.sleep(2.5)  # two and a half leases: only the heartbeat keeps it fresh
+        assert time.time() - lock.stat().st_mtime < 1.0
+        # seen from another host (so that only the lease counts), it is still held
+        text = lock.read_text()
+        fake = tmp_path / "elsewhere.lock"
+        fake.write_text("another-host" + text[text.index(" "):])
+        os.utime(fake, (lock.stat().st_atime, lock.stat().st_mtime))
+        assert not other.lock_state(fake)[0]
+        with other.claim(spec) as taken:
+            assert not taken
+    assert not lock.exists()
+
+
+def test_a_grid_lists_the_runs_it_could_not_take_and_exits_nonzero(tmp_path, monkeypatch, capsys):
+    from deltalab.__main__ import main
+
+    monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path))
+    (_, spec), = plan(["delta_net"], load_scale("smoke"), ["memorization"])
+    lock = _lock(Store(), spec, "another-host 4242 77 ab\n")  # a live lease held elsewhere
+    code = main(["grid", "--scale", "smoke", "--variants", "delta_net", "--tasks", "memorization", "--workers", "1"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "MISSING: 1 planned run" in err and str(lock) in err and "pid 4242 on another-host" in err
+
+
+# --- 8. kill -9 of a grid: its workers exit --------------------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_workers_exit_when_their_grid_process_is_killed(tmp_path):
+    code = ("from deltalab.params import load_scale; from deltalab.runner import plan, execute;"
+            "from deltalab.store import Store;"
+            "s = load_scale('smoke'); runs = plan(['delta_net', 'gated_delta_net'], s);"
+            f"execute(runs, s, Store({str(tmp_path)!r}), workers=2, threads=1, progress=False)")
+    grid = subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not list(tmp_path.rglob("*.lock")):
+            time.sleep(0.1)
+        workers = [p for p in _children(grid.pid) if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text()]
+        assert len(workers) == 2 and list(tmp_path.rglob("*.lock")), "a worker should be training"
+    finally:
+        grid.send_signal(signal.SIGKILL)
+        grid.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers), "orphan workers still running"
+    store = Store(tmp_path)
+    for lock in tmp_path.rglob("*.lock"):  # the killed runs' locks are stale: a re-run takes them over
+        assert store.lock_state(lock)[0], lock
+
+
+# --- 9. an unwritable store fails before training, naming the path ----------------------------------------
+
+def test_an_unwritable_store_fails_before_training_naming_the_path(tmp_path, monkeypatch):
+    import deltalab.runner as runner
+
+    monkeypatch.setattr(runner, "train_run", lambda *a, **k: pytest.fail("trained into an unwritable store"))
+    (_, spec), = plan(["delta_net"], load_scale("smoke"), ["memorization"])
+    store = Store(tmp_path)
+    folder = store.path(spec).parent
+    folder.parent.mkdir(parents=True)
+    folder.write_text("a file where the run's folder should be")
+    with pytest.raises(OSError, match=f"not writable at {folder}"):
+        runner.execute([("delta_net", spec)], load_scale("smoke"), store, progress=False)
+
+
+def test_a_full_disk_fails_before_training_naming_the_folder(tmp_path, monkeypatch):
+    import errno
+
+    import deltalab.runner as runner
+    import deltalab.store as store_mod
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runner, "train_run", lambda *a, **k: pytest.fail("trained onto a full disk"))
+    monkeypatch.setattr(store_mod.os, "fsync", full)
+    (_, spec), = plan(["delta_net"], load_scale("smoke"), ["memorization"])
+    store = Store(tmp_path)
+    with pytest.raises(OSError, match=f"not writable at {store.path(spec).parent}: No space left"):
+        runner.execute([("delta_net", spec)], load_scale("smoke"), store, progress=False)
+    assert not list(tmp_path.rglob("*.lock")) and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_failed_put_names_the_record_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    import deltalab.store as store_mod
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    (_, spec), = plan(["delta_net"], load_scale("smoke"), ["memorization"])
+    store = Store(tmp_path)
+    monkeypatch.setattr(store_mod.json, "dump", full)
+    with pytest.raises(OSError, match=f"could not write the run record {store.path(spec)}: No space left"):
+        store.put(spec, _record(spec, 0.5))
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_records_are_written_with_the_umask_mode(tmp_path):
+    (_, spec), = plan(["delta_net"], load_scale("smoke"), ["memorization"])
+    old = os.umask(0o022)
+    try:
+        path = Store(tmp_path).put(spec, _record(spec, 0.5))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+# --- 10. params: every value type-checked, naming the file and the key ------------------------------------
+
+SMOKE = (REPO_ROOT / "params" / "scales" / "smoke.yaml").read_text()
+MEMO = "memorization: {num_train_examples: 32, "
+
+
+@pytest.mark.parametrize("edit, key, valid", [
+    (lambda s: s.replace(MEMO + "epochs: 1", MEMO + 'epochs: "2"'), "tasks.memorization.epochs", "positive integer"),
+    (lambda s: s.replace(MEMO + "epochs: 1", MEMO + "epochs: 1.5"), "tasks.memorization.epochs", "positive integer"),
+    (lambda s: s.replace("lrs: [0.001]", "lrs: 0.001"), "lrs", "non-empty list"),
+    (lambda s: s.replace("lrs: [0.001]", "lrs: [1e-3]"), r"lrs\[0\]", "number > 0"),
+    (lambda s: s.replace("seeds: [0]", "seeds: 0"), "seeds", "non-empty list"),
+    (lambda s: s.replace("seeds: [0]", "seeds: [0]\nseeded_variants: [l2_norm_eror]"), r"seeded_variants\[0\]",
+     "registered variant"),
+    (lambda s: s.replace("name: smoke", "name: smoky"), "name", "differs from the file's name"),
+    (lambda s: s.replace("precision: auto", "precision: fp16"), "precision", "one of auto, bf16, fp32"),
+    (lambda s: s.replace("num_test_examples: 16", "num_test_examples: 0"), "num_test_examples", "positive integer"),
+    (lambda s: "", "empty", "needs the keys"),
+])
+def test_bad_scale_values_name_the_file_and_the_key(tmp_path, edit, key, valid):
+    path = tmp_path / "smoke.yaml"
+    text = edit(SMOKE)
+    assert text != SMOKE or not text
+    path.write_text(text)
+    with pytest.raises(ValueError, match=rf"{path}.*{key}.*{valid}"):
+        load_scale(path)
+
+
+ROUND = (REPO_ROOT / "params" / "rounds" / "round_1.yaml").read_text()
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda s: s.replace("kind: lags, task: Fuzzy Recall", "kind: lags, task: Fuzzy Recal", 1),
+     "unknown task 'Fuzzy Recal'"),
+    (lambda s: s.replace("variant: layernorm_state", "variant: layernorm_stat", 1), r"claims\[3\].*variant"),
+    (lambda s: s.replace("proposal: rmsprop_state", "proposal: rmsprop"), "proposal"),
+    (lambda s: s.replace("translation: {kind: beats, other: gated_delta_net,",
+                         "translation: {kind: beats, other: gated_deltanet,", 1), r"translation\.other"),
+    (lambda s: s.replace("margin: 0.02}", 'margin: "0.02"}', 1), "margin.*a number in"),
+])
+def test_round_file_names_are_checked_against_columns_and_registry(tmp_path, edit, key):
+    path = tmp_path / "round_1.yaml"
+    path.write_text(edit(ROUND))
+    assert path.read_text() != ROUND
+    with pytest.raises(ValueError, match=rf"{path}.*{key}"):
+        load_round(path)
+
+
+# --- 11. a rule that raises mid-training says which run ---------------------------------------------------
+
+def test_a_rule_that_raises_mid_training_names_variant_task_setting_and_seed(tmp_path):
+    rule = tmp_path / "fragile.py"
+    rule.write_text(
+        "from deltalab.core import delta_rule_chunkwise as base\n"
+        "def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):\n"
+        "    if q.shape[0] > 2:  # the checks use a batch of 2; training does not\n"
+        "        raise RuntimeError('boom in my rule')\n"
+        "    return base(q, k, v, beta, chunk_size)\n")
+    with pytest.raises(RuntimeError, match=r"variant fragile-[0-9a-f]{8} \(.*fragile.py\), task memorization, "
+                                           r"setting baseline, lr 0.001, wd 0.1, seed 0 .*boom in my rule"):
+        run_variant(str(rule), "smoke", ["memorization"], store=Store(tmp_path / "store"), progress=False)
+
+
+# --- 12. reproducible outputs ----------------------------------------------------------------------------
+
+def test_environment_json_describes_the_runs_and_is_not_rewritten(tmp_path):
+    from deltalab.report import write_environment
+
+    store = Store(tmp_path / "results")
+    sc = load_scale("smoke")
+    for _, spec in plan(["delta_net", "gated_delta_net"], sc, ["memorization"]):
+        store.put(spec, _record(spec, 0.5))
+    path = write_environment(tmp_path / "environment.json", scale="smoke", store=store)
+    data = json.loads(path.read_text())
+    assert data["runs"] == 2 and data["commits"] == {"abc": 2} and data["precisions"] == {"fp32": 2}
+    os.utime(path, (1, 1))
+    write_environment(path, scale="smoke", store=store)  # nothing new trained: left as it is
+    assert path.stat().st_mtime == 1
+
+
+@pytest.mark.skipif(not os.environ.get("DELTALAB_SLOW"), reason="runs the whole smoke study twice (minutes); "
+                    "set DELTALAB_SLOW=1")
+def test_study_twice_in_a_row_changes_no_file(tmp_path):
+    env = ENV | {"SCALE": "smoke", "DELTALAB_RESULTS": str(tmp_path / "results"), "PYTHON": sys.executable,
+                 "PAPERMILL": str(Path(sys.executable).with_name("papermill"))}
+    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "study.sh")], env=env, check=True, capture_output=True)
+    out = tmp_path / "results" / "tables" / "smoke"
+
+    def snapshot():
+        return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()}
+
+    first = snapshot()
+    assert (out / "accuracies_df.csv").exists() and (out / "round_5.ipynb").exists()
+    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "study.sh")], env=env, check=True, capture_output=True)
+    second = snapshot()
+    assert second.keys() == first.keys()
+    changed = [str(p) for p in first if first[p][0] != second[p][0]]
+    assert not changed, changed
