@@ -19,7 +19,7 @@ import pytest
 
 from deltalab import tables
 from deltalab.params import load_round, load_scale
-from deltalab.runner import plan, run_variant
+from deltalab.runner import plan, run_variant, variant_id
 from deltalab.runtime import REPO_ROOT, default_device, resolve_precision
 from deltalab.store import Store
 from deltalab.train import make_spec
@@ -133,6 +133,29 @@ def test_user_rows_are_not_in_the_study_table(tmp_path):
     paths = tables.write_accuracies(tables.records_frame(recs), "cpu", tmp_path)
     assert list(pd.read_csv(paths["accuracies"], index_col=0).index) == ["delta_net_4layer"]
     assert "my_rule" not in paths["summary"].read_text()
+
+
+def test_a_user_table_is_written_only_where_asked(tmp_path, monkeypatch):
+    from deltalab.__main__ import main
+
+    monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path / "results"))
+    store = Store()
+    sc = load_scale("smoke")
+    precision = resolve_precision(sc.precision, default_device())
+    rule = tmp_path / "my_rule.py"
+    rule.write_text("from deltalab.core import delta_rule_chunkwise\n")
+    vid = variant_id(str(rule))
+    for ref in ("delta_net", str(rule)):
+        for _, spec in plan([ref], sc):
+            label = None if ref == "delta_net" else "delta_net_4layer_my_rule_in_for_loop"
+            store.put(spec, _record(spec, 0.4, precision=precision, label=label))
+    assert main(["table", "--scale", "smoke", "--variants", f"delta_net,{rule}", "--out", str(tmp_path / "mine")]) == 0
+    mine = pd.read_csv(tmp_path / "mine" / "accuracies_df.csv", index_col=0)
+    assert list(mine.index) == ["delta_net_4layer", f"delta_net_4layer_my_rule_in_for_loop@{vid[-8:]}"]
+    assert not (tmp_path / "results" / "tables").exists()  # the study's tables are left alone
+    main(["table", "--scale", "smoke"])
+    study = pd.read_csv(tmp_path / "results" / "tables" / "smoke" / "accuracies_df.incomplete.csv", index_col=0)
+    assert list(study.index) == ["delta_net_4layer"]
 
 
 # --- 4. precision is part of a run's identity -------------------------------------------------------------

@@ -90,22 +90,16 @@ def _rows_table(scale: str, store, variants: list[str], out: str | None = None) 
     if runs.empty:
         print(f"no stored runs of {', '.join(ids)} for scale {scale!r} in {store.root}", file=sys.stderr)
         return 1
-    print(tables.with_average(tables.accuracies_df(runs, expected=expected)).round(3).to_string())
+    table = tables.accuracies_df(runs, expected=expected)
+    print(tables.with_average(table).round(3).to_string())
     if out:
-        paths = tables.write_accuracies(runs, scale, out, expected=expected) if runs["variant"].isin(
-            tables.VARIANTS).all() else _write_rows(runs, Path(out), expected)
-        print(f"\nwritten: {paths['accuracies']} and {paths['summary']}")
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "accuracies_df.csv", out / "accuracies_summary.csv"]
+        table.to_csv(paths[0], float_format="%.6f")
+        tables.summary(runs, expected=expected).to_csv(paths[1], index=False, float_format="%.6f")
+        print(f"\nwritten: {paths[0]} and {paths[1]}")
     return 0
-
-
-def _write_rows(runs, out, expected) -> dict:
-    from . import tables
-
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"accuracies": out / "accuracies_df.csv", "summary": out / "accuracies_summary.csv"}
-    tables.accuracies_df(runs, expected=expected).to_csv(paths["accuracies"], float_format="%.6f")
-    tables.summary(runs, expected=expected).to_csv(paths["summary"], index=False, float_format="%.6f")
-    return paths
 
 
 def _missing_report(runs, store) -> int:
