@@ -42,6 +42,8 @@ ROUND = [
         'tasks = "all"  # or a comma-separated list of MAD task names (tests use two)\n'
         "seeds = None  # None: the scale's seeds (baseline_seeds too for the baselines and the five proposals)\n"
         "workers = 1  # training processes\n"
+        'engine = "local"  # "local": this machine\'s processes; "ray": one task per run on a Ray cluster\n'
+        "address = None  # ray: the head's host:port (None: $RAY_ADDRESS, else a cluster started here)\n"
         "results_dir = None  # None: $DELTALAB_RESULTS, else outputs/results\n"
         "figures_dir = None  # None: outputs/<scale>/figures/round_<n>\n"
         "bench_file = None  # a `python -m deltalab bench --json --out FILE` report for the cost figure (None: grid runs)\n"
@@ -64,7 +66,8 @@ ROUND = [
     new_markdown_cell("## Train, or reuse the stored runs\n\n"
                       "Every finished run is stored under the results folder; a second execution trains nothing."),
     new_code_cell(
-        "study = rounds.run_round(rnd, scale, tasks=tasks, seeds=seeds, workers=workers, results_dir=results_dir)\n"
+        "study = rounds.run_round(rnd, scale, tasks=tasks, seeds=seeds, workers=workers, results_dir=results_dir,\n"
+        "                         engine=engine, address=address)\n"
         "report.trained_counts(study.trained)"
     ),
     new_code_cell("display(Markdown(rounds.training_note(study)))", metadata=CHECK),

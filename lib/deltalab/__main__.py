@@ -3,6 +3,7 @@
     variants                         list the registered variants: short name, table label, formula
     run   --variant V [--scale S]    train (or reuse) one variant on a scale's tasks, print its row
     grid  [--scale S] [--variants]   the whole grid (27 variants × 6 tasks by default), resumable
+          run and grid take --engine local|ray [--address HOST:PORT] (README: "On a Ray cluster")
     table [--scale S]                aggregate stored runs into outputs/<scale>/accuracies_df.csv
     bench [...]                      train-step throughput of every path (see deltalab.bench)
 """
@@ -42,6 +43,27 @@ def _print_table(scale: str, variants: list[str] | None = None) -> None:
     print(f"\nscale: {scale}; written: {paths['accuracies']} and {paths['summary']}")
 
 
+def _engine_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this machine's processes (--workers); ray: one task per run on a Ray cluster")
+    parser.add_argument("--address", default=None,
+                        help="ray: the head node's host:port (default: $RAY_ADDRESS, else a cluster started on "
+                             "this machine, else a new local one)")
+    parser.add_argument("--cpus-per-run", type=float, default=None,
+                        help="ray: CPUs each run asks for (default: the scale's resources, else 1)")
+    parser.add_argument("--gpus-per-run", type=float, default=None,
+                        help="ray: GPUs each run asks for (default: the scale's resources, else 0)")
+
+
+def _engine(args) -> dict:
+    if args.engine == "local":
+        for flag in ("address", "cpus_per_run", "gpus_per_run"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag.replace('_', '-')} is an option of --engine ray")
+        return {}
+    return {"engine": "ray", "address": args.address, "num_cpus": args.cpus_per_run, "num_gpus": args.gpus_per_run}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deltalab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--tasks", default=None, help="comma-separated task names (default: all of the scale's)")
     run.add_argument("--seeds", default=None, help="comma-separated seeds (default: the scale's)")
     run.add_argument("--workers", type=int, default=1)
+    _engine_args(run)
 
     grid = sub.add_parser("grid", help="train every variant × task of a scale (resumable)")
     grid.add_argument("--scale", default="cpu")
@@ -62,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     grid.add_argument("--seeds", default=None)
     grid.add_argument("--workers", type=int, default=2, help="processes (default 2: one per core on a laptop)")
     grid.add_argument("--extra-seed-variants", default="", help="variants that get the scale's baseline_seeds")
+    _engine_args(grid)
 
     table = sub.add_parser("table", help="aggregate stored runs into accuracies_df.csv")
     table.add_argument("--scale", default="cpu")
@@ -76,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
+    from .ray_engine import RunsFailed
     from .variants import VARIANTS, variants_table
 
     try:
@@ -88,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "run":
             records, summary = run_variant(args.variant, args.scale, _csv(args.tasks), _seeds(args.seeds),
-                                           workers=args.workers)
+                                           workers=args.workers, **_engine(args))
             print(summary, file=sys.stderr)
             _print_table(args.scale, variants=[variant_id(args.variant), "delta_net", "gated_delta_net"])
             return 0
@@ -98,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             extra = tuple(_csv(args.extra_seed_variants) or ())
             runs = plan(variants, scale, _csv(args.tasks), _seeds(args.seeds), extra_seed_variants=extra)
             print(f"{len(runs)} runs planned at scale {scale.name!r}", file=sys.stderr)
-            print(execute(runs, scale, Store(), workers=args.workers, scale_ref=args.scale), file=sys.stderr)
+            print(execute(runs, scale, Store(), workers=args.workers, scale_ref=args.scale, **_engine(args)),
+                  file=sys.stderr)
             _print_table(args.scale)
             return 0
         if args.command == "table":
@@ -108,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # bad input: a clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except RunsFailed as e:  # some runs failed on the cluster; every other run is stored
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 1
 
 

@@ -9,6 +9,7 @@ A scale (``params/scales/<name>.yaml``) says how much of MAD's protocol a run ge
     num_test_examples          test-set size (MAD: 1280)
     eval_every                 evaluate on the test split every k epochs (and always at the last one)
     early_stop                 stop once test accuracy ≥ this (MAD: 0.999)
+    resources                  what one run asks of a Ray node: {num_cpus: 1, num_gpus: 0} by default
     tasks:                     per task: the budget and the MAD settings kept
       <task>: {num_train_examples, epochs, batch_size, settings: [changes from MAD's baseline]}
 """
@@ -66,6 +67,7 @@ class Scale:
     eval_every: int = 1
     early_stop: float = 0.999
     timings: dict[str, Any] = field(default_factory=dict)  # measured figures that justify the budget (free form)
+    resources: dict[str, float] = field(default_factory=dict)  # per run on a Ray cluster: num_cpus, num_gpus
 
     def seeds_for(self, variant: str, extra_seed_variants: tuple[str, ...] = ()) -> tuple[int, ...]:
         """Every variant gets ``seeds``; the baselines and named proposals get ``baseline_seeds`` if longer."""
@@ -104,6 +106,9 @@ def load_scale(name_or_path: str | Path) -> Scale:
             task_registry.generator_kwargs(task, s)  # validates the keys and values of every change
         tasks[task] = TaskBudget(settings=settings, **budget)
     data["tasks"] = tasks
+    bad = set(data.get("resources") or {}) - {"num_cpus", "num_gpus"}
+    if bad:
+        raise ValueError(f"{path}: unknown resources key(s) {sorted(bad)}; valid: ['num_cpus', 'num_gpus']")
     if data.get("precision", "auto") not in PRECISIONS:
         raise ValueError(f"{path}: precision must be one of {PRECISIONS}; got {data['precision']!r}")
     for key in ("lrs", "wds", "seeds", "baseline_seeds", "seeded_variants"):

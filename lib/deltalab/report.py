@@ -41,14 +41,16 @@ def _tasks_arg(tasks) -> list[str] | None:
 
 def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, workers: int = 1,
                    figures_dir: str | Path | None = None, store: Store | None = None,
-                   progress: bool = False) -> VariantReport:
-    """Train (or reuse) ``variant`` and both baselines on the scale's tasks; compare them."""
+                   progress: bool = False, engine: str = "local", address: str | None = None) -> VariantReport:
+    """Train (or reuse) ``variant`` and both baselines on the scale's tasks; compare them. ``engine="ray"``
+    trains on the Ray cluster at ``address`` (``deltalab.ray_engine``)."""
     store = store or Store()
     v = get_variant(variant)  # validity checks run here, before anything is trained or written
     task_list = _tasks_arg(tasks)
     records, trained = [], {}
     for ref in dict.fromkeys([variant, *BASELINES]):
-        recs, summary = run_variant(ref, scale, task_list, seeds, workers=workers, progress=progress, store=store)
+        recs, summary = run_variant(ref, scale, task_list, seeds, workers=workers, progress=progress, store=store,
+                                    engine=engine, address=address)
         records += recs
         trained[variant_id(ref) if ref not in VARIANTS else ref] = summary
     runs = tables.records_frame(records)

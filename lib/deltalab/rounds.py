@@ -129,10 +129,12 @@ def short_name(lab: str) -> str:
 
 
 def run_round(rnd: Round | str, scale: str = "cpu", tasks=None, seeds=None, workers: int = 1,
-              results_dir: str | Path | None = None, progress: bool = False) -> RoundStudy:
+              results_dir: str | Path | None = None, progress: bool = False, engine: str = "local",
+              address: str | None = None) -> RoundStudy:
     """Train or reuse every row of the round and its proposal (and, for the concluding round, every registered
     variant) through the store, at the scale's seeds (``baseline_seeds`` for the baselines and the scale's
-    ``seeded_variants``, as the grid runner does, so that a notebook trains nothing the grid did not)."""
+    ``seeded_variants``, as the grid runner does, so that a notebook trains nothing the grid did not).
+    ``engine="ray"`` trains on the Ray cluster at ``address`` (``deltalab.ray_engine``)."""
     rnd = load_round(rnd) if isinstance(rnd, (str, Path)) else rnd
     sc = load_scale(scale)
     task_list = resolve_tasks(None if tasks in (None, "all") else tasks, sc)
@@ -141,7 +143,8 @@ def run_round(rnd: Round | str, scale: str = "cpu", tasks=None, seeds=None, work
     records, trained = [], {}
     for name in names:
         run_seeds = list(seeds) if seeds else list(sc.seeds_for(name))
-        recs, summ = run_variant(name, scale, task_list, run_seeds, workers=workers, progress=progress, store=store)
+        recs, summ = run_variant(name, scale, task_list, run_seeds, workers=workers, progress=progress, store=store,
+                                 engine=engine, address=address)
         records += recs
         trained[name] = summ
     runs = tables.records_frame(records)

@@ -103,10 +103,21 @@ class Summary:
                 f"{self.busy} held by another process, in {self.seconds:.0f} s")
 
 
+ENGINES = ("local", "ray")
+
+
 def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None, workers: int = 1,
-            threads: int | None = None, progress: bool = True, scale_ref: str | None = None) -> Summary:
+            threads: int | None = None, progress: bool = True, scale_ref: str | None = None,
+            engine: str = "local", address: str | None = None, **engine_options) -> Summary:
     """Train every run not yet stored. ``workers`` > 1 uses that many processes; ``threads`` per process
-    defaults to ``cpu_count // workers``."""
+    defaults to ``cpu_count // workers``. ``engine="ray"`` trains on the Ray cluster at ``address`` instead
+    (``deltalab.ray_engine``; ``engine_options``: ``num_cpus``, ``num_gpus`` per run)."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    if engine == "ray":
+        from .ray_engine import execute_ray
+
+        return execute_ray(runs, scale, store, address=address, progress=progress, **engine_options)
     store = store or Store()
     summary = Summary()
     t0 = time.perf_counter()
@@ -144,11 +155,13 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
 
 def run_variant(variant: str, scale: str = "cpu", tasks: list[str] | str | None = None,
                 seeds: list[int] | None = None, workers: int = 1, progress: bool = True,
-                store: Store | None = None) -> tuple[list[dict], Summary]:
+                store: Store | None = None, engine: str = "local", address: str | None = None,
+                **engine_options) -> tuple[list[dict], Summary]:
     """Train (or reuse) one variant on a scale's tasks; return its stored records and what was done."""
     sc = load_scale(scale)
     store = store or Store()
     runs = plan([variant], sc, tasks, seeds)
-    summary = execute(runs, sc, store, workers=workers, progress=progress, scale_ref=scale)
+    summary = execute(runs, sc, store, workers=workers, progress=progress, scale_ref=scale, engine=engine,
+                      address=address, **engine_options)
     records = [r for _, spec in runs if (r := store.get(spec)) is not None]
     return records, summary
