@@ -312,6 +312,26 @@ def test_killed_driver_then_two_drivers_finish_without_retraining(cluster, tmp_p
     assert not [p for p in store.root.rglob("*") if p.suffix == ".tmp"]
 
 
+def test_a_run_that_raises_fails_alone_and_is_named(cluster, tmp_path):
+    from deltalab.ray_engine import RunsFailed, run_name
+
+    bad = tmp_path / "fails_on_nodes.py"  # passes the checks on the driver; raises where the nodes' trace is set
+    bad.write_text("import os\n\nfrom deltalab.core import delta_rule_chunkwise as _rule\n\n\n"
+                   "def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):\n"
+                   "    if os.environ.get('DELTALAB_RAY_TRACE'):\n"
+                   "        raise RuntimeError('this rule fails on the cluster')\n"
+                   "    return _rule(q, k, v, beta, chunk_size)\n")
+    scale = load_scale("smoke")
+    runs = plan(["delta_net", str(bad)], scale, ["memorization"], [5])
+    store = Store(tmp_path / "results")
+    with pytest.raises(RunsFailed, match=r"1 of 2 runs failed .*fails_on_nodes-.*this rule fails on the cluster"):
+        execute(runs, scale, store, engine="ray", address=cluster.address, progress=False)
+    good, failed = runs[0][1], runs[1][1]
+    assert store.get(good) is not None and store.get(failed) is None  # the other run is stored
+    assert len(_traces(cluster)[run_name(failed)]) == 1  # an exception is not retried
+    assert not _leftovers(store.root)  # its claim was released
+
+
 def test_unreachable_address_is_a_clear_error(capsys):
     port = _free_port()  # nothing listens there
     scale = load_scale("smoke")

@@ -53,7 +53,16 @@ class RunsFailed(RuntimeError):
         self.failures = failures
         first_spec, first_error = failures[0]
         super().__init__(f"{len(failures)} of {total} runs failed on the Ray cluster (the others are stored); "
-                         f"first: {run_name(first_spec)}: {first_error}")
+                         f"first: {run_name(first_spec)}: {_describe(first_error)}")
+
+
+def _describe(error: BaseException) -> str:
+    """The exception a run raised on its worker (Ray wraps it with the remote traceback), on one line."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    lines = str(error).strip().splitlines()
+    return lines[-1] if lines else type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -241,11 +250,13 @@ def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | No
     failures: list[tuple[RunSpec, BaseException]] = []
     pending: dict = {}  # ObjectRef → (spec, the claim's context manager)
 
-    def tally(outcome: str) -> None:
-        setattr(summary, outcome, getattr(summary, outcome) + 1)
+    def tally(outcome: str | None) -> None:
+        """Count a run that is over (``None``: failed) and move the progress bar."""
+        if outcome is not None:
+            setattr(summary, outcome, getattr(summary, outcome) + 1)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(failed=len(failures), busy=summary.busy, refresh=False)
+            bar.set_postfix(failed=len(failures), held_elsewhere=summary.busy, refresh=False)
 
     queue = iter(todo)
 
@@ -272,18 +283,14 @@ def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | No
             for obj in done:
                 spec, claim = pending.pop(obj)
                 try:
-                    try:
-                        record = ray.get(obj)
-                    except ray.exceptions.RayError as e:  # raised in the run, or its worker died max_retries+1 times
-                        failures.append((spec, e))
-                        if bar is not None:
-                            bar.update(1)
-                            bar.set_postfix(failed=len(failures), busy=summary.busy, refresh=False)
-                        continue
+                    record = ray.get(obj)
                     store.put(spec, record)
+                except ray.exceptions.RayError as e:  # raised in the run, or its worker died max_retries+1 times
+                    failures.append((spec, e))
+                    record = None
                 finally:
                     claim.__exit__(None, None, None)
-                tally("diverged" if record.get("diverged") else "trained")
+                tally(None if record is None else "diverged" if record.get("diverged") else "trained")
             fill()
     finally:
         for obj, (_, claim) in pending.items():  # interrupted: stop what runs, give the claims back
