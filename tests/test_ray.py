@@ -19,6 +19,7 @@ import collections
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -122,6 +123,7 @@ def cluster():
         ray_engine.disconnect()
         for proc in reversed(nodes):
             _stop_node(proc)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 class CountingStore(Store):

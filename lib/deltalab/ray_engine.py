@@ -129,8 +129,9 @@ def connect(address: str | None = None):
     env = package_env()
     if ray.is_initialized() and _connection == (address, env):
         return ray
-    if address is not None and not address.startswith("ray://"):
-        _check_reachable(address)
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target and target not in ("auto", "local") and not target.startswith("ray://"):
+        _check_reachable(target)
     if ray.is_initialized():
         ray.shutdown()
     try:
@@ -247,6 +248,7 @@ def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | No
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc=f"{scale.name} grid on Ray", file=sys.stderr, unit="run")
+        bar.set_postfix(failed=0, held_elsewhere=0)
     failures: list[tuple[RunSpec, BaseException]] = []
     pending: dict = {}  # ObjectRef → (spec, the claim's context manager)
 
