@@ -194,6 +194,8 @@ def test_smoke_grid_on_the_cluster_equals_the_local_engine(cluster, tmp_path):
 
     used = {node for _, spec in runs for _, node in traces[run_name(spec)]}
     assert len(used) == 2, "both nodes trained runs"
+    for node in ("head", "worker"):  # each generated its runs' data into its own cache (DELTALAB_DATA)
+        assert any((cluster.root / f"data-{node}").rglob("*.npy")), node
     # A second pass trains nothing: every run is stored.
     again = execute(runs, scale, remote, engine="ray", address=cluster.address, progress=False)
     assert again.skipped == len(runs) and again.trained == 0
