@@ -100,9 +100,9 @@ def cluster():
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RAY_ADDRESS")}
         env |= {"DELTALAB_DATA": str(root / f"data-{name}"), "DELTALAB_RAY_TRACE": str(trace),
                 "OMP_NUM_THREADS": "1"}
-        log = open(root / f"{name}.log", "w")
-        nodes.append(subprocess.Popen([*cli, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True, cwd=root))
+        with open(root / f"{name}.log", "w") as log:
+            nodes.append(subprocess.Popen([*cli, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                          start_new_session=True, cwd=root))
         deadline = time.time() + 120
         while "Ray runtime started" not in (root / f"{name}.log").read_text():
             assert nodes[-1].poll() is None, f"ray start ({name}) exited:\n{(root / f'{name}.log').read_text()}"
@@ -263,7 +263,8 @@ def _driver(cluster: Cluster, results: Path, log: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "deltalab", "grid", "--scale", "smoke", "--variants", "delta_net,l2_norm_error",
            "--tasks", "memorization,in-context-recall,compression,selective-copying", "--seeds", "3",
            "--engine", "ray", "--address", cluster.address]
-    return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    with log.open("w") as out:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def test_killed_driver_then_two_drivers_finish_without_retraining(cluster, tmp_path):
