@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: a virtual environment in .venv with PyTorch and deltalab (editable),
-# plus the test tools. Safe to re-run: what is installed already is kept.
+# plus the test tools and Ray (the `ray` extra: the tests start a real local cluster). Safe to re-run: what
+# is installed already is kept.
 #
 # PyTorch: on a machine without CUDA this installs the pinned CPU-capable release (torch 2.13.0) before
 # anything else, so that no dependency pulls a multi-GB CUDA build. On Linux, where PyPI's torch wheels
@@ -18,5 +19,5 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     "${PIP[@]}" "torch==2.13.0"
   fi
 fi
-"${PIP[@]}" -e ".[test]"
+"${PIP[@]}" -e ".[test,ray]"
 .venv/bin/python -c "import torch, deltalab; print(f'deltalab {deltalab.__version__} with torch {torch.__version__} ready in .venv')"

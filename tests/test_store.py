@@ -470,6 +470,8 @@ MEMO = "memorization: {num_train_examples: 32, "
     (lambda s: s.replace(MEMO + "epochs: 1", MEMO + 'epochs: "2"'), "tasks.memorization.epochs", "positive integer"),
     (lambda s: s.replace(MEMO + "epochs: 1", MEMO + "epochs: 1.5"), "tasks.memorization.epochs", "positive integer"),
     (lambda s: s.replace("lrs: [0.001]", "lrs: 0.001"), "lrs", "non-empty list"),
+    (lambda s: s.replace("seeds: [0]", 'seeds: [0]\nresources: {num_gpus: "1"}'), "resources.num_gpus", "number"),
+    (lambda s: s.replace("seeds: [0]", "seeds: [0]\nresources: {num_cpus: 0}"), "resources.num_cpus", "number > 0"),
     (lambda s: s.replace("lrs: [0.001]", "lrs: [1e-3]"), r"lrs\[0\]", "number > 0"),
     (lambda s: s.replace("seeds: [0]", "seeds: 0"), "seeds", "non-empty list"),
     (lambda s: s.replace("seeds: [0]", "seeds: [0]\nseeded_variants: [l2_norm_eror]"), r"seeded_variants\[0\]",

@@ -40,6 +40,8 @@ RUN_VARIANT = [
         'scale = "cpu"  # params/scales/<scale>.yaml\n'
         "seeds = None  # None: the scale's seeds; or a list such as [0, 1]\n"
         "workers = 1  # training processes\n"
+        'engine = "local"  # "local": this machine\'s processes; "ray": one task per run on a Ray cluster\n'
+        "address = None  # ray: the head's host:port (None: $RAY_ADDRESS, else a cluster started here)\n"
         "figures_dir = None  # None: beside the store's tables (outputs/<scale>/figures for outputs/results)\n"
         "environment_file = None  # where to record versions, commit and device (None: don't)",
         metadata={"tags": ["parameters"]},
@@ -57,7 +59,8 @@ RUN_VARIANT = [
     new_markdown_cell("## Train, or reuse the stored runs\n\nEvery finished run is stored under "
                       "`outputs/results/<scale>/`; a second execution trains nothing."),
     new_code_cell(
-        "result = report.variant_report(variant, scale, tasks, seeds, workers=workers, figures_dir=figures_dir)\n"
+        "result = report.variant_report(variant, scale, tasks, seeds, workers=workers, figures_dir=figures_dir,\n"
+        "                               engine=engine, address=address)\n"
         'display(Markdown(f"`{result.name}` changes the loop to: {result.formula}"))\n'
         "report.trained_counts(result.trained)"
     ),

@@ -43,6 +43,8 @@ ROUND = [
         'tasks = "all"  # or a comma-separated list of MAD task names (tests use two)\n'
         "seeds = None  # None: the scale's seeds for each row (Scale.seeds_for)\n"
         "workers = 1  # training processes\n"
+        'engine = "local"  # "local": this machine\'s processes; "ray": one task per run on a Ray cluster\n'
+        "address = None  # ray: the head's host:port (None: $RAY_ADDRESS, else a cluster started here)\n"
         "results_dir = None  # None: $DELTALAB_RESULTS, else outputs/results\n"
         "figures_dir = None  # None: beside the store's tables (outputs/<scale>/figures/round_<n> for outputs/results)\n"
         "bench_file = None  # a `python -m deltalab bench --json --out FILE` report for the cost figure (None: none)\n"
@@ -70,7 +72,8 @@ ROUND = [
     new_markdown_cell("## Train, or reuse the stored runs\n\n"
                       "Every finished run is stored under the results folder; a second execution trains nothing."),
     new_code_cell(
-        "study = run_round(rnd, scale, tasks=tasks, seeds=seeds, workers=workers, results_dir=results_dir)\n"
+        "study = run_round(rnd, scale, tasks=tasks, seeds=seeds, workers=workers, results_dir=results_dir,\n"
+        "                  engine=engine, address=address)\n"
         "rows, every_row, columns = study.round_rows, study.rows, study.columns\n"
         "report.trained_counts(study.trained)"
     ),

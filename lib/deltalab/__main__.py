@@ -10,6 +10,7 @@
                                      accuracies_summary.csv for the repository's store outputs/results,
                                      <store>/tables/<scale>/ for a store elsewhere (DELTALAB_RESULTS)
     table --variants V,W [--out D]   print only those rows (a user's file or id too); write them to D if given
+          run and grid take --engine local|ray [--address HOST:PORT] (README: "On a Ray cluster")
     migrate-store [--scale S]        re-key records stored before the precision was part of a run's id
     bench [...]                      train-step throughput of every path (see deltalab.bench)
 
@@ -17,7 +18,8 @@ A table computed from an incomplete store (a run the scale plans for the registe
 stored) says so and is written as accuracies_df.incomplete.csv / accuracies_summary.incomplete.csv, never
 over a complete table. Exit status: 0 when done; 1 when runs of the grid (or of `run`'s variant) are still
 not stored afterwards (another process holds them: each is listed with its lock), or when `table` finds the
-store incomplete; 2 on bad input or a store problem (the message names the file).
+store incomplete, or when runs failed on the Ray cluster (each other run is stored); 2 on bad input or a
+store problem (the message names the file).
 """
 from __future__ import annotations
 
@@ -116,6 +118,27 @@ def _missing_report(runs, store) -> int:
     return 0
 
 
+def _engine_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this machine's processes (--workers); ray: one task per run on a Ray cluster")
+    parser.add_argument("--address", default=None,
+                        help="ray: the head node's host:port (default: $RAY_ADDRESS, else a cluster started on "
+                             "this machine, else a new local one)")
+    parser.add_argument("--cpus-per-run", type=float, default=None,
+                        help="ray: CPUs each run asks for (default: the scale's resources, else 1)")
+    parser.add_argument("--gpus-per-run", type=float, default=None,
+                        help="ray: GPUs each run asks for (default: the scale's resources, else 0)")
+
+
+def _engine(args) -> dict:
+    if args.engine == "local":
+        for flag in ("address", "cpus_per_run", "gpus_per_run"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag.replace('_', '-')} is an option of --engine ray")
+        return {}
+    return {"engine": "ray", "address": args.address, "num_cpus": args.cpus_per_run, "num_gpus": args.gpus_per_run}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deltalab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--tasks", default=None, help="comma-separated task names (default: all of the scale's)")
     run.add_argument("--seeds", default=None, help="comma-separated seeds (default: the scale's)")
     run.add_argument("--workers", type=int, default=1)
+    _engine_args(run)
 
     grid = sub.add_parser("grid", help="train every variant × task of a scale (resumable)")
     grid.add_argument("--scale", default="cpu")
@@ -136,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     grid.add_argument("--seeds", default=None)
     grid.add_argument("--workers", type=int, default=2, help="processes (default 2: one per core on a laptop)")
     grid.add_argument("--extra-seed-variants", default="", help="variants that get the scale's baseline_seeds")
+    _engine_args(grid)
 
     table = sub.add_parser("table", help="the study's tables from the stored runs, written beside the store")
     table.add_argument("--scale", default="cpu")
@@ -158,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
+    from .ray_engine import RunsFailed
     from .variants import VARIANTS, variants_table
 
     try:
@@ -171,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         store = Store()
         if args.command == "run":
             records, summary = run_variant(args.variant, args.scale, _csv(args.tasks), _seeds(args.seeds),
-                                           workers=args.workers, store=store)
+                                           workers=args.workers, store=store, **_engine(args))
             print(summary, file=sys.stderr)
             rows = [args.variant] + [b for b in ("delta_net", "gated_delta_net") if b != args.variant]
             _rows_table(args.scale, store, rows)
@@ -183,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             extra = tuple(_csv(args.extra_seed_variants) or ())
             runs = plan(variants, scale, _csv(args.tasks), _seeds(args.seeds), extra_seed_variants=extra)
             print(f"{len(runs)} runs planned at scale {scale.name!r} in {store.root}", file=sys.stderr)
-            print(execute(runs, scale, store, workers=args.workers, scale_ref=args.scale), file=sys.stderr)
+            print(execute(runs, scale, store, workers=args.workers, scale_ref=args.scale, **_engine(args)),
+                  file=sys.stderr)
             _study_table(scale.name, store)  # says so if the store is incomplete for the scale
             return _missing_report(runs, store)
         if args.command == "table":
@@ -204,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, StoreError) as e:  # bad input or a store problem: a clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except RunsFailed as e:  # some runs failed on the cluster; every other run is stored
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 1
 
 

@@ -16,6 +16,7 @@ A scale (``params/scales/<name>.yaml``) says how much of MAD's protocol a run ge
     num_test_examples          test-set size (MAD: 1280)
     eval_every                 evaluate on the test split every k epochs (and always at the last one)
     early_stop                 stop once test accuracy ≥ this (MAD: 0.999)
+    resources                  what one run asks of a Ray node: {num_cpus: 1, num_gpus: 0} by default
     tasks:                     per task: the budget and the MAD settings kept
       <task>: {num_train_examples, epochs, batch_size, settings: [changes from MAD's baseline]}
 
@@ -137,6 +138,7 @@ class Scale:
     eval_every: int = 1
     early_stop: float = 0.999
     timings: dict[str, Any] = field(default_factory=dict)  # measured figures that justify the budget (free form)
+    resources: dict[str, float] = field(default_factory=dict)  # per run on a Ray cluster: num_cpus, num_gpus
 
     def seeds_for(self, variant: str, extra_seed_variants: tuple[str, ...] = ()) -> tuple[int, ...]:
         """Every variant gets ``seeds``; the baselines and named proposals get ``baseline_seeds`` if longer."""
@@ -199,6 +201,17 @@ def _scale_values(data: dict, where: str, stem: str) -> dict:
         out["early_stop"] = _number(where, "early_stop", data["early_stop"], positive=True)
     if not isinstance(data.get("timings", {}), dict):
         raise _bad(where, "timings", "a mapping (free-form notes)", data["timings"])
+    resources = data.get("resources") or {}
+    if not isinstance(resources, dict):
+        raise _bad(where, "resources", "a mapping such as {num_cpus: 1, num_gpus: 1}", data["resources"])
+    unknown = set(resources) - {"num_cpus", "num_gpus"}
+    if unknown:
+        raise ValueError(f"{where}: unknown resources key(s) {sorted(unknown)}; valid: ['num_cpus', 'num_gpus']")
+    out["resources"] = {}
+    if "num_cpus" in resources:
+        out["resources"]["num_cpus"] = _number(where, "resources.num_cpus", resources["num_cpus"], positive=True)
+    if "num_gpus" in resources:
+        out["resources"]["num_gpus"] = _number(where, "resources.num_gpus", resources["num_gpus"])
     tasks = data["tasks"]
     if not isinstance(tasks, dict) or not tasks:
         raise _bad(where, "tasks", f"a non-empty mapping of task name to budget ({', '.join(task_registry.TASKS)})",

@@ -49,16 +49,18 @@ def _tasks_arg(tasks) -> list[str] | None:
 
 def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, workers: int = 1,
                    figures_dir: str | Path | None = None, store: Store | None = None,
-                   progress: bool = False) -> VariantReport:
+                   progress: bool = False, engine: str = "local", address: str | None = None) -> VariantReport:
     """Train (or reuse) ``variant`` and both baselines on the scale's tasks; compare them, paired over seeds. The
-    figure goes to ``figures_dir`` (default: beside the store, ``<tables dir>/figures``)."""
+    figure goes to ``figures_dir`` (default: beside the store, ``<tables dir>/figures``). ``engine="ray"`` trains
+    on the Ray cluster at ``address`` (``deltalab.ray_engine``)."""
     store = store or Store()
     v = get_variant(variant)  # validity checks run here, before anything is trained or written
     sc = load_scale(scale)
     task_list = resolve_tasks(_tasks_arg(tasks), sc)
     records, trained = [], {}
     for ref in dict.fromkeys([variant, *BASELINES]):
-        recs, summary = run_variant(ref, scale, task_list, seeds, workers=workers, progress=progress, store=store)
+        recs, summary = run_variant(ref, scale, task_list, seeds, workers=workers, progress=progress, store=store,
+                                    engine=engine, address=address)
         records += recs
         trained[variant_id(ref)] = summary
     name = variant_id(variant)

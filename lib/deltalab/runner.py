@@ -82,7 +82,7 @@ def describe(spec: RunSpec, ref: str | None = None) -> str:
             f"(scale {spec.scale})")
 
 
-def _check_budget(spec: RunSpec, scale: Scale) -> None:
+def check_budget(spec: RunSpec, scale: Scale) -> None:
     """The run's budget id is the one this process would train under (same scale file, same precision)."""
     if spec.budget_id and spec.budget_id != budget_id(scale, spec.task):
         precision = resolve_precision(scale.precision, default_device())
@@ -120,7 +120,7 @@ def _run_one(ref: str, spec: RunSpec, scale_name: str, store_root: str, threads:
         if store.get(spec, quarantine=True) is not None:  # finished by another process meanwhile
             return "skipped"
         scale = load_scale(scale_name) if not Path(scale_name).suffix else load_scale(Path(scale_name))
-        _check_budget(spec, scale)
+        check_budget(spec, scale)
         store.check_writable(spec)  # a full disk or unwritable store fails now, not after training
         try:
             result = train_run(spec, scale, get_variant(ref))
@@ -148,11 +148,26 @@ class Summary:
         return text
 
 
+ENGINES = ("local", "ray")
+
+
 def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None, workers: int = 1,
-            threads: int | None = None, progress: bool = True, scale_ref: str | None = None) -> Summary:
+            threads: int | None = None, progress: bool = True, scale_ref: str | None = None,
+            engine: str = "local", address: str | None = None, **engine_options) -> Summary:
     """Train every run not yet stored. ``workers`` > 1 uses that many processes; ``threads`` per process
     defaults to ``cpu_count // workers``. A run another process holds is left to it and listed in
-    ``Summary.held``; a corrupt record is moved aside and re-trained."""
+    ``Summary.held``; a corrupt record is moved aside and re-trained. ``engine="ray"`` trains on the Ray
+    cluster at ``address`` instead (``deltalab.ray_engine``; ``engine_options``: ``num_cpus``, ``num_gpus``
+    per run), with the same store rules."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    if engine == "ray":
+        from .ray_engine import execute_ray
+
+        return execute_ray(runs, scale, store, address=address, progress=progress, **engine_options)
+    if address is not None or engine_options:
+        raise ValueError(f"address and {', '.join(engine_options) or 'per-run resources'} are options of "
+                         "engine='ray'")
     store = store or Store()
     summary = Summary()
     t0 = time.perf_counter()
@@ -207,11 +222,14 @@ def missing(runs: list[tuple[str, RunSpec]], store: Store) -> list[str]:
 
 def run_variant(variant: str, scale: str = "cpu", tasks: list[str] | str | None = None,
                 seeds: list[int] | None = None, workers: int = 1, progress: bool = True,
-                store: Store | None = None) -> tuple[list[dict], Summary]:
-    """Train (or reuse) one variant on a scale's tasks; return its stored records and what was done."""
+                store: Store | None = None, engine: str = "local", address: str | None = None,
+                **engine_options) -> tuple[list[dict], Summary]:
+    """Train (or reuse) one variant on a scale's tasks; return its stored records and what was done.
+    ``engine``/``address``/``engine_options``: as ``execute``."""
     sc = load_scale(scale)
     store = store or Store()
     runs = plan([variant], sc, tasks, seeds)
-    summary = execute(runs, sc, store, workers=workers, progress=progress, scale_ref=scale)
+    summary = execute(runs, sc, store, workers=workers, progress=progress, scale_ref=scale, engine=engine,
+                      address=address, **engine_options)
     records = [r for _, spec in runs if (r := store.get(spec)) is not None]
     return records, summary

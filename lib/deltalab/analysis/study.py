@@ -147,10 +147,12 @@ class Study:
 
 
 def run_round(rnd: Round | str, scale: str = "cpu", tasks=None, seeds=None, workers: int = 1,
-              results_dir: str | Path | None = None, progress: bool = False) -> Study:
+              results_dir: str | Path | None = None, progress: bool = False, engine: str = "local",
+              address: str | None = None) -> Study:
     """Train or reuse every row of the round and its proposal (and, for the concluding round, every registered
     variant) through the store, at the scale's seeds for each (``Scale.seeds_for``, as the grid runner does, so a
-    notebook trains nothing the grid did not)."""
+    notebook trains nothing the grid did not). ``engine="ray"`` trains on the Ray cluster at ``address``
+    (``deltalab.ray_engine``)."""
     rnd = load_round(rnd) if isinstance(rnd, (str, Path)) else rnd
     sc = load_scale(scale)
     task_list = resolve_tasks(None if tasks in (None, "all") else tasks, sc)
@@ -159,7 +161,8 @@ def run_round(rnd: Round | str, scale: str = "cpu", tasks=None, seeds=None, work
     records, trained = [], {}
     for name in names:
         run_seeds = list(seeds) if seeds else list(sc.seeds_for(name))
-        recs, summ = run_variant(name, scale, task_list, run_seeds, workers=workers, progress=progress, store=store)
+        recs, summ = run_variant(name, scale, task_list, run_seeds, workers=workers, progress=progress, store=store,
+                                 engine=engine, address=address)
         records += recs
         trained[name] = summ
     return assemble(rnd, sc, task_list, records, trained, seed_table(rnd.seed_document), names)
