@@ -163,7 +163,7 @@ def test_a_user_table_is_written_only_where_asked(tmp_path, monkeypatch):
 def test_budget_id_hashes_the_precision_used():
     from deltalab.train import budget_id
 
-    auto = load_scale("smoke")
+    auto = replace(load_scale("smoke"), precision="auto")
     assert budget_id(auto, "memorization", "fp32") != budget_id(auto, "memorization", "bf16")
     here = resolve_precision("auto", default_device())
     assert budget_id(auto, "memorization") == budget_id(auto, "memorization", here)
@@ -477,7 +477,7 @@ MEMO = "memorization: {num_train_examples: 32, "
     (lambda s: s.replace("seeds: [0]", "seeds: [0]\nseeded_variants: [l2_norm_eror]"), r"seeded_variants\[0\]",
      "registered variant"),
     (lambda s: s.replace("name: smoke", "name: smoky"), "name", "differs from the file's name"),
-    (lambda s: s.replace("precision: auto", "precision: fp16"), "precision", "one of auto, bf16, fp32"),
+    (lambda s: s.replace("precision: fp32", "precision: fp16"), "precision", "one of auto, bf16, fp32"),
     (lambda s: s.replace("num_test_examples: 16", "num_test_examples: 0"), "num_test_examples", "positive integer"),
     (lambda s: "", "empty", "needs the keys"),
 ])
