@@ -193,10 +193,12 @@ def test_committed_store_is_keyed_by_the_precision_it_trained_in():
     assert len(Store(CPU_STORE).records("cpu")) == 625
 
 
-def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path):
+def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path, monkeypatch):
+    import deltalab.params as params
     from deltalab.store import legacy_budget_id
 
-    sc = load_scale("smoke")
+    sc = replace(load_scale("smoke"), precision="auto")  # an `auto` scale keeps runs of either precision
+    monkeypatch.setattr(params, "load_scale", lambda name: sc if name == "smoke" else load_scale(name))
     store = Store(tmp_path)
     old_specs = []
     for task, precision in (("memorization", "fp32"), ("compression", "bf16")):

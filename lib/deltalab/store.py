@@ -8,7 +8,7 @@ describes and a bf16 run is never mistaken for an fp32 one.
 
 - A record is written atomically (temporary file in the same folder, then rename), with the umask's mode: a
   reader sees a whole record or none, and a shared results folder stays readable to its other users.
-- Before a run trains, ``check_writable`` writes and deletes a probe file in the run's folder, so a full disk
+- Before a run trains, ``check_writable`` writes an anonymous probe file in the run's folder, so a full disk
   or an unwritable store fails at once, naming the folder, not after the training.
 - Every reader checks a record: a truncated, empty or edited file raises ``CorruptRecordError`` naming the
   file (deleting it re-trains that run); a grid moves it aside (``<name>.corrupt``, with a warning) and
@@ -31,6 +31,7 @@ import json
 import os
 import secrets
 import socket
+import tempfile
 import threading
 import time
 import warnings
@@ -128,20 +129,18 @@ class Store:
             return None
 
     def check_writable(self, spec: RunSpec) -> None:
-        """Write and delete a probe file in the run's folder; ``StoreWriteError`` naming it if that fails."""
+        """Write a probe file in the run's folder and sync it; ``StoreWriteError`` naming the folder if that fails.
+        The probe is an anonymous file (``tempfile.TemporaryFile``: O_TMPFILE where the filesystem has it, else
+        unlinked right after it is created), so a process killed while probing leaves nothing behind."""
         folder = self.path(spec).parent
-        probe = folder / f".probe.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            with os.fdopen(fd, "wb") as f:
+            with tempfile.TemporaryFile(dir=folder, prefix=".probe.", suffix=".tmp") as f:
                 f.write(b"\0" * PROBE_BYTES)
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as e:
             raise _unwritable(folder, e) from e
-        finally:
-            probe.unlink(missing_ok=True)
 
     def put(self, spec: RunSpec, record: dict) -> Path:
         path = self.path(spec)
