@@ -164,8 +164,11 @@ def test_seeds_per_variant_follow_the_scale():
     assert sc.seeds_for("rmsprop_state") == (0,)
     assert sc.seeds_for("rmsprop_state", ("rmsprop_state",)) == (0, 1, 2)
     assert replace(sc, baseline_seeds=()).seeds_for("delta_net") == (0,)
-    cpu = load_scale("cpu")  # the proposals get the baselines' seeds; every named variant is a registered one
-    assert set(study.proposals().values()) <= set(cpu.seeded_variants) <= set(VARIANTS)
+    for name in ("cpu", "cpu-v1"):  # the proposals get the baselines' seeds; every named variant is registered
+        sc = load_scale(name)
+        assert set(sc.seeded_variants) <= set(sc.rows()) <= set(VARIANTS)
+        assert all(sc.seeds_for(p) == sc.seeds_for("delta_net") for p in study.proposals().values() if p in sc.rows())
+    assert load_scale("cpu").seeds == (0, 1, 2, 3) and load_scale("cpu").rows() == list(VARIANTS)
 
 # --- nbclean ----------------------------------------------------------------------------------------------
 

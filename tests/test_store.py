@@ -81,7 +81,7 @@ def test_a_partial_sweep_is_no_score_and_the_notebooks_use_the_same_rule():
 
 def test_the_committed_store_incomplete_seed_is_left_out():
     """sigmoid_similarity_gate, seed 1, in-context recall: the baseline run without its V=64 run."""
-    runs = tables.records_frame(Store(CPU_STORE).records("cpu", variants=["sigmoid_similarity_gate"],
+    runs = tables.records_frame(Store(CPU_STORE).records("cpu-v1", variants=["sigmoid_similarity_gate"],
                                                          tasks=["in-context-recall"]))
     assert sorted(runs["seed"].unique()) == [0, 1, 2] and len(runs) == 5
     cell = tables.summary(runs).iloc[0]
@@ -91,11 +91,11 @@ def test_the_committed_store_incomplete_seed_is_left_out():
 
 
 def test_committed_tables_are_what_table_computes_from_the_committed_store(tmp_path):
-    sc = load_scale("cpu")
-    runs = tables.records_frame(Store(CPU_STORE).records("cpu"))
-    paths = tables.write_accuracies(runs, "cpu", tmp_path, expected=tables.expected_runs(sc))
+    sc = load_scale("cpu-v1")
+    runs = tables.records_frame(Store(CPU_STORE).records("cpu-v1"))
+    paths = tables.write_accuracies(runs, "cpu-v1", tmp_path, expected=tables.expected_runs(sc))
     for name in ("accuracies", "summary"):
-        committed = REPO_ROOT / "outputs" / "cpu" / paths[name].name
+        committed = REPO_ROOT / "outputs" / "cpu-v1" / paths[name].name
         assert committed.read_text() == paths[name].read_text(), committed
 
 
@@ -182,15 +182,15 @@ def test_a_cell_mixing_precisions_is_refused_and_the_summary_shows_it():
 def test_committed_store_is_keyed_by_the_precision_it_trained_in():
     from deltalab.train import budget_id
 
-    cpu = load_scale("cpu")
-    files = sorted((CPU_STORE / "cpu").glob("*/*/*/*.json"))
+    cpu = load_scale("cpu-v1")
+    files = sorted((CPU_STORE / "cpu-v1").glob("*/*/*/*.json"))
     assert len(files) == 625
     for f in files:
         record = json.loads(f.read_text())
         assert record["precision"] == "fp32"
         want = budget_id(cpu, record["spec"]["task"], "fp32")
         assert record["spec"]["budget_id"] == want and f.name.endswith(f"_b{want}.json"), f
-    assert len(Store(CPU_STORE).records("cpu")) == 625
+    assert len(Store(CPU_STORE).records("cpu-v1")) == 625
 
 
 def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path, monkeypatch):

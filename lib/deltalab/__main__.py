@@ -55,7 +55,7 @@ def _study_table(scale: str, store) -> int:
     if runs.empty:
         print(f"no stored runs of the registered variants for scale {scale!r} in {store.root}", file=sys.stderr)
         return 1
-    lacking = missing(plan(list(VARIANTS), sc), store)
+    lacking = missing(plan(sc.rows(), sc), store)
     paths = tables.write_accuracies(runs, scale, store.tables_dir(scale), complete=not lacking, expected=expected)
     print(tables.with_average(tables.accuracies_df(runs, expected=expected)).round(3).to_string())
     precisions = sorted(runs["precision"].unique())
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                                         _seeds(args.seeds)), store)
         if args.command == "grid":
             scale = load_scale(args.scale)
-            variants = _csv(args.variants) or list(VARIANTS)
+            variants = _csv(args.variants) or scale.rows()
             extra = tuple(_csv(args.extra_seed_variants) or ())
             runs = plan(variants, scale, _csv(args.tasks), _seeds(args.seeds), extra_seed_variants=extra)
             print(f"{len(runs)} runs planned at scale {scale.name!r} in {store.root}", file=sys.stderr)

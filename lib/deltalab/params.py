@@ -132,6 +132,7 @@ class Scale:
     tasks: dict[str, TaskBudget]
     baseline_seeds: tuple[int, ...] = ()
     seeded_variants: tuple[str, ...] = ()  # besides the two baselines, the variants that get baseline_seeds
+    variants: tuple[str, ...] = ()  # the rows the scale's study covers; empty: every registered variant
     precision: str = "auto"
     num_test_examples: int = 1280
     eval_batch_size: int = 512
@@ -146,6 +147,12 @@ class Scale:
         if variant in more and self.baseline_seeds:
             return tuple(dict.fromkeys(self.seeds + self.baseline_seeds))
         return self.seeds
+
+    def rows(self) -> list[str]:
+        """The variants the scale's grid and tables cover: ``variants``, or every registered one."""
+        from .variants import VARIANTS
+
+        return list(self.variants) if self.variants else list(VARIANTS)
 
 
 def available_scales() -> list[str]:
@@ -189,6 +196,7 @@ def _scale_values(data: dict, where: str, stem: str) -> dict:
                                   lambda w, k, x: _int(w, k, x, minimum=0), nonempty=False)
     out["seeded_variants"] = _list(where, "seeded_variants", data.get("seeded_variants", []), _variant_name,
                                    nonempty=False)
+    out["variants"] = _list(where, "variants", data.get("variants", []), _variant_name, nonempty=False)
     for key in ("seeds", "baseline_seeds"):
         if len(set(out[key])) != len(out[key]):
             raise _bad(where, key, "a list of distinct seeds", data[key])
