@@ -206,3 +206,10 @@ def test_nbclean(tmp_path):
     assert out.cells[0].metadata["papermill"] == {"status": "completed"}
     assert out.cells[1].id == "injected-parameters"  # papermill's random id, made stable
     assert out.cells[1].source == "round_file = './params/rounds/round_1.yaml'"
+
+
+def test_a_round_refuses_rows_its_scale_does_not_cover():
+    from deltalab.analysis.study import run_round
+
+    with pytest.raises(ValueError, match="uniform_average.*not part of scale 'cpu-v1'"):
+        run_round("round_6", "cpu-v1", tasks=["memorization"])

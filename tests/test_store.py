@@ -43,7 +43,7 @@ def _record(spec, acc: float, precision: str = "fp32", label: str | None = None)
 
 
 def _cpu_spec(variant, task, setting, seed):
-    return make_spec(variant, task, setting, 1e-3, 0.1, seed, "cpu", "b")
+    return make_spec(variant, task, setting, 1e-3, 0.1, seed, "cpu-v1", "b")
 
 
 # --- 1. an incomplete seed is not averaged around ---------------------------------------------------------
@@ -66,7 +66,7 @@ def test_a_partial_sweep_is_no_score_and_the_notebooks_use_the_same_rule():
     from deltalab.analysis import study
 
     expected = {"Compress": {("baseline", 1e-3, 0.1), ("baseline", 1e-2, 0.1)}}
-    recs = [_record(make_spec("delta_net", "compression", {}, lr, 0.1, seed, "cpu", "b"), acc)
+    recs = [_record(make_spec("delta_net", "compression", {}, lr, 0.1, seed, "cpu-v1", "b"), acc)
             for seed, lr, acc in ((0, 1e-3, 0.3), (0, 1e-2, 0.5), (1, 1e-3, 0.4))]
     runs = tables.records_frame(recs)
     cell = tables.summary(runs, expected=expected).iloc[0]

@@ -157,7 +157,11 @@ def run_round(rnd: Round | str, scale: str = "cpu", tasks=None, seeds=None, work
     sc = load_scale(scale)
     task_list = resolve_tasks(None if tasks in (None, "all") else tasks, sc)
     store = Store(results_dir) if results_dir else Store()
-    names = list(rnd.rows) + ([v for v in VARIANTS if v not in rnd.rows] if rnd.conclusion else [])
+    names = list(rnd.rows) + ([v for v in sc.rows() if v not in rnd.rows] if rnd.conclusion else [])
+    outside = [n for n in names if n not in sc.rows()]
+    if outside:  # e.g. round 6's rows at the archived cpu-v1, whose grid never had them: never train them there
+        raise ValueError(f"round {rnd.number}'s rows {', '.join(outside)} are not part of scale {sc.name!r} "
+                         f"(its `variants`: {', '.join(sc.rows())}); run the round at a scale whose grid has them")
     records, trained = [], {}
     for name in names:
         run_seeds = list(seeds) if seeds else list(sc.seeds_for(name))
