@@ -105,7 +105,7 @@ def test_fast_evaluate_equals_reference(batch_size):
 def test_unknown_path_is_a_clear_error():
     scale = load_scale("smoke")
     spec = make_spec("delta_net", "memorization", {}, 1e-3, 0.1, 0, "smoke", budget_id(scale, "memorization"))
-    with pytest.raises(ValueError, match="unknown path 'stacked'; valid: fast, reference"):
+    with pytest.raises(ValueError, match=r"unknown path 'stacked' \(argument or \$DELTALAB_TRAIN_PATH\); valid: fast, reference"):
         train_run(spec, scale, get_variant("delta_net"), path="stacked")
 
 
@@ -126,3 +126,24 @@ def test_fast_run_equals_reference_run(task):
     for a, b in zip(fast.curve, ref.curve):
         assert a == pytest.approx(b, rel=2e-4)
     assert (fast.best_epoch, fast.epochs_run, fast.diverged) == (ref.best_epoch, ref.epochs_run, ref.diverged)
+
+
+def test_grid_bench_reports_both_paths(monkeypatch, capsys, tmp_path):
+    """``bench --grid`` at toy budgets: both paths train every run into their own store; the last line is the
+    JSON report with the grid figures, and the two paths' accuracies agree."""
+    import json
+
+    from deltalab import gridbench
+
+    monkeypatch.setattr(gridbench, "BUDGETS", {t: (16, 1) for t in gridbench.BUDGETS})
+    monkeypatch.setattr(gridbench, "NUM_TEST", 8)
+    monkeypatch.setattr(gridbench, "SEEDS", (0,))
+    assert gridbench.main(["--variants", "delta_net", "--workers", "1", "--json", "--keep", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    grid = report["grid"]
+    assert grid["old"]["runs"] == grid["new"]["runs"] == 8
+    assert grid["ratio"] == pytest.approx(grid["new"]["runs_per_hour"] / grid["old"]["runs_per_hour"])
+    assert report["agreement"]["max_abs_accuracy_difference"] < 0.05
+    records = sorted(tmp_path.rglob("*.json"))
+    assert len(records) == 16
+    assert {json.loads(p.read_text())["environment"]["train_path"] for p in records} == {"fast", "reference"}

@@ -19,10 +19,11 @@ matmuls", and the chunk loop's hand-written backward as "rule: chunk loop".
     AdamW                  ``optimizer.step`` and ``zero_grad``
     gradient accumulation  autograd writing .grad of the leaves
     other                  residual adds, head split/merge copies, β/gate projections' elementwise work, glue
-    Python / dispatch      the step's CPU time without the profiler minus the profiled ops' self time: the
-                           interpreter, autograd's graph bookkeeping and op dispatch (an estimate)
 
-Times are CPU times of this process (``time.process_time``) so that other work on the machine matters less.
+The profiler times ops by the wall clock, so the table gives each category's share of the profiled ops' total;
+the step itself is timed by this process's CPU time (``time.process_time``), which other work on the machine
+disturbs less. The fixed cost of a step (the interpreter, op dispatch, autograd's bookkeeping) is measured
+apart, as the step time at batch 1 (``batch_scaling``).
 """
 from __future__ import annotations
 
@@ -216,7 +217,6 @@ def profile_step(variant: str, task: str, setting: dict | None = None, *, batch:
         h.remove()
     per = {k: v / steps / 1e3 for k, v in attribute(prof.events()).items()}  # ms per step
     step_ms = statistics.median(plain) * 1e3
-    per["Python / dispatch"] = max(0.0, step_ms - sum(per.values()))
     return {"variant": variant, "task": task, "setting": setting or {}, "batch": batch, "length": x.shape[1],
             "threads": threads, "scored_only": scored, "step_ms": step_ms, "tokens_per_s": batch * x.shape[1] / (step_ms / 1e3),
             "breakdown_ms": per}
@@ -257,6 +257,38 @@ def profile_eval(variant: str, task: str, setting: dict | None = None, *, num_te
             "metrics_ms": (total - fwd[0]) * 1e3}
 
 
+def batch_scaling(variant: str, task: str, setting: dict | None = None, *, batches=(1, 32, 128), rounds: int = 4,
+                  threads: int = 1) -> dict:
+    """CPU µs per token of a train step at several batch sizes, measured interleaved (best of ``rounds``).
+
+    Batch 1 is about the fixed cost of a step (op dispatch, Python, autograd bookkeeping). Batch 128 against
+    32 bounds what training four seeds as one stacked computation could gain: a stacked step does the work of
+    a batch-128 step (every activation four times as large) plus per-run weights (bmm instead of mm), so it
+    cannot take less time per token than the batch-128 step of one model."""
+    from .model import build_model
+    from .train import mixer_factory
+    from .variants import get_variant
+
+    torch.set_num_threads(threads)
+    steps = {}
+    for b in batches:
+        x, y, vocab, backbone = _task_batch(task, setting or {}, b)
+        torch.manual_seed(0)
+        model = build_model(backbone, vocab, mixer_factory(get_variant(variant)), max_length=x.shape[1])
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+        steps[b] = (_make_step(model, opt, x, y, vocab, False), b * x.shape[1])
+        steps[b][0]()
+    best = {b: float("inf") for b in batches}
+    for _ in range(rounds):
+        for b, (step, _tokens) in steps.items():
+            t0 = time.process_time()
+            step()
+            best[b] = min(best[b], time.process_time() - t0)
+    return {"variant": variant, "task": task, "threads": threads,
+            "us_per_token": {b: best[b] / steps[b][1] * 1e6 for b in batches},
+            "step_ms": {b: best[b] * 1e3 for b in batches}}
+
+
 SHAPES = [  # (task, setting): the cpu scale's shapes — lengths 32 (AutoEncoder and a 2,048-way head), 128, 256
     ("memorization", {"vocab_size": 2048}),
     ("compression", {}),
@@ -268,14 +300,14 @@ SHAPES = [  # (task, setting): the cpu scale's shapes — lengths 32 (AutoEncode
 def _table(rows: list[dict]) -> str:
     head = f"{'category':<24}" + "".join(f"{r['task'][:10] + ' L' + str(r['length']):>17}" for r in rows)
     lines = [head, "-" * len(head)]
-    cats = CATEGORIES + ["Python / dispatch"]
-    for c in cats:
+    for c in CATEGORIES:
         cells = []
         for r in rows:
             ms = r["breakdown_ms"].get(c, 0.0)
-            cells.append(f"{ms:8.1f} ms {100 * ms / r['step_ms']:4.0f}%")
+            cells.append(f"{ms:8.1f} ms {100 * ms / sum(r['breakdown_ms'].values()):4.0f}%")
         lines.append(f"{c:<24}" + "".join(f"{s:>17}" for s in cells))
-    lines.append(f"{'step (CPU time)':<24}" + "".join(f"{r['step_ms']:14.1f} ms" for r in rows))
+    lines.append(f"{'profiled ops, total':<24}" + "".join(f"{sum(r['breakdown_ms'].values()):14.1f} ms" for r in rows))
+    lines.append(f"{'step, CPU time':<24}" + "".join(f"{r['step_ms']:14.1f} ms" for r in rows))
     lines.append(f"{'tokens/s':<24}" + "".join(f"{r['tokens_per_s']:17.0f}" for r in rows))
     return "\n".join(lines)
 
@@ -295,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [profile_step(args.variant, t, s, threads=args.threads, steps=args.steps, scored=args.scored_only)
             for t, s in SHAPES]
     evals = [profile_eval(args.variant, t, s, threads=args.threads) for t, s in SHAPES]
+    scaling = [batch_scaling(args.variant, t, s, threads=args.threads) for t, s in SHAPES[1:]]
     if args.json:
-        print(json.dumps({"steps": rows, "eval": evals}))
+        print(json.dumps({"steps": rows, "eval": evals, "batch_scaling": scaling}))
         return 0
     import os
 
@@ -307,6 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     for e in evals:
         print(f"  {e['task']:<22} {e['eval_ms']:8.0f} ms: forward {e['forward_ms']:8.0f} ms, metrics "
               f"{e['metrics_ms']:6.0f} ms")
+    print("\nCPU µs per token of a train step by batch size (batch 1 ≈ the fixed cost per step; batch 128 bounds a "
+          "stacked step of four seeds):")
+    for r in scaling:
+        cells = "  ".join(f"batch {b}: {us:6.1f} µs/token ({r['step_ms'][b]:6.1f} ms)" for b, us in r["us_per_token"].items())
+        print(f"  {r['task']:<22} {cells}")
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -224,7 +225,7 @@ class RunResult:
 
 
 def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | None = None,
-              progress: bool = False, path: str = "fast") -> RunResult:
+              progress: bool = False, path: str | None = None) -> RunResult:
     """Train one run under ``scale``'s protocol and return its result (nothing is written here).
 
     ``path="reference"`` is the loop the study's first grids ran: full logits at every position, the loss over
@@ -233,10 +234,13 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
     (docs/performance.md): the logits, the last SwiGLU and the final norm only at scored positions (half of
     memorization's positions, 1/16 of selective copying's) and ``evaluate``'s fast path.
     Each differs from its twin by float rounding only (the same sums over the same terms, in another order),
-    so both keep the same budget fingerprint; tests/test_fast_paths.py trains both and compares their curves.
+    so both keep the same budget fingerprint; tests/test_train_paths.py trains both and compares their curves.
+    ``path=None`` reads ``$DELTALAB_TRAIN_PATH`` (how ``python -m deltalab bench --grid`` runs the grid's
+    worker processes on either path), else "fast".
     """
+    path = path or os.environ.get("DELTALAB_TRAIN_PATH") or "fast"
     if path not in TRAIN_PATHS:
-        raise ValueError(f"unknown path {path!r}; valid: {', '.join(TRAIN_PATHS)}")
+        raise ValueError(f"unknown path {path!r} (argument or $DELTALAB_TRAIN_PATH); valid: {', '.join(TRAIN_PATHS)}")
     fast = path == "fast"
     t_start = time.perf_counter()
     device = device or default_device()
