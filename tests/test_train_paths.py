@@ -143,6 +143,7 @@ def test_grid_bench_reports_both_paths(monkeypatch, capsys, tmp_path):
     grid = report["grid"]
     assert grid["old"]["runs"] == grid["new"]["runs"] == 8
     assert grid["ratio"] == pytest.approx(grid["new"]["runs_per_hour"] / grid["old"]["runs_per_hour"])
+    assert grid["cpu_ratio"] == pytest.approx(grid["old"]["cpu_s_per_run"] / grid["new"]["cpu_s_per_run"])
     assert report["agreement"]["max_abs_accuracy_difference"] < 0.05
     records = sorted(tmp_path.rglob("*.json"))
     assert len(records) == 16

@@ -4,17 +4,18 @@ Trains a fixed mini-grid, every run of it, once through today's path (``train_ru
 loop the study's cpu grids ran) and once through the new one (``path="fast"``, the default), each with the
 grid runner's own layout (``runner.execute``: 2 worker processes × 1 thread on a 2-core machine) into a fresh
 temporary store, and prints runs per hour and training tokens per second of each and their ratio (new over
-old), with the machine's conditions. ``--rounds 2`` runs old, new, new, old (drift in the machine's load
-then weighs on both alike). With ``--json`` the last line is one JSON object holding ``"grid": {"old":
+old), with the machine's conditions, and the CPU time the workers took per run (``getrusage`` of the reaped worker
+processes: less disturbed than the wall clock when other work shares the cores). ``--rounds 2`` runs old,
+new, new, old (drift in the machine's load then weighs on both alike). With ``--json`` the last line is one JSON object holding ``"grid": {"old":
 {"runs_per_hour": …}, "new": {…}, "ratio": …}``.
 
 The mini-grid is the ``cpu`` scale's 8 task settings × ``--variants`` (default delta_net and decay_state,
-one plain-loop variant, as 25 of the 27 rows are) × seeds 0 and 1, with the budgets of ``BUDGETS``: a
-quarter of the cpu scale's examples per epoch (128 test examples instead of 512) and about a fifth of its
-epochs, chosen so that each task's share of the mini-grid's time is close to its share of the full cpu grid
-(selective copying ~21 %, in-context recall ~28 %, fuzzy recall ~17 %, noisy recall ~11 %, compression
-~10 %, memorization ~12 %). About a minute and a half per path with two workers on a quiet 2-core machine.
-Data sets are generated (or read from the cache) before the clock starts.
+one plain-loop variant, as 25 of the 27 rows are) × seeds 0 and 1, with the budgets of ``BUDGETS``: an eighth
+of the cpu scale's training and test examples (64 test examples instead of 512, so evaluation weighs against
+training as it does there) and epochs chosen so that each task's share of the mini-grid's time is close to
+its share of the cpu grid's (selective copying ~21 %, in-context recall ~28 %, fuzzy recall ~17 %, noisy
+recall ~11 %, compression ~10 %, memorization ~12 %). A minute or two per path with two workers on
+a quiet 2-core machine. Data sets are generated (or read from the cache) before the clock starts.
 """
 from __future__ import annotations
 
@@ -33,15 +34,15 @@ from pathlib import Path
 import yaml
 
 # task → (train examples per epoch, epochs); the cpu scale's settings of each task are kept
-BUDGETS = {
-    "in-context-recall": (480, 1),  # cpu: 3,200 × 3 (V=16 stops early after 1-2 epochs); the V=64 setting
-    "noisy-in-context-recall": (480, 1),  # cpu: 3,200 × 2
-    "fuzzy-in-context-recall": (800, 1),  # cpu: 3,200 × 3
-    "selective-copying": (450, 1),  # cpu: 1,200 × 4
-    "compression": (200, 8),  # cpu: 800 × 24
-    "memorization": (64, 8),  # cpu: 256 × 40 (V=256 stops early after ~12 epochs)
+BUDGETS = {  # the cpu scale's (examples, epochs) in the comments; 512 test examples there
+    "in-context-recall": (400, 1),  # 3,200 × 3 (V=16 stops early after 1-2 epochs); both settings
+    "noisy-in-context-recall": (400, 1),  # 3,200 × 2
+    "fuzzy-in-context-recall": (400, 2),  # 3,200 × 3
+    "selective-copying": (150, 3),  # 1,200 × 4
+    "compression": (100, 12),  # 800 × 24
+    "memorization": (32, 10),  # 256 × 40 (V=256 stops early after ~12 epochs); both settings
 }
-NUM_TEST = 128
+NUM_TEST = 64  # every task keeps the cpu scale's ratio of test to training examples (512 : 3,200 … 512 : 256)
 DEFAULT_VARIANTS = ("delta_net", "decay_state")
 SEEDS = (0, 1)
 
@@ -84,10 +85,12 @@ def run_grid(path: str, runs, scale, scale_file: Path, root: Path, workers: int,
     store = Store(root / path)
     load0 = os.getloadavg()
     with _train_path(path):
+        cpu0 = _cpu_seconds()
         t0 = time.perf_counter()
         summary = execute(runs, scale, store, workers=workers, threads=threads, progress=False,
                           scale_ref=str(scale_file))
         wall = time.perf_counter() - t0
+        cpu = _cpu_seconds() - cpu0
     records = [store.get(spec) for _, spec in runs]
     missing = [spec for (_, spec), r in zip(runs, records) if r is None]
     if missing or summary.busy or summary.skipped:
@@ -96,7 +99,13 @@ def run_grid(path: str, runs, scale, scale_file: Path, root: Path, workers: int,
     if wrong:
         raise RuntimeError(f"the {path} grid's records say they were trained by {wrong}")
     tokens = sum(r["train_tokens_per_s"] * r["train_time_s"] for r in records)
-    return {"path": path, "runs": len(records), "wall_s": wall, "runs_per_hour": len(records) / wall * 3600,
+    per_task: dict[str, dict[str, float]] = {}
+    for r in records:
+        t = per_task.setdefault(r["spec"]["task"], {"train": 0.0, "eval": 0.0})
+        t["train"] += r["train_time_s"]
+        t["eval"] += r["eval_time_s"]
+    return {"path": path, "per_task_process_s": per_task, "runs": len(records), "wall_s": wall, "cpu_s": cpu,
+            "runs_per_hour": len(records) / wall * 3600,
             "train_tokens": tokens, "tokens_per_s": tokens / wall,
             "process_s": {"train": sum(r["train_time_s"] for r in records),
                           "eval": sum(r["eval_time_s"] for r in records),
@@ -106,11 +115,26 @@ def run_grid(path: str, runs, scale, scale_file: Path, root: Path, workers: int,
                         for (_, spec), r in zip(runs, records)}}
 
 
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished children: the grid's worker processes
+    are reaped when ``execute`` returns, so the difference over a grid is the CPU time it took, less
+    disturbed by other work on the machine than the wall clock."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _combine(parts: list[dict]) -> dict:
     runs = sum(p["runs"] for p in parts)
     wall = sum(p["wall_s"] for p in parts)
     tokens = sum(p["train_tokens"] for p in parts)
+    per_task = {t: {k: sum(p["per_task_process_s"][t][k] for p in parts) for k in ("train", "eval")}
+                for t in parts[0]["per_task_process_s"]}
+    cpu = sum(p["cpu_s"] for p in parts)
     return {"runs": runs, "wall_s": wall, "runs_per_hour": runs / wall * 3600, "tokens_per_s": tokens / wall,
+            "cpu_s": cpu, "cpu_s_per_run": cpu / runs,
+            "per_task_process_s": per_task,
             "process_s": {k: sum(p["process_s"][k] for p in parts) for k in ("train", "eval", "run")},
             "load_average": [(p["load_average_before"][0], p["load_average_after"][0]) for p in parts]}
 
@@ -187,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             "num_test_examples": NUM_TEST,
             "agreement": agreement(parts["reference"][0], parts["fast"][0]),
             "grid": {"old": old | {"path": "reference"}, "new": new | {"path": "fast"},
-                     "ratio": new["runs_per_hour"] / old["runs_per_hour"]},
+                     "ratio": new["runs_per_hour"] / old["runs_per_hour"],
+                     "cpu_ratio": old["cpu_s_per_run"] / new["cpu_s_per_run"]},
         }
     finally:
         if not args.keep:
@@ -200,10 +225,16 @@ def main(argv: list[str] | None = None) -> int:
         for name, r in (("old (reference)", old), ("new (fast)", new)):
             loads = ", ".join(f"{a:.2f}→{b:.2f}" for a, b in r["load_average"])
             print(f"  {name:<16} {r['runs_per_hour']:8.0f} runs/h  {r['tokens_per_s']:8.0f} train tok/s  "
-                  f"wall {r['wall_s']:6.1f} s  (process s: train {r['process_s']['train']:.0f}, eval "
-                  f"{r['process_s']['eval']:.0f}; load average before→after {loads})")
+                  f"wall {r['wall_s']:6.1f} s  CPU {r['cpu_s_per_run']:5.1f} s/run  (load average before→after "
+                  f"{loads})")
+        print("  seconds per task as the runs timed themselves (wall clock), old → new (train + eval):")
+        for t in old["per_task_process_s"]:
+            o, n = old["per_task_process_s"][t], new["per_task_process_s"][t]
+            print(f"    {t:<26} {o['train']:7.1f} + {o['eval']:5.1f}  →  {n['train']:7.1f} + {n['eval']:5.1f}   "
+                  f"({(o['train'] + o['eval']) / (n['train'] + n['eval']):.2f}×)")
         a = report["agreement"]
-        print(f"  ratio new/old: {report['grid']['ratio']:.2f}×")
+        print(f"  ratio new/old: {report['grid']['ratio']:.2f}× runs per hour (wall clock); "
+              f"{report['grid']['cpu_ratio']:.2f}× runs per CPU-second")
         print(f"  results: {a['identical_accuracy']}/{a['runs']} runs with the same accuracy on both paths; largest "
               f"difference {a['max_abs_accuracy_difference']:.4f} (float rounding, grown over the training steps)")
     print(json.dumps(report))
