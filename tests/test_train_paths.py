@@ -138,13 +138,15 @@ def test_grid_bench_reports_both_paths(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(gridbench, "BUDGETS", {t: (16, 1) for t in gridbench.BUDGETS})
     monkeypatch.setattr(gridbench, "NUM_TEST", 8)
     monkeypatch.setattr(gridbench, "SEEDS", (0,))
-    assert gridbench.main(["--variants", "delta_net", "--workers", "1", "--json", "--keep", str(tmp_path)]) == 0
+    assert gridbench.main(["--variants", "delta_net", "--workers", "1", "--json", "--interleaved", "--keep",
+                           str(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     grid = report["grid"]
     assert grid["old"]["runs"] == grid["new"]["runs"] == 8
     assert grid["ratio"] == pytest.approx(grid["new"]["runs_per_hour"] / grid["old"]["runs_per_hour"])
     assert grid["cpu_ratio"] == pytest.approx(grid["old"]["cpu_s_per_run"] / grid["new"]["cpu_s_per_run"])
     assert report["agreement"]["max_abs_accuracy_difference"] < 0.05
+    assert report["interleaved"]["runs"] == 8 and report["interleaved"]["ratio_cpu"] > 0
     records = sorted(tmp_path.rglob("*.json"))
     assert len(records) == 16
     assert {json.loads(p.read_text())["environment"]["train_path"] for p in records} == {"fast", "reference"}

@@ -6,7 +6,9 @@ grid runner's own layout (``runner.execute``: 2 worker processes × 1 thread on 
 temporary store, and prints runs per hour and training tokens per second of each and their ratio (new over
 old), with the machine's conditions, and the CPU time the workers took per run (``getrusage`` of the reaped worker
 processes: less disturbed than the wall clock when other work shares the cores). ``--rounds 2`` runs old,
-new, new, old (drift in the machine's load then weighs on both alike). With ``--json`` the last line is one JSON object holding ``"grid": {"old":
+new, new, old (drift in the machine's load then weighs on both alike). ``--interleaved`` also trains every
+run through both paths back to back in one process, the comparison that other work on the machine disturbs
+least. With ``--json`` the last line is one JSON object holding ``"grid": {"old":
 {"runs_per_hour": …}, "new": {…}, "ratio": …}``.
 
 The mini-grid is the ``cpu`` scale's 8 task settings × ``--variants`` (default delta_net and decay_state,
@@ -115,6 +117,28 @@ def run_grid(path: str, runs, scale, scale_file: Path, root: Path, workers: int,
                         for (_, spec), r in zip(runs, records)}}
 
 
+def interleaved(runs, scale, threads: int) -> dict:
+    """Every run of the mini-grid trained here, in this process, through both paths back to back (reference
+    first for even runs, fast first for odd ones): a comparison that load changing over minutes cannot bias,
+    as each pair runs within seconds. Returns the summed seconds (wall clock and this process's CPU time) per
+    path and the ratios."""
+    from .runtime import set_threads
+    from .train import train_run
+    from .variants import get_variant
+
+    set_threads(threads)
+    tot = {p: {"wall_s": 0.0, "cpu_s": 0.0} for p in ("reference", "fast")}
+    for i, (ref, spec) in enumerate(runs):
+        for path in (("reference", "fast") if i % 2 == 0 else ("fast", "reference")):
+            t0, c0 = time.perf_counter(), time.process_time()
+            train_run(spec, scale, get_variant(ref), path=path)
+            tot[path]["wall_s"] += time.perf_counter() - t0
+            tot[path]["cpu_s"] += time.process_time() - c0
+    return {"runs": len(runs), "threads": threads, "old": tot["reference"], "new": tot["fast"],
+            "ratio_wall": tot["reference"]["wall_s"] / tot["fast"]["wall_s"],
+            "ratio_cpu": tot["reference"]["cpu_s"] / tot["fast"]["cpu_s"]}
+
+
 def _cpu_seconds() -> float:
     """CPU time (user + system) of this process and of its finished children: the grid's worker processes
     are reaped when ``execute`` returns, so the difference over a grid is the CPU time it took, less
@@ -159,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=1, help="1: old, new; 2: old, new, new, old")
     p.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"),
                    help="the mini-grid's precision (default fp32, as the cpu scale trains)")
+    p.add_argument("--interleaved", action="store_true",
+                   help="also train every run through both paths back to back in this process (1 thread): the "
+                        "comparison least disturbed by other work on the machine")
     p.add_argument("--keep", default=None, help="keep the two stores under this folder (default: deleted)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -200,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {path} path (round {i // 2 + 1}) ...", file=sys.stderr, flush=True)
             sub = root / f"round{i}"
             parts[path].append(run_grid(path, runs, scale, scale_file, sub, args.workers, args.threads))
+        inter = None
+        if args.interleaved:
+            if not args.json:
+                print("  both paths run by run, in this process ...", file=sys.stderr, flush=True)
+            inter = interleaved(runs, scale, 1)
         old, new = _combine(parts["reference"]), _combine(parts["fast"])
         report = {
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -210,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             "budgets": {t: {"num_train_examples": n, "epochs": e} for t, (n, e) in BUDGETS.items()},
             "num_test_examples": NUM_TEST,
             "agreement": agreement(parts["reference"][0], parts["fast"][0]),
+            "interleaved": inter,
             "grid": {"old": old | {"path": "reference"}, "new": new | {"path": "fast"},
                      "ratio": new["runs_per_hour"] / old["runs_per_hour"],
                      "cpu_ratio": old["cpu_s_per_run"] / new["cpu_s_per_run"]},
@@ -232,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
             o, n = old["per_task_process_s"][t], new["per_task_process_s"][t]
             print(f"    {t:<26} {o['train']:7.1f} + {o['eval']:5.1f}  →  {n['train']:7.1f} + {n['eval']:5.1f}   "
                   f"({(o['train'] + o['eval']) / (n['train'] + n['eval']):.2f}×)")
+        if inter:
+            print(f"  run by run in one process, 1 thread (back to back): old {inter['old']['cpu_s']:.0f} CPU s, new "
+                  f"{inter['new']['cpu_s']:.0f} CPU s: {inter['ratio_cpu']:.2f}× ({inter['ratio_wall']:.2f}× by the wall "
+                  f"clock)")
         a = report["agreement"]
         print(f"  ratio new/old: {report['grid']['ratio']:.2f}× runs per hour (wall clock); "
               f"{report['grid']['cpu_ratio']:.2f}× runs per CPU-second")
