@@ -12,6 +12,12 @@ A *train step* is what ``deltalab.train`` does per batch: forward under the run'
 
     python -m deltalab.bench [--threads 2] [--variants a,b] [--quick] [--json] [--out FILE] [--in-process]
                              [--thread-layouts | --no-thread-layouts] [--omp-passive] [--steps N] [--warmup N]
+                             [--batch 128] [--length 128] [--precision auto|fp32|bf16]
+    python -m deltalab bench --grid [--json] ...     runs per hour of a mini-grid, old vs new path (gridbench)
+    python -m deltalab bench --profile [...]         where a train step's time goes (profiling)
+
+On a CPU with native bf16 (avx512_bf16 / AMX) the report adds delta_net and gated_delta_net at fp32 and at
+bf16 autocast side by side, so that the precision policy is chosen on measurements.
 
 Each path runs in its own fresh process (``--in-process`` to skip that), so that its peak memory is the
 peak resident set size of a process that built and trained only that path: ``resource.getrusage`` ``ru_maxrss``
@@ -66,8 +72,8 @@ def _current_rss_mb() -> float:
         return float("nan")
 
 
-def mixer_for(path: str):
-    """``(make_mixer, precision)`` of a path."""
+def mixer_for(path: str, precision: str = "auto"):
+    """``(make_mixer, precision)`` of a path (``precision``: auto, fp32 or bf16; the reference is always fp32)."""
     from .layers import DeltaNet
     from .runtime import resolve_precision
     from .train import mixer_factory
@@ -77,13 +83,13 @@ def mixer_for(path: str):
         from fla.ops.delta_rule.naive import delta_rule_chunkwise as naive_rule
 
         return (lambda: DeltaNet(rule=naive_rule)), "fp32"
-    return mixer_factory(get_variant(path)), resolve_precision("auto", torch.device("cpu"))
+    return mixer_factory(get_variant(path)), resolve_precision(precision, torch.device("cpu"))
 
 
-def build(path: str, seed: int = 0):
+def build(path: str, seed: int = 0, precision: str = "auto"):
     from .model import LanguageModel
 
-    make_mixer, precision = mixer_for(path)
+    make_mixer, precision = mixer_for(path, precision)
     torch.manual_seed(seed)
     model = LanguageModel(VOCAB, make_mixer, DIM)
     if path == "reference":
@@ -106,14 +112,18 @@ def train_step(model, opt, x, y, precision: str) -> float:
     return loss.item()
 
 
+CLOCK = time.perf_counter  # --cpu-time: time.process_time (this process's CPU time; at 1 thread it is what the
+# step costs, whatever else runs on the machine; at 2 threads it also counts OpenMP's waiting)
+
+
 def _times(fn, warmup: int, steps: int) -> list[float]:
     for _ in range(warmup):
         fn()
     out = []
     for _ in range(steps):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        out.append(time.perf_counter() - t0)
+        out.append(CLOCK() - t0)
     return out
 
 
@@ -145,10 +155,10 @@ def count_flops(model, opt, x, y, precision: str) -> tuple[int, int]:
 
 
 def measure_path(path: str, *, threads: int, batch: int, length: int, warmup: int, steps: int,
-                 eval_steps: int, flops: bool = True) -> dict:
+                 eval_steps: int, flops: bool = True, precision: str = "auto") -> dict:
     torch.set_num_threads(threads)
     rss0 = _current_rss_mb()
-    model, opt, precision = build(path)
+    model, opt, precision = build(path, precision=precision)
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, VOCAB, (batch, length), generator=g)
     y = torch.randint(0, VOCAB, (batch, length), generator=g)
@@ -195,10 +205,12 @@ def matmul_peak(threads: int, dtype: torch.dtype, n: int, repeats: int) -> float
 # ---------------------------------------------------------------------------------------------------------
 # The driver: one child process per path.
 # ---------------------------------------------------------------------------------------------------------
-def _worker_cmd(path: str, args, threads: int) -> list[str]:
+def _worker_cmd(path: str, args, threads: int, precision: str | None = None) -> list[str]:
     return [sys.executable, "-m", "deltalab.bench", "--worker", path, "--threads", str(threads),
             "--batch", str(args.batch), "--length", str(args.length), "--warmup", str(args.warmup),
-            "--steps", str(args.steps), "--eval-steps", str(args.eval_steps)] + (["--no-flops"] if args.no_flops else [])
+            "--steps", str(args.steps), "--eval-steps", str(args.eval_steps),
+            "--precision", precision or args.precision] + (["--no-flops"] if args.no_flops else []) + (
+        ["--cpu-time"] if args.cpu_time else [])
 
 
 def _child_env(threads: int, passive: bool = False) -> dict:
@@ -215,13 +227,30 @@ def _parse_child(proc: subprocess.CompletedProcess | subprocess.Popen, out: str,
     raise RuntimeError(f"benchmark worker for {path!r} failed (rc {proc.returncode}):\n{err[-3000:]}")
 
 
-def run_path(path: str, args) -> dict:
+def run_path(path: str, args, precision: str | None = None) -> dict:
     if args.in_process:
         return measure_path(path, threads=args.threads, batch=args.batch, length=args.length, warmup=args.warmup,
-                            steps=args.steps, eval_steps=args.eval_steps, flops=not args.no_flops)
-    proc = subprocess.run(_worker_cmd(path, args, args.threads), capture_output=True, text=True,
+                            steps=args.steps, eval_steps=args.eval_steps, flops=not args.no_flops,
+                            precision=precision or args.precision)
+    proc = subprocess.run(_worker_cmd(path, args, args.threads, precision), capture_output=True, text=True,
                           env=_child_env(args.threads, args.omp_passive))
     return _parse_child(proc, proc.stdout, proc.stderr, path)
+
+
+PRECISION_PATHS = ("delta_net", "gated_delta_net")
+
+
+def precision_compare(args) -> dict:
+    """On a CPU with native bf16: the train step of ``PRECISION_PATHS`` at fp32 and at bf16 autocast, each in
+    its own process, alternating, so that the precision policy can be chosen on measurements."""
+    out: dict[str, dict] = {}
+    for path in PRECISION_PATHS:
+        for prec in ("fp32", "bf16"):
+            r = run_path(path, args, prec)
+            out.setdefault(path, {})[prec] = {"train_tokens_per_s": r["train_tokens_per_s"],
+                                              "eval_tokens_per_s": r["eval_tokens_per_s"]}
+        out[path]["bf16_over_fp32"] = out[path]["bf16"]["train_tokens_per_s"] / out[path]["fp32"]["train_tokens_per_s"]
+    return out
 
 
 def thread_layouts(path: str, args) -> dict:
@@ -308,7 +337,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--eval-steps", type=int, default=None)
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="autocast precision of every path but the reference (default: resolve_precision('auto'))")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time steps by process CPU time, not the wall clock (a load-robust yardstick at --threads 1)")
+    p.add_argument("--grid", action="store_true",
+                   help="the grid benchmark instead (deltalab.gridbench: the reference vs the fast training path)")
+    p.add_argument("--profile", action="store_true",
+                   help="the train-step profile instead (deltalab.profiling: where a step's time goes)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--grid" in argv or "--profile" in argv:  # their own options: see `--grid --help`, `--profile --help`
+        rest = [a for a in argv if a not in ("--grid", "--profile")]
+        if "--grid" in argv:
+            from .gridbench import main as grid_main
+
+            return grid_main(rest)
+        from .profiling import main as profile_main
+
+        return profile_main(rest)
     args = p.parse_args(argv)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.steps = args.steps if args.steps is not None else (3 if args.quick else 7)
@@ -319,9 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     warnings.filterwarnings("ignore", message="Triton is not supported")
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.process_time
     if args.worker:
         res = measure_path(args.worker, threads=args.threads, batch=args.batch, length=args.length,
-                           warmup=args.warmup, steps=args.steps, eval_steps=args.eval_steps, flops=not args.no_flops)
+                           warmup=args.warmup, steps=args.steps, eval_steps=args.eval_steps, flops=not args.no_flops,
+                           precision=args.precision)
         print(json.dumps(res))
         return 0
 
@@ -339,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {path} ...", file=sys.stderr, flush=True)
         results[path] = run_path(path, args)
     layouts = thread_layouts("delta_net", args) if args.thread_layouts else None
+    precisions = precision_compare(args) if cpu_has_native_bf16() else None
 
     ref = results["reference"]["train_tokens_per_s"]
     base = results["delta_net"]["train_tokens_per_s"]
@@ -353,9 +406,11 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "threads": args.threads,
         "omp_wait_policy": "PASSIVE" if args.omp_passive else os.environ.get("OMP_WAIT_POLICY", "default"),
+        "clock": "process CPU time" if args.cpu_time else "wall clock",
         "load_average_at_start": os.getloadavg(),
         "batch": args.batch, "length": args.length, "warmup": args.warmup, "steps": args.steps,
-        "precision": resolve_precision("auto", torch.device("cpu")),
+        "precision": resolve_precision(args.precision, torch.device("cpu")),
+        "precision_compare": precisions,
         "cpu_native_bf16": cpu_has_native_bf16(),
         "matmul_peak_gflops": peaks,
         "train_tokens_per_s": {n: r["train_tokens_per_s"] for n, r in results.items()},
@@ -386,9 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"deltalab.bench  {report['date']}  {report['machine']}  torch {torch.__version__}  "
           f"load average at start {report['load_average_at_start'][0]:.2f}  OMP_WAIT_POLICY {report['omp_wait_policy']}")
     print(f"LanguageModel 4 layers, width {DIM}, vocab {VOCAB}, batch {args.batch}, length {args.length}, "
-          f"{args.threads} threads; train step = fwd + bwd + AdamW; median of {args.steps} steps after {args.warmup}")
+          f"{args.threads} threads; train step = fwd + bwd + AdamW; median of {args.steps} steps after {args.warmup} "
+          f"({report['clock']})")
     print(f"matmul peak at {args.threads} threads: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s "
-          f"(native bf16: {cpu_has_native_bf16()}; auto precision here: {report['precision']})\n")
+          f"(native bf16: {cpu_has_native_bf16()}; the paths ran at: {report['precision']})\n")
     print(_table(results, peaks, sequential))
     print(f"\nMFLOP/tok: train-step matmul+conv FLOPs per token (FlopCounterMode); util: of the measured matmul peak "
           f"at the path's precision. peak RSS: {report['peak_memory_method']} (in brackets: increase over the RSS "
@@ -401,6 +457,13 @@ def main(argv: list[str] | None = None) -> int:
               f"2 processes × 1 thread {layouts['2x1_train_tokens_per_s']:.0f} tok/s in total "
               f"({' + '.join(f'{t:.0f}' for t in layouts['2x1_per_process'])}); eval "
               f"{layouts['1x2_eval_tokens_per_s']:.0f} vs {layouts['2x1_eval_tokens_per_s']:.0f}")
+    if precisions:
+        print(f"\nprecision (native bf16 here; batch {args.batch}, length {args.length}, {args.threads} threads, "
+              f"train tok/s):")
+        for path, r in precisions.items():
+            print(f"  {path:<18} fp32 {r['fp32']['train_tokens_per_s']:8.0f}   bf16 {r['bf16']['train_tokens_per_s']:8.0f}"
+                  f"   bf16/fp32 {r['bf16_over_fp32']:.2f}   (eval: fp32 {r['fp32']['eval_tokens_per_s']:.0f}, "
+                  f"bf16 {r['bf16']['eval_tokens_per_s']:.0f})")
     print(f"\nwall time {report['wall_s']:.0f} s")
     return 0
 

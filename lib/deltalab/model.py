@@ -83,9 +83,17 @@ class Backbone(nn.Module):
         self.norms = nn.ModuleList(RMSNorm(dim) for _ in layers)
         self.norm_f = RMSNorm(dim)
 
-    def forward(self, h: Tensor) -> Tensor:
-        for norm, layer in zip(self.norms, self.layers):
+    def forward(self, h: Tensor, rows: Tensor | None = None) -> Tensor:
+        """``h [B, L, D]`` → ``[B, L, D]``; with ``rows`` (indices into the flattened ``B·L`` positions) the last
+        layer (a SwiGLU: position-wise) and the final norm run at those positions only → ``[len(rows), D]``."""
+        last = len(self.layers) - 1 if rows is not None else len(self.layers)
+        for norm, layer in zip(self.norms[:last], self.layers[:last]):
             h = h + layer(norm(h))
+        if rows is not None:
+            if not isinstance(self.layers[last], SwiGLU):
+                raise TypeError(f"scored rows need a position-wise last layer; got {type(self.layers[last]).__name__}")
+            h = h.reshape(-1, h.shape[-1]).index_select(0, rows)
+            h = h + self.layers[last](self.norms[last](h))
         return self.norm_f(h)
 
 
@@ -97,6 +105,8 @@ def _pad_tokens(x: Tensor, multiple: int) -> Tensor:
 class LanguageModel(nn.Module):
     """MAD's LanguageModel: ``(B, T)`` int64 tokens → ``(B, T, V)`` logits."""
 
+    takes_scored = True  # forward(x, scored) returns the scored positions' logits alone (deltalab.train uses it)
+
     def __init__(self, vocab_size: int, make_mixer: Callable[[], nn.Module], dim: int = 128, pad_multiple: int = 32):
         super().__init__()
         self.vocab_size, self.pad_multiple = vocab_size, pad_multiple
@@ -105,10 +115,28 @@ class LanguageModel(nn.Module):
         self.backbone = Backbone(dim, make_mixer)
         self.head = nn.Linear(dim, vocab_size, bias=False)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, scored: Tensor | None = None) -> Tensor:
+        """``(B, T)`` tokens → ``(B, T, V)`` logits, or with ``scored`` (bool ``[B, T]``) the logits of the scored
+        positions alone, ``[n, V]`` in row-major order (``logits[scored]`` of the full pass). The last SwiGLU,
+        the final norm and the head are position-wise, so they then run at those rows only; every scored logit
+        and every gradient is the same sum as in the full pass (an unscored position's gradient there is
+        exactly zero), added up over fewer rows."""
         T = x.shape[1]
-        h = self.backbone(self.embed(_pad_tokens(x, self.pad_multiple)))
+        xp = _pad_tokens(x, self.pad_multiple)
+        rows = None if scored is None else _scored_rows(scored, x.shape, xp.shape[1])
+        h = self.backbone(self.embed(xp), rows)
+        if rows is not None:
+            return self.head(h)
         return self.head(h[:, :T] if h.shape[1] != T else h)
+
+
+def _scored_rows(scored: Tensor, shape: torch.Size, padded_length: int) -> Tensor:
+    """Indices of the scored positions in the flattened ``[B · padded_length]`` positions, row-major."""
+    if scored.shape != shape or scored.dtype != torch.bool:
+        raise ValueError(f"scored must be a bool mask of the tokens' shape {tuple(shape)}; "
+                         f"got {scored.dtype} {tuple(scored.shape)}")
+    pos = scored.nonzero()
+    return pos[:, 0] * padded_length + pos[:, 1]
 
 
 def sincos_positions(length: int, dim: int) -> Tensor:
@@ -124,6 +152,8 @@ class AutoEncoder(nn.Module):
     """MAD's AutoEncoder for compression: encode the sequence, keep the last position, decode every position
     from it plus a sinusoidal position code through a fixed non-expanding MLP. All Linear weights are
     re-initialised N(0, 0.02), as MAD's AutoEncoder does."""
+
+    takes_scored = True
 
     def __init__(self, vocab_size: int, make_mixer: Callable[[], nn.Module], dim: int = 128, max_length: int = 4096,
                  pad_multiple: int = 32):
@@ -142,12 +172,16 @@ class AutoEncoder(nn.Module):
                 if getattr(m, "bias", None) is not None:
                     nn.init.zeros_(m.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, scored: Tensor | None = None) -> Tensor:
+        """``(B, T)`` → ``(B, T, V)``; with ``scored`` the logits of those positions alone, ``[n, V]`` (the decoder
+        is position-wise, so it then runs at those positions only; see ``LanguageModel.forward``)."""
         B, T = x.shape
         if T > self.positions.shape[0]:
             raise ValueError(f"sequence length {T} exceeds the AutoEncoder's max_length {self.positions.shape[0]}")
         h = self.encoder(self.embed(_pad_tokens(x, self.pad_multiple)))
         z = h[:, T - 1, None, :] + self.positions[:T].to(h.dtype)  # [B, T, D]: last real position + position i
+        if scored is not None:
+            z = z.reshape(B * T, -1).index_select(0, _scored_rows(scored, x.shape, T))
         return self.head(self.decoder(z))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -104,32 +105,99 @@ def run_data(spec: RunSpec, scale: Scale) -> dict[str, np.ndarray]:
     return {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
 
 
+TRAIN_PATHS = ("fast", "reference")  # see train_run
+EVAL_FORWARD_TOKENS = 4096  # the fast path's forward chunk in evaluation (measured fastest on a 2-core CPU)
+
+
+def _metric_batches(n: int, batch_size: int):
+    """``(start, end)`` of the batches MAD's metrics are averaged over: 128 examples each, within forward batches
+    of ``batch_size`` (as the reference evaluation cuts them)."""
+    for start in range(0, n, batch_size):
+        end = min(start + batch_size, n)
+        for m in range(start, end, MAD_METRIC_BATCH):
+            yield m, min(m + MAD_METRIC_BATCH, end)
+
+
+def macro_accuracy(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> float:
+    """torchmetrics' ``multiclass_accuracy(average="macro")`` of scored positions, from per-class counts (three
+    length-V bincounts instead of torchmetrics' V²-bin confusion matrix: 25 ms → 0.2 ms per 128 examples at
+    V = 2,048). The counts are integers and the averaging is torchmetrics' own ``_accuracy_reduce``, so the
+    value is the same; tests/test_fast_paths.py checks it against ``multiclass_accuracy``."""
+    from torchmetrics.functional.classification.accuracy import _accuracy_reduce
+
+    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
+    tp = torch.bincount(target[pred == target], minlength=num_classes)
+    fn = torch.bincount(target, minlength=num_classes) - tp
+    fp = torch.bincount(pred, minlength=num_classes) - tp
+    tn = target.numel() - tp - fp - fn
+    return float(_accuracy_reduce(tp, fp, tn, fn, average="macro", multidim_average="global"))
+
+
+def _scored_logits(model, xb: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Logits of the scored positions, ``[n, V]``: only those rows are computed when the model can (and
+    something is unscored)."""
+    if bool(keep.all()):
+        logits = model(xb)
+        return logits.reshape(-1, logits.shape[-1])
+    if getattr(model, "takes_scored", False):
+        return model(xb, keep)
+    return model(xb)[keep]
+
+
 @torch.inference_mode()
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, vocab: int, batch_size: int, precision: str,
-             device: torch.device) -> dict[str, float]:
+             device: torch.device, path: str = "fast") -> dict[str, float]:
     """MAD's test metrics: per-128-example-batch macro accuracy and perplexity, averaged weighted by batch
-    size; plus micro token accuracy and the token-mean loss. Forward passes use ``batch_size`` (larger is
-    cheaper), the metrics still use MAD's batches of 128."""
+    size; plus micro token accuracy and the token-mean loss.
+
+    ``path="reference"``: forward passes of ``batch_size`` examples, full logits, torchmetrics'
+    ``multiclass_accuracy`` with ``ignore_index``. ``path="fast"`` (the default): the same metric batches, each
+    forwarded in chunks of at most ``EVAL_FORWARD_TOKENS`` tokens (a 256 × 128-token forward runs 1.3-1.5×
+    slower per token than 32 × 128 here: its activations overflow the cache), logits computed at the scored
+    positions only (``LanguageModel.forward(x, scored)``), and ``macro_accuracy``. The two agree to float
+    rounding (tests/test_fast_paths.py)."""
+    if path not in TRAIN_PATHS:
+        raise ValueError(f"unknown path {path!r}; valid: {', '.join(TRAIN_PATHS)}")
     model.eval()
     acc_sum = ppl_sum = loss_sum = 0.0
     n_seen = correct = scored = 0
-    for start in range(0, len(x), batch_size):
-        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
-        with autocast(precision, device):
-            logits = model(xb)
-        logits = logits.float()
-        for m in range(0, len(xb), MAD_METRIC_BATCH):
-            lg, tg = logits[m:m + MAD_METRIC_BATCH], yb[m:m + MAD_METRIC_BATCH]
-            nb = len(tg)
-            ce = F.cross_entropy(lg.reshape(-1, vocab), tg.reshape(-1), ignore_index=IGNORE, reduction="sum")
-            k = int((tg != IGNORE).sum())
+    if path == "reference":  # the evaluation the seed results and the first cpu grids ran
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+            with autocast(precision, device):
+                logits = model(xb)
+            logits = logits.float()
+            for m in range(0, len(xb), MAD_METRIC_BATCH):
+                lg, tg = logits[m:m + MAD_METRIC_BATCH], yb[m:m + MAD_METRIC_BATCH]
+                nb = len(tg)
+                ce = F.cross_entropy(lg.reshape(-1, vocab), tg.reshape(-1), ignore_index=IGNORE, reduction="sum")
+                k = int((tg != IGNORE).sum())
+                pred = lg.argmax(-1)
+                acc = multiclass_accuracy(pred.reshape(-1), tg.reshape(-1), num_classes=vocab, average="macro",
+                                          ignore_index=IGNORE)
+                acc_sum += float(acc) * nb
+                ppl_sum += math.exp(min(float(ce) / max(k, 1), 80.0)) * nb  # exp capped: a diverged model has huge CE
+                loss_sum += float(ce)
+                correct += int(((pred == tg) & (tg != IGNORE)).sum())
+                scored += k
+                n_seen += nb
+    else:
+        rows = max(1, min(batch_size, EVAL_FORWARD_TOKENS // max(x.shape[1], 1)))
+        for m0, m1 in _metric_batches(len(x), batch_size):
+            xm, ym = x[m0:m1].to(device), y[m0:m1].to(device)
+            keep = ym != IGNORE
+            parts = []
+            for s in range(0, len(xm), rows):
+                with autocast(precision, device):
+                    parts.append(_scored_logits(model, xm[s:s + rows], keep[s:s + rows]).float())
+            lg, tg = torch.cat(parts), ym[keep]
+            nb, k = len(ym), len(tg)
+            ce = F.cross_entropy(lg, tg, reduction="sum")
             pred = lg.argmax(-1)
-            acc = multiclass_accuracy(pred.reshape(-1), tg.reshape(-1), num_classes=vocab, average="macro",
-                                      ignore_index=IGNORE)
-            acc_sum += float(acc) * nb
-            ppl_sum += math.exp(min(float(ce) / max(k, 1), 80.0)) * nb  # exp capped: a diverged model has huge CE
+            acc_sum += (macro_accuracy(pred, tg, vocab) if k else 0.0) * nb
+            ppl_sum += math.exp(min(float(ce) / max(k, 1), 80.0)) * nb
             loss_sum += float(ce)
-            correct += int(((pred == tg) & (tg != IGNORE)).sum())
+            correct += int((pred == tg).sum())
             scored += k
             n_seen += nb
     model.train()
@@ -162,8 +230,23 @@ class RunResult:
 
 
 def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | None = None,
-              progress: bool = False) -> RunResult:
-    """Train one run under ``scale``'s protocol and return its result (nothing is written here)."""
+              progress: bool = False, path: str | None = None) -> RunResult:
+    """Train one run under ``scale``'s protocol and return its result (nothing is written here).
+
+    ``path="reference"`` is the loop the study's first grids ran: full logits at every position, the loss over
+    the scored ones (``ignore_index``), ``torch.optim.AdamW``'s per-parameter loop, ``evaluate(path=
+    "reference")``. ``path="fast"`` (the default) computes the same things with less work
+    (docs/performance.md): the logits, the last SwiGLU and the final norm only at scored positions (half of
+    memorization's positions, 1/16 of selective copying's) and ``evaluate``'s fast path.
+    Each differs from its twin by float rounding only (the same sums over the same terms, in another order),
+    so both keep the same budget fingerprint; tests/test_train_paths.py trains both and compares their curves.
+    ``path=None`` reads ``$DELTALAB_TRAIN_PATH`` (how ``python -m deltalab bench --grid`` runs the grid's
+    worker processes on either path), else "fast".
+    """
+    path = path or os.environ.get("DELTALAB_TRAIN_PATH") or "fast"
+    if path not in TRAIN_PATHS:
+        raise ValueError(f"unknown path {path!r} (argument or $DELTALAB_TRAIN_PATH); valid: {', '.join(TRAIN_PATHS)}")
+    fast = path == "fast"
     t_start = time.perf_counter()
     device = device or default_device()
     precision = resolve_precision(scale.precision, device)
@@ -199,9 +282,15 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
         for start in range(0, len(perm), budget.batch_size):
             idx = perm[start:start + budget.batch_size]
             xb, yb = x_tr[idx].to(device), y_tr[idx].to(device)
-            with autocast(precision, device):
-                logits = model(xb)
-            loss = F.cross_entropy(logits.float().reshape(-1, vocab), yb.reshape(-1), ignore_index=IGNORE)
+            if fast:  # the mean over the scored positions, their logits alone computed
+                keep = yb != IGNORE
+                with autocast(precision, device):
+                    logits = _scored_logits(model, xb, keep)
+                loss = F.cross_entropy(logits.float(), yb[keep])
+            else:
+                with autocast(precision, device):
+                    logits = model(xb)
+                loss = F.cross_entropy(logits.float().reshape(-1, vocab), yb.reshape(-1), ignore_index=IGNORE)
             if not torch.isfinite(loss):
                 diverged = True
                 break
@@ -216,7 +305,7 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
         last = epoch == budget.epochs
         if diverged or last or epoch % scale.eval_every == 0:
             t0 = time.perf_counter()
-            m = evaluate(model, x_te, y_te, vocab, scale.eval_batch_size, precision, device)
+            m = evaluate(model, x_te, y_te, vocab, scale.eval_batch_size, precision, device, path=path)
             eval_time += time.perf_counter() - t0
             m["train_loss"] = loss_sum / max(n_batches, 1)
             curve.append({"epoch": epoch, **m})
@@ -252,5 +341,5 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
         backend=fast_rule(variant, device)[1],
         budget={"num_train_examples": len(x_tr), "num_test_examples": len(x_te), "epochs": budget.epochs,
                 "batch_size": budget.batch_size, "eval_every": scale.eval_every},
-        environment=environment(device),
+        environment=environment(device) | {"train_path": path},
     )
