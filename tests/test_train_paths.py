@@ -142,11 +142,14 @@ def test_grid_bench_reports_both_paths(monkeypatch, capsys, tmp_path):
                            str(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     grid = report["grid"]
-    assert grid["old"]["runs"] == grid["new"]["runs"] == 8
+    from deltalab.params import load_scale
+
+    n = sum(len(b.settings) for b in load_scale("cpu").tasks.values())  # the mini-grid: one run per cpu setting
+    assert grid["old"]["runs"] == grid["new"]["runs"] == n
     assert grid["ratio"] == pytest.approx(grid["new"]["runs_per_hour"] / grid["old"]["runs_per_hour"])
     assert grid["cpu_ratio"] == pytest.approx(grid["old"]["cpu_s_per_run"] / grid["new"]["cpu_s_per_run"])
     assert report["agreement"]["max_abs_accuracy_difference"] < 0.05
-    assert report["interleaved"]["runs"] == 8 and report["interleaved"]["ratio_cpu"] > 0
+    assert report["interleaved"]["runs"] == n and report["interleaved"]["ratio_cpu"] > 0
     records = sorted(tmp_path.rglob("*.json"))
-    assert len(records) == 16
+    assert len(records) == 2 * n
     assert {json.loads(p.read_text())["environment"]["train_path"] for p in records} == {"fast", "reference"}

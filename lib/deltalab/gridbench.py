@@ -1,7 +1,7 @@
 """Grid throughput, old path against new: ``python -m deltalab bench --grid [--json]`` (issue 15).
 
 Trains a fixed mini-grid, every run of it, once through today's path (``train_run(path="reference")``: the
-loop the study's cpu grids ran) and once through the new one (``path="fast"``, the default), each with the
+loop the study's cpu grids ran) and once through the new one (``path="fast"``), each with the
 grid runner's own layout (``runner.execute``: 2 worker processes × 1 thread on a 2-core machine) into a fresh
 temporary store, and prints runs per hour and training tokens per second of each and their ratio (new over
 old), with the machine's conditions, and the CPU time the workers took per run (``getrusage`` of the reaped worker
@@ -11,7 +11,7 @@ run through both paths back to back in one process, the comparison that other wo
 least. With ``--json`` the last line is one JSON object holding ``"grid": {"old":
 {"runs_per_hour": …}, "new": {…}, "ratio": …}``.
 
-The mini-grid is the ``cpu`` scale's 8 task settings × ``--variants`` (default delta_net and decay_state,
+The mini-grid is the ``cpu`` scale's task settings × ``--variants`` (default delta_net and decay_state,
 one plain-loop variant, as 25 of the 27 rows are) × seeds 0 and 1, with the budgets of ``BUDGETS``: an eighth
 of the cpu scale's training and test examples (64 test examples instead of 512, so evaluation weighs against
 training as it does there) and epochs chosen so that each task's share of the mini-grid's time is close to
@@ -36,7 +36,7 @@ from pathlib import Path
 import yaml
 
 # task → (train examples per epoch, epochs); the cpu scale's settings of each task are kept
-BUDGETS = {  # the cpu scale's (examples, epochs) in the comments; 512 test examples there
+BUDGETS = {  # an eighth of cpu-v1's (examples, epochs), in the comments; 512 test examples there
     "in-context-recall": (400, 1),  # 3,200 × 3 (V=16 stops early after 1-2 epochs); both settings
     "noisy-in-context-recall": (400, 1),  # 3,200 × 2
     "fuzzy-in-context-recall": (400, 2),  # 3,200 × 3
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
     if not args.json:
         print(f"deltalab bench --grid  {report['date']}  {report['machine']}  torch {report['torch']}")
-        print(f"{len(runs)} runs per path ({', '.join(variants)} × the cpu scale's 8 task settings × seeds "
+        print(f"{len(runs)} runs per path ({', '.join(variants)} × the cpu scale's task settings × seeds "
               f"{', '.join(map(str, SEEDS))}, reduced budgets), {args.workers} workers × {args.threads} thread(s), "
               f"{args.precision}; rounds: {' → '.join(order)}")
         for name, r in (("old (reference)", old), ("new (fast)", new)):

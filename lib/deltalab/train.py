@@ -146,12 +146,12 @@ def _scored_logits(model, xb: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, vocab: int, batch_size: int, precision: str,
-             device: torch.device, path: str = "fast") -> dict[str, float]:
+             device: torch.device, path: str = "reference") -> dict[str, float]:
     """MAD's test metrics: per-128-example-batch macro accuracy and perplexity, averaged weighted by batch
     size; plus micro token accuracy and the token-mean loss.
 
-    ``path="reference"``: forward passes of ``batch_size`` examples, full logits, torchmetrics'
-    ``multiclass_accuracy`` with ``ignore_index``. ``path="fast"`` (the default): the same metric batches, each
+    ``path="reference"`` (the default): forward passes of ``batch_size`` examples, full logits, torchmetrics'
+    ``multiclass_accuracy`` with ``ignore_index``. ``path="fast"``: the same metric batches, each
     forwarded in chunks of at most ``EVAL_FORWARD_TOKENS`` tokens (a 256 × 128-token forward runs 1.3-1.5×
     slower per token than 32 × 128 here: its activations overflow the cache), logits computed at the scored
     positions only (``LanguageModel.forward(x, scored)``), and ``macro_accuracy``. The two agree to float
@@ -233,17 +233,20 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
               progress: bool = False, path: str | None = None) -> RunResult:
     """Train one run under ``scale``'s protocol and return its result (nothing is written here).
 
-    ``path="reference"`` is the loop the study's first grids ran: full logits at every position, the loss over
-    the scored ones (``ignore_index``), ``torch.optim.AdamW``'s per-parameter loop, ``evaluate(path=
-    "reference")``. ``path="fast"`` (the default) computes the same things with less work
+    ``path="reference"`` (the default) is the loop the study's grids run: full logits at every position, the loss
+    over the scored ones (``ignore_index``), ``torch.optim.AdamW``'s per-parameter loop, ``evaluate(path=
+    "reference")``. ``path="fast"`` computes the same things with less work
     (docs/performance.md): the logits, the last SwiGLU and the final norm only at scored positions (half of
     memorization's positions, 1/16 of selective copying's) and ``evaluate``'s fast path.
     Each differs from its twin by float rounding only (the same sums over the same terms, in another order),
     so both keep the same budget fingerprint; tests/test_train_paths.py trains both and compares their curves.
     ``path=None`` reads ``$DELTALAB_TRAIN_PATH`` (how ``python -m deltalab bench --grid`` runs the grid's
-    worker processes on either path), else "fast".
+    worker processes on either path), else "reference". The fast path is not the default: on this 2-core machine
+    its grid throughput measured 0.95-1.03× the reference (docs/performance.md), and a grid whose runs come from
+    both paths would break the bit-for-bit comparison that finds where a change does not act (a state-only row
+    on a one-chunk task equals DeltaNet only when both ran the same path).
     """
-    path = path or os.environ.get("DELTALAB_TRAIN_PATH") or "fast"
+    path = path or os.environ.get("DELTALAB_TRAIN_PATH") or "reference"
     if path not in TRAIN_PATHS:
         raise ValueError(f"unknown path {path!r} (argument or $DELTALAB_TRAIN_PATH); valid: {', '.join(TRAIN_PATHS)}")
     fast = path == "fast"
