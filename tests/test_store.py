@@ -562,3 +562,37 @@ def test_study_twice_in_a_row_changes_no_file(tmp_path):
     assert second.keys() == first.keys()
     changed = [str(p) for p in first if first[p][0] != second[p][0]]
     assert not changed, changed
+
+
+# --- 11. a grid over many sittings: what is stored, held and left, and the time left ---------------------
+
+def test_status_counts_each_run_once_and_projects_from_stored_wall_times(tmp_path, monkeypatch, capsys):
+    from deltalab.__main__ import main
+    from deltalab.runner import grid_status, status_report
+
+    monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path))
+    store = Store()
+    sc = load_scale("smoke")
+    runs = plan(["delta_net", "decay_state"], sc, ["compression", "memorization"], seeds=[0, 1])
+    by = {(s.variant, s.task, s.seed): s for _, s in runs}
+    for key, wall in ((("delta_net", "compression", 0), 10.0), (("delta_net", "compression", 1), 30.0),
+                      (("decay_state", "compression", 0), 100.0)):
+        store.put(by[key], _record(by[key], 0.5) | {"wall_time_s": wall})
+    _lock(store, by[("delta_net", "memorization", 0)], "another-host 4242 77 ab\n")  # a live lease
+    _lock(store, by[("delta_net", "memorization", 1)], "another-host 4242 77 ab\n",
+          age_s=2 * store.lease_s)  # an expired lease: the run counts as missing
+
+    status = grid_status(runs, store).set_index(["variant", "task", "seed"])
+    assert status["state"].value_counts().to_dict() == {"stored": 3, "held": 1, "missing": 4}
+    # decay_state's missing compression seed: its own stored seed (100 s), not the setting's median
+    assert status.loc[("decay_state", "compression", 1), "estimate_s"] == 100.0
+    assert pd.isna(status.loc[("delta_net", "compression", 0), "estimate_s"])  # stored: nothing left to estimate
+    assert status.xs("memorization", level="task")["estimate_s"].isna().all()  # no stored run of the setting
+
+    report = status_report(grid_status(runs, store), workers=2)
+    assert "stored: 3 of 8 runs" in report and "left: 5 runs, about 0.0 process-hours" in report
+    assert "4 run(s) of settings with no stored run are not in that figure" in report
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["status", "--scale", "smoke", "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err

@@ -3,8 +3,10 @@
     variants                         list the registered variants: short name, table label, formula
     run   --variant V [--scale S]    train (or reuse) one variant on a scale's tasks, print its row and the
                                      baselines' (writes nothing but its runs' records)
-    grid  [--scale S] [--variants]   the whole grid (27 variants × 6 tasks by default), resumable; then the
-                                     study's tables, as `table` writes them
+    grid  [--scale S] [--variants]   the whole grid (the scale's rows × its tasks by default), resumable; then
+                                     the study's tables, as `table` writes them
+    status [--scale S] [--workers N] what the grid has stored, what live locks hold and what is missing, per
+                                     seed, and the time left projected from the stored runs' wall times
     table [--scale S]                the study's tables (registered variants) from the stored runs, written
                                      beside the store: outputs/<scale>/accuracies_df.csv and
                                      accuracies_summary.csv for the repository's store outputs/results,
@@ -162,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     grid.add_argument("--extra-seed-variants", default="", help="variants that get the scale's baseline_seeds")
     _engine_args(grid)
 
+    status = sub.add_parser("status", help="the grid's progress per seed and the time left (trains nothing)")
+    status.add_argument("--scale", default="cpu")
+    status.add_argument("--workers", type=int, default=2, help="processes the projection assumes (default 2)")
+
     table = sub.add_parser("table", help="the study's tables from the stored runs, written beside the store")
     table.add_argument("--scale", default="cpu")
     table.add_argument("--variants", default=None, help="only these rows (short names, .py files or ids): printed, "
@@ -213,6 +219,15 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             _study_table(scale.name, store)  # says so if the store is incomplete for the scale
             return _missing_report(runs, store)
+        if args.command == "status":
+            from .runner import grid_status, status_report
+
+            if args.workers < 1:
+                raise ValueError(f"--workers must be at least 1; got {args.workers}")
+            scale = load_scale(args.scale)
+            print(f"scale {scale.name!r}, store {store.root}:")
+            print(status_report(grid_status(plan(scale.rows(), scale), store), args.workers))
+            return 0
         if args.command == "table":
             load_scale(args.scale)  # validates the name
             if args.variants:

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from . import tasks as T
 from .params import Scale, load_scale
 from .runtime import default_device, resolve_precision, set_threads
@@ -233,3 +236,50 @@ def run_variant(variant: str, scale: str = "cpu", tasks: list[str] | str | None 
                       address=address, **engine_options)
     records = [r for _, spec in runs if (r := store.get(spec)) is not None]
     return records, summary
+
+
+def grid_status(runs: list[tuple[str, RunSpec]], store: Store) -> pd.DataFrame:
+    """One row per planned run: variant, task, setting id, seed, ``state`` (``stored``, ``held`` by a live
+    lock, or ``missing``), the stored run's ``wall_time_s``, and ``estimate_s``: for a run not stored, the
+    median wall time of the same variant and setting at its stored seeds, else of every stored run of that
+    setting (NaN where no run of the setting is stored yet)."""
+    rows = []
+    for _, spec in runs:
+        record = store.get(spec)
+        lock = store.lock_path(spec)
+        if record is not None:
+            state = "stored"
+        elif lock.exists() and not store.lock_state(lock)[0]:
+            state = "held"
+        else:
+            state = "missing"
+        rows.append({"variant": spec.variant, "task": spec.task,
+                     "setting": T.setting_id(spec.task, spec.setting_dict) if spec.setting else "baseline",
+                     "seed": spec.seed, "state": state,
+                     "wall_time_s": float(record["wall_time_s"]) if record is not None else np.nan})
+    frame = pd.DataFrame(rows, columns=["variant", "task", "setting", "seed", "state", "wall_time_s"])
+    same_row = frame.groupby(["variant", "task", "setting"])["wall_time_s"].transform("median")
+    same_setting = frame.groupby(["task", "setting"])["wall_time_s"].transform("median")
+    frame["estimate_s"] = np.where(frame["state"] == "stored", np.nan, same_row.fillna(same_setting))
+    return frame
+
+
+def status_report(status: pd.DataFrame, workers: int) -> str:
+    """What a grid has done and what is left, per seed, with the time left projected from the stored runs'
+    wall times at ``workers`` processes (as measured: on busy cores the projection is pessimistic)."""
+    counts = pd.crosstab(status["seed"], status["state"]).reindex(columns=["stored", "held", "missing"],
+                                                                   fill_value=0)
+    counts["planned"] = counts.sum(axis=1)
+    left = status[status["state"] != "stored"]
+    unknown = int(left["estimate_s"].isna().sum())
+    hours = left["estimate_s"].sum() / 3600
+    stored = status[status["state"] == "stored"]
+    lines = [counts.to_string(), "",
+             f"stored: {len(stored)} of {len(status)} runs, {stored['wall_time_s'].sum() / 3600:.1f} process-hours "
+             f"of wall time as recorded"]
+    if len(left):
+        lines.append(f"left: {len(left)} runs, about {hours:.1f} process-hours by the stored runs' wall times "
+                     f"(median per variant and setting, else per setting), so about {hours / workers:.1f} h at "
+                     f"{workers} processes" + (f"; {unknown} run(s) of settings with no stored run are not in "
+                                                "that figure" if unknown else ""))
+    return "\n".join(lines)
