@@ -153,3 +153,37 @@ def test_grid_bench_reports_both_paths(monkeypatch, capsys, tmp_path):
     records = sorted(tmp_path.rglob("*.json"))
     assert len(records) == 2 * n
     assert {json.loads(p.read_text())["environment"]["train_path"] for p in records} == {"fast", "reference"}
+
+
+def test_gemm_bound_counts_the_linears_gemms_as_torch_does():
+    """``bench --bound``: the three GEMMs per Linear it times are the FLOPs autograd runs for that Linear."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from deltalab.bench import build
+    from deltalab.gemmbound import gemm_flops, linear_shapes
+
+    model, _, _ = build("delta_net", precision="fp32")
+    shapes = linear_shapes(model)
+    assert len(shapes) == 11 and (128, 384) in shapes  # 2 blocks × (q/k/v, β, output, W12, W3) + the head
+    for i, o in {(128, 384), (352, 128), (128, 2)}:
+        lin = torch.nn.Linear(i, o, bias=False)
+        xi = torch.randn(3, 5, i, requires_grad=True)
+        with FlopCounterMode(display=False) as fc:
+            lin(xi).sum().backward()
+        assert gemm_flops([(i, o)], rows=15) == fc.get_total_flops()
+
+
+def test_gemm_bound_reports_a_ceiling_and_refuses_bad_shapes(capsys):
+    import json
+
+    from deltalab.gemmbound import main
+
+    assert main(["--shapes", "2x32", "--steps", "1", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["bound"]
+    assert (row["batch"], row["length"], row["threads"]) == (2, 32, 1)
+    assert row["ceiling_over_reference"] == pytest.approx(row["reference_step_s"] / row["gemm_s"])
+    assert row["gemm_gflops"] > 0 and row["ceiling_over_delta_net"] > 0
+    with pytest.raises(SystemExit):
+        main(["--shapes", "32by128"])
+    assert "--shapes takes batch×length pairs" in capsys.readouterr().err

@@ -15,6 +15,7 @@ A *train step* is what ``deltalab.train`` does per batch: forward under the run'
                              [--batch 128] [--length 128] [--precision auto|fp32|bf16]
     python -m deltalab bench --grid [--json] ...     runs per hour of a mini-grid, old vs new path (gridbench)
     python -m deltalab bench --profile [...]         where a train step's time goes (profiling)
+    python -m deltalab bench --bound [...]           the dense GEMMs alone against whole train steps: how fast a step could be (gemmbound)
 
 On a CPU with native bf16 (avx512_bf16 / AMX) the report adds delta_net and gated_delta_net at fp32 and at
 bf16 autocast side by side, so that the precision policy is chosen on measurements.
@@ -345,18 +346,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="the grid benchmark instead (deltalab.gridbench: the reference vs the fast training path)")
     p.add_argument("--profile", action="store_true",
                    help="the train-step profile instead (deltalab.profiling: where a step's time goes)")
+    p.add_argument("--bound", action="store_true",
+                   help="the dense GEMMs alone against whole train steps instead (deltalab.gemmbound: how fast a "
+                        "step could possibly be)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     if argv is None:
         argv = sys.argv[1:]
-    if "--grid" in argv or "--profile" in argv:  # their own options: see `--grid --help`, `--profile --help`
-        rest = [a for a in argv if a not in ("--grid", "--profile")]
-        if "--grid" in argv:
-            from .gridbench import main as grid_main
-
-            return grid_main(rest)
-        from .profiling import main as profile_main
-
-        return profile_main(rest)
+    modes = [m for m in ("--grid", "--profile", "--bound") if m in argv]
+    if len(modes) > 1:
+        p.error(f"{' and '.join(modes)} are separate benchmarks: give one")
+    if modes:  # their own options: see `--grid --help`, `--profile --help`, `--bound --help`
+        rest = [a for a in argv if a != modes[0]]
+        if modes[0] == "--grid":
+            from .gridbench import main as sub_main
+        elif modes[0] == "--profile":
+            from .profiling import main as sub_main
+        else:
+            from .gemmbound import main as sub_main
+        return sub_main(rest)
     args = p.parse_args(argv)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.steps = args.steps if args.steps is not None else (3 if args.quick else 7)
