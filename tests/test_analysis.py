@@ -396,3 +396,40 @@ def test_verdict_words_in_markdown_are_the_defined_ones(measured):
     text = sentences.verdicts_markdown(table, "t")
     assert re.findall(r"^- \*\*(.+?)\*\*", text, re.M) == [HOLDS]
     assert isinstance(Verdict(None, HOLDS, ""), Verdict)
+
+
+def test_the_seed_spread_note_says_how_many_seeds_the_cells_have():
+    """The number of seeds in the sentence is the cells' own (it once said "three" whatever the scale)."""
+    def spread(*seed_lists):
+        return pd.DataFrame({"row": "delta_net", "task": "Context Recall", "setting": "vs64", "range": 0.8,
+                             "seeds": [", ".join(map(str, s)) for s in seed_lists], "accuracy per seed": ""})
+
+    four = sentences.seed_spread_note(spread([0, 1, 2, 3]), 10, "at scale `cpu`", 0.3)
+    assert "a paired t interval over 4 seeds says little" in four and "three" not in four
+    mixed = sentences.seed_spread_note(spread([0, 1, 2], [0, 2], [0, 1, 2]), 10, "at scale `cpu-v1`", 0.3)
+    assert "over 2 or 3 seeds says little" in mixed and "Context Recall (3)" in mixed
+
+
+def test_beating_a_row_at_the_ceiling_is_not_testable_unless_it_shows():
+    """A row at ≥ 0.99 leaves no room: "beats it" is not testable there, unless a clear difference shows anyway;
+    a clear difference the other way still contradicts, and "lags" is judged as before."""
+    fuzzy = {"delta_net": (0.990, 0.991, 0.992), "hybrid_softmax": (0.999, 1.000, 0.999),
+             "gelu_error": (0.995, 0.989, 0.993), "layernorm_qk": (0.50, 0.60, 0.55)}
+    records = [_record(v, "fuzzy-in-context-recall", {}, seed, acc, [3.0, 2.0 - acc])[1]
+               for v, accs in fuzzy.items() for seed, acc in enumerate(accs)]
+    rows = list(fuzzy)
+    rnd = Round(number=9, title="t", seed_document="x", question="q", variants=tuple(rows[:3]),
+                proposal="layernorm_qk", proposal_rationale="r")
+    st = study.assemble(rnd, CPU, ["fuzzy-in-context-recall"], records, {}, pd.DataFrame(), rows)
+    ev = claims.SeedEvidence(st.scores, st.inert, st.columns, st.twins)
+
+    def verdict(kind, variant, other="delta_net"):
+        return judge(Claim(text="t", kind=kind, task="Fuzzy Recall", variant=variant, other=other), ev, rows,
+                     st.columns)
+
+    unclear = verdict("beats", "gelu_error")
+    assert unclear.status == NOT_TESTABLE and "delta_net is at the ceiling here (≥ 0.99)" in unclear.evidence
+    assert verdict("beats", "hybrid_softmax").status == HOLDS
+    assert verdict("beats", "layernorm_qk").status == CONTRADICTED
+    assert verdict("lags", "gelu_error").status == not_established(3)
+    assert verdict("beats", "delta_net", other="layernorm_qk").status == HOLDS

@@ -42,6 +42,7 @@ from . import inert as inert_cells
 from . import stats
 from .names import ALL_SETTINGS, AVERAGE, BASELINE, fmt, join_words, signed
 from .study import per_seed
+from .tables import CEILING
 
 HOLDS = "holds"
 CONTRADICTED = "contradicted"
@@ -229,8 +230,11 @@ def _pairwise(c: Claim, ev, column: str, setting: str) -> tuple[str, str]:
     if c.kind == "no_worse":
         status = {"within": HOLDS, "worse": CONTRADICTED}.get(d.beyond(c.margin), not_established(ev.seeds(d)))
         return status, f"{where}: {nums}, {ev.describe(d)}; no worse means a drop under {fmt(c.margin)}"
-    status = _PAIR[c.kind].get(d.direction, not_established(ev.seeds(d)))
-    return status, f"{where}: {nums}, {ev.describe(d)}"
+    status = _PAIR[c.kind].get(d.direction)
+    if status is None and c.kind == "beats" and ev.mean(b, column, setting) >= CEILING:
+        return NOT_TESTABLE, (f"{where}: {nums}, {ev.describe(d)}; {b} is at the ceiling here (≥ {CEILING:g}), so "
+                              f"{a} could not come out clearly above it")
+    return status or not_established(ev.seeds(d)), f"{where}: {nums}, {ev.describe(d)}"
 
 
 def _threshold_status(kind: str, lv: stats.Level, threshold: float, seeds: int) -> str:

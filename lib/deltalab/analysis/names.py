@@ -45,9 +45,9 @@ def signed(x: float | None, digits: int = 3) -> str:
     return f"{round(x, digits) + 0.0:+.{digits}f}"
 
 
-def join_words(items) -> str:
-    """"a", "a and b", "a, b and c"."""
+def join_words(items, last: str = "and") -> str:
+    """"a", "a and b", "a, b and c" (``last="or"``: "a, b or c")."""
     items = [str(x) for x in items]
     if len(items) <= 1:
         return "".join(items)
-    return f"{', '.join(items[:-1])} and {items[-1]}"
+    return f"{', '.join(items[:-1])} {last} {items[-1]}"

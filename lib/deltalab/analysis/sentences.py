@@ -201,10 +201,11 @@ def seed_spread_note(spread: pd.DataFrame, cells: int, tag: str, min_range: floa
                 f"within {min_range:g} accuracy.")
     per_task = spread.groupby("task", sort=True).size()
     where = join_words([f"{task} ({n})" for task, n in per_task.items()])
+    seeds = sorted({len(str(s).split(",")) for s in spread["seeds"]})
     return (f"{tag}: {len(spread)} of the {cells} (row, task, setting) cells with two or more seeds have seeds that "
             f"disagree by {min_range:g} accuracy or more: {where}. There a run either learns the setting within the "
             f"scale's budget or does not, the per-seed differences are far from normal, and a paired t interval over "
-            f"three seeds says little.")
+            f"{join_words([str(n) for n in seeds], 'or')} seeds says little.")
 
 
 def ceiling_note(ceilings: dict[str, list[str]], tag: str) -> str:
