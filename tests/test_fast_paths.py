@@ -22,6 +22,7 @@ from deltalab.layers import (
     use_reference_ops,
 )
 from deltalab.model import LanguageModel, SwiGLU
+from deltalab.variants import VARIANTS
 
 warnings.filterwarnings("ignore", message="Triton is not supported")
 
@@ -197,3 +198,29 @@ def test_gated_chunk_loop_equals_reference_loop(L, C, initial_state):
         return lambda q, k, v, b, g, *s: fn(q, k, v, beta=b, g=g, chunk_size=C, initial_state=s[0] if s else None)
 
     assert _max_err(_grads(call(gated_delta_rule_chunkwise), ins), _grads(call(gated_delta_rule_chunkwise_ref), ins)) < 1e-11
+
+
+@pytest.mark.parametrize("name", [n for n, v in VARIANTS.items() if v.rule is not None])
+def test_chunk_fields_equal_plain_tensors_for_every_rule(name, monkeypatch):
+    """``ChunkField``: reading chunk i as one of the views of one unbind gives every rule the same outputs and
+    gradients, bit for bit, as plain tensors (whose chunk reads are selects), at three chunks with padding."""
+    from deltalab.core import delta_rule
+
+    inputs = _rule_inputs(L=80, dtype=torch.float32)[:4]
+    fast = _grads(VARIANTS[name].rule, inputs)
+    monkeypatch.setattr(delta_rule, "CHUNK_FIELDS", False)
+    plain = _grads(VARIANTS[name].rule, inputs)
+    assert chunk_preamble(*inputs).q.__class__ is torch.Tensor  # the twin really ran on plain tensors
+    for a, b in zip(fast, plain):
+        assert (a is None and b is None) or torch.equal(a, b)
+
+
+def test_a_chunk_field_is_a_tensor_except_for_reading_one_chunk():
+    from deltalab.core.delta_rule import ChunkField
+
+    c = chunk_preamble(*_rule_inputs(L=96)[:4], 32)
+    assert isinstance(c.q, ChunkField) and type(c.q * 2) is torch.Tensor and type(c.q[:, :, 1]) is torch.Tensor
+    assert c.q[:, :, 1] is c.q[:, :, 1]  # one unbind, read many times
+    assert torch.equal(c.q[:, :, -1], c.q.unbind(2)[-1]) and torch.equal(c.beta[:, :, 2], c.beta.unbind(2)[2])
+    assert torch.equal(c.q[:, :, 0:2], torch.stack(c.q.unbind(2)[:2], dim=2))  # any other index: plain indexing
+    assert torch.equal(c.q[0], c.q.unbind(0)[0])
