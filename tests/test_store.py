@@ -5,6 +5,7 @@ smoke scale. New names are imported inside the tests, so each one fails on its o
 the fix.
 """
 import json
+import re
 import os
 import signal
 import socket
@@ -596,3 +597,57 @@ def test_status_counts_each_run_once_and_projects_from_stored_wall_times(tmp_pat
     monkeypatch.chdir(tmp_path)
     assert main(["status", "--scale", "smoke", "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+# --- 13. a failing run does not stop the grid; the lease is a positive number ----------------------------
+
+def test_a_run_that_raises_does_not_stop_the_grid(tmp_path, monkeypatch, capsys):
+    """The other runs are trained and stored; the grid then exits 1 naming the failed run and its cause."""
+    from deltalab.__main__ import main
+
+    rule = tmp_path / "fragile.py"
+    rule.write_text(
+        "from deltalab.core import delta_rule_chunkwise as base\n"
+        "def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):\n"
+        "    if q.shape[0] > 2:  # the checks use a batch of 2; training does not\n"
+        "        raise RuntimeError('boom in my rule')\n"
+        "    return base(q, k, v, beta, chunk_size)\n")
+    monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path / "store"))
+    code = main(["grid", "--scale", "smoke", "--variants", f"{rule},delta_net", "--tasks", "memorization",
+                 "--workers", "1"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert re.search(r"1 of 2 runs failed on this machine \(the others are stored\):\n  variant fragile-[0-9a-f]{8} "
+                     r"\(.*fragile.py\), task memorization, .*boom in my rule", err)
+    (_, spec), = plan(["delta_net"], load_scale("smoke"), ["memorization"])
+    assert Store().get(spec) is not None  # delta_net's run, after the failed one, was trained and stored
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "soon"])
+def test_a_bad_lock_lease_is_refused_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv("DELTALAB_LOCK_LEASE_S", value)
+    with pytest.raises(ValueError, match=r"DELTALAB_LOCK_LEASE_S must be a .*number of seconds .*" + re.escape(repr(value))):
+        Store()
+    monkeypatch.setenv("DELTALAB_LOCK_LEASE_S", "90")
+    assert Store().lease_s == 90.0 and Store(lease_s=5).lease_s == 5.0
+
+
+def test_the_heartbeat_survives_a_failed_touch(tmp_path, monkeypatch):
+    """One failed utime (a transient error) does not end the lease's renewal."""
+    from deltalab import store as store_mod
+
+    (_, spec), = plan(["delta_net"], load_scale("smoke"), ["memorization"])
+    store = Store(tmp_path, lease_s=0.4)  # heartbeat every 0.1 s
+    real, calls = os.utime, []
+
+    def flaky(path, *a, **kw):
+        calls.append(path)
+        if len(calls) == 1:
+            raise OSError("transient")
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(store_mod.os, "utime", flaky)
+    with store.claim(spec) as owned:
+        assert owned
+        time.sleep(0.9)
+        assert len(calls) >= 3 and not store.lock_state(store.lock_path(spec))[0]  # renewed after the failure

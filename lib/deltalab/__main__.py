@@ -20,7 +20,8 @@ A table computed from an incomplete store (a run the scale plans for the registe
 stored) says so and is written as accuracies_df.incomplete.csv / accuracies_summary.incomplete.csv, never
 over a complete table. Exit status: 0 when done; 1 when runs of the grid (or of `run`'s variant) are still
 not stored afterwards (another process holds them: each is listed with its lock), or when `table` finds the
-store incomplete, or when runs failed on the Ray cluster (each other run is stored); 2 on bad input or a
+store incomplete, or when runs failed, here or on the Ray cluster (each other run is stored; the failed runs
+are listed with their cause, and running the grid again retries them); 2 on bad input or a
 store problem (the message names the file).
 """
 from __future__ import annotations
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
-    from .ray_engine import RunsFailed
+    from .runner import RunsFailed
     from .variants import VARIANTS, variants_table
 
     try:
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, StoreError) as e:  # bad input or a store problem: a clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except RunsFailed as e:  # some runs failed on the cluster; every other run is stored
+    except RunsFailed as e:  # some runs failed (here or on the cluster); every other run is stored
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 1

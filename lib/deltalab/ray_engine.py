@@ -48,32 +48,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .params import Scale
+from .runner import RunsFailed  # raised after a grid with failed runs (also importable from here)
 from .store import Store
 from .train import RunSpec
 
 DEFAULT_MAX_RETRIES = 3  # attempts after a worker process dies (Ray's default for tasks)
-
-
-class RunsFailed(RuntimeError):
-    """Raised after a grid in which some runs failed on the cluster; every other run is stored."""
-
-    def __init__(self, failures: list[tuple[RunSpec, BaseException]], total: int):
-        from .runner import describe
-
-        self.failures = failures
-        lines = [f"{describe(spec)}: {_describe(error)}" for spec, error in failures[:20]]
-        more = [f"… and {len(failures) - 20} more"] if len(failures) > 20 else []
-        super().__init__(f"{len(failures)} of {total} runs failed on the Ray cluster (the others are stored):\n  "
-                         + "\n  ".join(lines + more))
-
-
-def _describe(error: BaseException) -> str:
-    """The exception a run raised on its worker (Ray wraps it with the remote traceback), on one line."""
-    cause = getattr(error, "cause", None)
-    if isinstance(cause, BaseException):
-        return f"{type(cause).__name__}: {cause}"
-    lines = str(error).strip().splitlines()
-    return lines[-1] if lines else type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -323,5 +302,5 @@ def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | No
             bar.close()
     summary.seconds = time.perf_counter() - t0
     if failures:
-        raise RunsFailed(failures, len(todo))
+        raise RunsFailed(failures, len(todo), where="on the Ray cluster")
     return summary

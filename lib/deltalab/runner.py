@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -77,6 +78,30 @@ class RunError(RuntimeError):
     """A run that raised while training, with the run it was (variant, task, setting, seed) in its message."""
 
 
+class RunsFailed(RuntimeError):
+    """Raised after a grid in which some runs failed (raised, or their worker process died); every other run is
+    stored, and running the grid again retries only the runs still missing."""
+
+    def __init__(self, failures: list[tuple[RunSpec, BaseException]], total: int, where: str = "on this machine"):
+        self.failures = failures
+        lines = [_failure_line(spec, error) for spec, error in failures[:20]]
+        more = [f"… and {len(failures) - 20} more"] if len(failures) > 20 else []
+        super().__init__(f"{len(failures)} of {total} runs failed {where} (the others are stored):\n  "
+                         + "\n  ".join(lines + more))
+
+
+def _failure_line(spec: RunSpec, error: BaseException) -> str:
+    """One line per failed run: a ``RunError`` names its run itself; anything else (a Ray task error, a dead worker
+    process) is put after the run's description, reduced to its cause or its last line."""
+    if isinstance(error, RunError):
+        return str(error)
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"{describe(spec)}: {type(cause).__name__}: {cause}"
+    lines = str(error).strip().splitlines()
+    return f"{describe(spec)}: {lines[-1] if lines else type(error).__name__}"
+
+
 def describe(spec: RunSpec, ref: str | None = None) -> str:
     """``variant X, task T, setting S, lr …, wd …, seed N (scale)`` for messages."""
     sid = T.setting_id(spec.task, spec.setting_dict) if spec.setting else "baseline"
@@ -139,12 +164,13 @@ class Summary:
     skipped: int = 0
     busy: int = 0
     diverged: int = 0
+    failed: int = 0
     seconds: float = 0.0
     held: list[str] = field(default_factory=list)  # the runs not taken: each run and the lock that held it
 
     def __str__(self) -> str:
         text = (f"{self.trained + self.diverged} trained ({self.diverged} diverged), {self.skipped} already "
-                f"stored, {self.busy} held by another process, in {self.seconds:.0f} s")
+                f"stored, {self.busy} held by another process, {self.failed} failed, in {self.seconds:.0f} s")
         if self.held:
             text += "\nnot taken (another process holds the lock; it expires if that process is gone):\n  "
             text += "\n  ".join(self.held)
@@ -190,10 +216,20 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
         if bar is not None:
             bar.update(1)
 
+    failures: list[tuple[RunSpec, BaseException]] = []
+
+    def settle(spec: RunSpec, outcome) -> None:
+        """Tally a finished run; a run that raised (or whose worker died) is a failure, and the grid goes on."""
+        try:
+            tally(outcome(), spec)
+        except (RunError, BrokenProcessPool) as e:
+            failures.append((spec, e))
+            tally("failed", spec)
+
     scale_name = scale_ref or scale.name
     if workers <= 1:
         for ref, spec in todo:
-            tally(_run_one(ref, spec, scale_name, str(store.root), threads), spec)
+            settle(spec, lambda: _run_one(ref, spec, scale_name, str(store.root), threads))
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=_watch_parent, initargs=(os.getpid(),)) as pool:
@@ -203,13 +239,15 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for f in done:
-                        tally(f.result(), pending.pop(f))
+                        settle(pending.pop(f), f.result)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # the runs in progress finish; none start
                 raise
     if bar is not None:
         bar.close()
     summary.seconds = time.perf_counter() - t0
+    if failures:
+        raise RunsFailed(failures, len(todo))
     return summary
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import secrets
 import socket
@@ -94,7 +95,7 @@ def read_record(path: str | os.PathLike) -> dict:
 class Store:
     def __init__(self, root: str | os.PathLike | None = None, lease_s: float | None = None):
         self.root = Path(root or os.environ.get("DELTALAB_RESULTS") or DEFAULT_ROOT)
-        self.lease_s = float(lease_s or os.environ.get("DELTALAB_LOCK_LEASE_S") or LEASE_S)
+        self.lease_s = _lease(lease_s)
 
     def path(self, spec: RunSpec) -> Path:
         sid = T.setting_id(spec.task, spec.setting_dict) if spec.setting else "baseline"
@@ -116,14 +117,17 @@ class Store:
         """The run's record, or None if not stored. A corrupt record raises ``CorruptRecordError``; with
         ``quarantine`` it is moved aside with a warning and treated as not stored (the grid re-trains it)."""
         path = self.path(spec)
-        if not path.exists():
-            return None
         try:
             return read_record(path)
+        except (FileNotFoundError, NotADirectoryError):  # not stored (or its folder is not one: check_writable says)
+            return None
         except CorruptRecordError as e:
             if not quarantine:
                 raise
-            aside = _move_aside(path)
+            try:
+                aside = _move_aside(path)
+            except FileNotFoundError:  # another grid moved it aside first
+                return None
             warnings.warn(f"{e.args[0].split(';')[0]}; moved aside to {aside.name} and the run is trained again",
                           stacklevel=2)
             return None
@@ -297,17 +301,51 @@ def legacy_budget_id(scale, task: str, policy: str) -> str:
     return hashlib.sha256(repr(key).encode()).hexdigest()[:6]
 
 
+def _lease(lease_s: float | None) -> float:
+    """The lock lease in seconds: ``lease_s``, else $DELTALAB_LOCK_LEASE_S, else ``LEASE_S``; a positive number."""
+    raw = lease_s if lease_s is not None else os.environ.get("DELTALAB_LOCK_LEASE_S")
+    if raw is None or raw == "":
+        return float(LEASE_S)
+    where = "lease_s" if lease_s is not None else "DELTALAB_LOCK_LEASE_S"
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where} must be a number of seconds (default {LEASE_S}); got {raw!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise ValueError(f"{where} must be a positive, finite number of seconds (default {LEASE_S}); got {raw!r}")
+    return value
+
+
 def _write_json(path: Path, record: dict) -> None:
-    """Atomically (temporary file, then rename), with the umask's mode (``os.open`` with 0o666)."""
+    """Atomically and durably: a temporary file, synced, renamed into place, and the folder synced, so that after
+    a crash or power loss the record is either whole or absent (never an empty file the lock's removal outlived).
+    With the umask's mode (``os.open`` with 0o666)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "w") as f:
             json.dump(record, f, indent=1, sort_keys=True, allow_nan=True)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a directory, so that a rename into it survives a crash (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _unwritable(folder: Path, e: OSError) -> StoreWriteError:
@@ -391,12 +429,13 @@ class _Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            if _read(self.lock) != self.token:
+            text = _read(self.lock)
+            if text is not None and text != self.token:
                 return  # taken over (we stalled past the lease): nothing of ours to renew
             try:
                 os.utime(self.lock)
             except OSError:
-                return
+                continue  # a transient error (or the lock unreadable): try again at the next beat
 
     def stop(self) -> None:
         self._stop.set()

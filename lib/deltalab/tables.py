@@ -22,6 +22,7 @@ only; a user's variants are reported in their own notebook (run_variant.ipynb) o
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 
@@ -302,7 +303,10 @@ def write_accuracies(runs: pd.DataFrame, scale: str, out_dir: str | Path | None 
     paths = {"accuracies": out_dir / f"accuracies_df{suffix}", "summary": out_dir / f"accuracies_summary{suffix}"}
     frames = {"accuracies": accuracies_df(runs, expected=expected), "summary": summary(runs, expected=expected)}
     for key, path in paths.items():
-        tmp = path.with_name(f".{path.name}.tmp")
-        frames[key].to_csv(tmp, index=(key == "accuracies"), float_format="%.6f")
-        tmp.replace(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: two grids finishing at once
+        try:
+            frames[key].to_csv(tmp, index=(key == "accuracies"), float_format="%.6f")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return paths
