@@ -482,6 +482,9 @@ MEMO = "memorization: {num_train_examples: 32, "
     (lambda s: s.replace("name: smoke", "name: smoky"), "name", "differs from the file's name"),
     (lambda s: s.replace("precision: fp32", "precision: fp16"), "precision", "one of auto, bf16, fp32"),
     (lambda s: s.replace("num_test_examples: 16", "num_test_examples: 0"), "num_test_examples", "positive integer"),
+    (lambda s: s.replace("num_test_examples: 16", "num_test_examples: 512").replace("eval_batch_size: 16",
+                                                                                     "eval_batch_size: 192"),
+     "eval_batch_size", "multiple of 128"),  # would re-cut the metric's 128-example blocks under the same run id
     (lambda s: "", "empty", "needs the keys"),
 ])
 def test_bad_scale_values_name_the_file_and_the_key(tmp_path, edit, key, valid):

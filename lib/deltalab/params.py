@@ -14,6 +14,8 @@ A scale (``params/scales/<name>.yaml``) says how much of MAD's protocol a run ge
     precision                  auto | bf16 | fp32 (see deltalab.runtime); the precision a run resolves to is
                                part of its identity (train.budget_id)
     num_test_examples          test-set size (MAD: 1280)
+    eval_batch_size            examples per evaluation forward: a multiple of 128 or the whole test set (the
+                               metrics then do not depend on it, so it is not part of a run's identity)
     eval_every                 evaluate on the test split every k epochs (and always at the last one)
     early_stop                 stop once test accuracy ≥ this (MAD: 0.999)
     resources                  what one run asks of a Ray node: {num_cpus: 1, num_gpus: 0} by default
@@ -39,6 +41,7 @@ from .runtime import PRECISIONS, REPO_ROOT
 from .tasks import COLUMNS
 
 PARAMS_DIR = REPO_ROOT / "params"
+MAD_METRIC_BATCH = 128  # MAD's test batch size: the unit over which its macro accuracy and perplexity are averaged
 
 
 def _check_keys(kind: str, data, cls, where: str) -> None:
@@ -205,6 +208,16 @@ def _scale_values(data: dict, where: str, stem: str) -> dict:
     for key in ("num_test_examples", "eval_batch_size", "eval_every"):
         if key in data:
             out[key] = _int(where, key, data[key])
+    # MAD averages its test metrics over blocks of 128 examples cut within the forward batches; the blocks (so the
+    # metrics) are the same for every eval_batch_size that is a multiple of 128 or holds the whole test set, which
+    # is why the budget fingerprint can leave eval_batch_size out. Any other value would change a run's numbers
+    # under the same fingerprint.
+    n_test = out.get("num_test_examples", Scale.num_test_examples)
+    eval_batch = out.get("eval_batch_size", Scale.eval_batch_size)
+    if eval_batch % MAD_METRIC_BATCH and eval_batch < n_test:
+        raise _bad(where, "eval_batch_size", f"a multiple of {MAD_METRIC_BATCH} (MAD's metric batch) or at least "
+                   f"num_test_examples "
+                   f"({n_test}), so that the test metrics do not depend on it", eval_batch)
     if "early_stop" in data:
         out["early_stop"] = _number(where, "early_stop", data["early_stop"], positive=True)
     if not isinstance(data.get("timings", {}), dict):

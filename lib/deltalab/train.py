@@ -27,10 +27,9 @@ from torchmetrics.functional.classification import multiclass_accuracy
 from . import tasks as T
 from .layers import DeltaNet, GatedDeltaNet
 from .model import build_model
-from .params import Scale
+from .params import MAD_METRIC_BATCH, Scale
 from .runtime import autocast, default_device, environment, resolve_precision
 
-MAD_METRIC_BATCH = 128  # MAD's test batch size: the unit over which its macro accuracy is averaged
 IGNORE = -100
 
 
