@@ -231,10 +231,21 @@ def _pairwise(c: Claim, ev, column: str, setting: str) -> tuple[str, str]:
         status = {"within": HOLDS, "worse": CONTRADICTED}.get(d.beyond(c.margin), not_established(ev.seeds(d)))
         return status, f"{where}: {nums}, {ev.describe(d)}; no worse means a drop under {fmt(c.margin)}"
     status = _PAIR[c.kind].get(d.direction)
-    if status is None and c.kind == "beats" and ev.mean(b, column, setting) >= CEILING:
-        return NOT_TESTABLE, (f"{where}: {nums}, {ev.describe(d)}; {b} is at the ceiling here (≥ {CEILING:g}), so "
-                              f"{a} could not come out clearly above it")
+    upper, lower = (b, a) if c.kind == "beats" else (a, b)  # the claim needs `lower` clearly above `upper`...
+    if status is None and _paired_mean(ev, upper, lower, column, setting) >= CEILING:  # ...where there is no room
+        return NOT_TESTABLE, (f"{where}: {nums}, {ev.describe(d)}; {upper} is at the ceiling here (≥ {CEILING:g}), "
+                              f"so {lower} could not come out clearly above it")
     return status or not_established(ev.seeds(d)), f"{where}: {nums}, {ev.describe(d)}"
+
+
+def _paired_mean(ev, row: str, other: str, column: str, setting: str) -> float:
+    """``row``'s mean over the seeds it shares with ``other`` (the seeds the paired difference is taken over; a
+    seed table's point value)."""
+    if ev.table:
+        return ev.mean(row, column, setting)
+    mine, theirs = ev.values(row, column, setting), ev.values(other, column, setting)
+    common = set(mine) & set(theirs)
+    return sum(mine[s] for s in common) / len(common) if common else math.nan
 
 
 def _threshold_status(kind: str, lv: stats.Level, threshold: float, seeds: int) -> str:
@@ -362,7 +373,12 @@ def judge(claim: Claim, ev, rows: list[str], columns: list[str]) -> Verdict:
     parts = [_one(target, ev, col, rows) if col in columns + [AVERAGE] else (not_established(0), f"{col}: not measured")
              for col in targets]
     evidence = "; ".join(text for _, text in parts)
-    return Verdict(claim, combine(parts), evidence, judged_as)
+    status = combine(parts)
+    left_out = [col for col, (s, _) in zip(targets, parts) if s == NOT_TESTABLE]
+    if len(targets) > 1 and left_out and status != NOT_TESTABLE:
+        evidence = (f"judged on the {len(targets) - len(left_out)} of {len(targets)} tasks where it can be tested "
+                    f"(not testable at this scale, so left out: {join_words(left_out)}); {evidence}")
+    return Verdict(claim, status, evidence, judged_as)
 
 
 # --- a round's claims --------------------------------------------------------------------------------------
