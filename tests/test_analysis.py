@@ -438,3 +438,17 @@ def test_beating_a_row_at_the_ceiling_is_not_testable_unless_it_shows():
     lags = verdict("lags", "delta_net", other="gelu_error")  # "delta_net lags gelu_error" = "gelu_error beats it"
     assert lags.status == NOT_TESTABLE and "delta_net is at the ceiling here" in lags.evidence
     assert verdict("lags", "layernorm_qk").status == HOLDS
+
+
+def test_a_row_without_an_average_is_listed_but_not_ranked():
+    """A row with no seed complete on every task has no MAD average: no rank number, and the conclusion says so
+    instead of counting it as the last row."""
+    ranking = pd.DataFrame({AVERAGE: [0.6, 0.5, float("nan")],
+                            "Δ Average vs delta_net": ["+0.100 ▲", "", ""]},
+                           index=["hybrid_softmax", "delta_net", "gated_delta_net"])
+    ranking.insert(0, "rank", pd.array([1, 2, pd.NA], dtype="Int64"))
+    proposals = pd.DataFrame({"proposal": ["topk_error"], "outcome": ["a criterion is contradicted"]})
+    text = " ".join(sentences.conclusion(ranking, [], proposals, "at scale `cpu`"))
+    assert "over the 2 ranked rows" in text and "Gated DeltaNet is not ranked, DeltaNet ranks #2" in text
+    assert "the other 0 show no clear difference" in text
+    assert "Not scored: gated_delta_net (no seed with every task complete" in text

@@ -308,16 +308,23 @@ def proposal_summary(statuses: list[str], proposal: str, tag: str) -> str:
 def conclusion(ranking: pd.DataFrame, controls: list[str], proposals: pd.DataFrame, tag: str) -> list[str]:
     """The study's closing sentences: the top of the ranking and how it stands paired, the baselines' ranks, the
     rows not ranked, the proposals' outcomes."""
+    unscored = [r for r in ranking.index if pd.isna(ranking.loc[r, "rank"])]
+    ranking = ranking.drop(index=unscored)
     top = ranking.head(3)
+
+    def place(row: str, name: str) -> str:
+        return f"{name} ranks #{int(ranking.loc[row, 'rank'])}" if row in ranking.index else f"{name} is not ranked"
+
     out = [f"{tag}, over the {len(ranking)} ranked rows: the highest MAD averages are "
            + ", ".join(f"{r} ({fmt(row[AVERAGE])})" for r, row in top.iterrows())
-           + (f"; Gated DeltaNet ranks #{int(ranking.loc[REFERENCE, 'rank'])}" if REFERENCE in ranking.index else "")
-           + (f", DeltaNet #{int(ranking.loc[BASELINE, 'rank'])}" if BASELINE in ranking.index else "") + "."]
+           + f"; {place(REFERENCE, 'Gated DeltaNet')}, {place(BASELINE, 'DeltaNet')}."]
     clear = [r for r in ranking.index if "▲" in str(ranking.loc[r, "Δ Average vs delta_net"])]
     worse = [r for r in ranking.index if "▼" in str(ranking.loc[r, "Δ Average vs delta_net"])]
     out.append(f"Paired against DeltaNet on the Average: clearly above it: {join_words(clear) or 'no row'}; clearly "
-               f"below it: {join_words(worse) or 'no row'}; the other {len(ranking) - len(clear) - len(worse) - 1} "
-               f"show no clear difference.")
+               f"below it: {join_words(worse) or 'no row'}; the other "
+               f"{len(ranking) - len(clear) - len(worse) - (BASELINE in ranking.index)} show no clear difference.")
+    if unscored:
+        out.append(f"Not scored: {join_words(unscored)} (no seed with every task complete, so no MAD average).")
     if controls:
         out.append(f"Not ranked: {join_words(controls)} (null controls: their change does not act, or is the identity "
                    f"up to rounding).")

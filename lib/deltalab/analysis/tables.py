@@ -250,7 +250,9 @@ def ranking(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns:
         "" if r == BASELINE else f"{paired_cell(diffs[r])} [{signed(diffs[r].low)}, {signed(diffs[r].high)}]"
         for r in table.index]
     table["n seeds"] = seeds_per_row(scores, list(table.index), columns).reindex(table.index)
-    table.insert(0, "rank", range(1, len(table) + 1))
+    scored = table[AVERAGE].notna()  # a row with no seed complete on every task has no Average: listed, not ranked
+    table.insert(0, "rank", pd.array([*range(1, int(scored.sum()) + 1), *[pd.NA] * int((~scored).sum())],
+                                     dtype="Int64"))
     return table
 
 
