@@ -654,3 +654,15 @@ def test_the_heartbeat_survives_a_failed_touch(tmp_path, monkeypatch):
         assert owned
         time.sleep(0.9)
         assert len(calls) >= 3 and not store.lock_state(store.lock_path(spec))[0]  # renewed after the failure
+
+
+def test_a_store_mixing_training_paths_is_refused_naming_the_runs():
+    """The fast path agrees with the reference only to rounding: one study, one path (else a change that does
+    not act would no longer be DeltaNet's runs bit for bit)."""
+    recs = [_record(_cpu_spec(v, "compression", {}, seed), 0.3) for v in ("delta_net", "decay_state") for seed in (0, 1)]
+    recs[3]["environment"] = recs[3]["environment"] | {"train_path": "fast"}
+    with pytest.raises(ValueError, match=r"mix training paths \(reference: 3, fast: 1; e\.g\. fast: "
+                                         r"decay_state/compression/baseline/seed 1\)"):
+        tables.summary(tables.records_frame(recs))
+    recs[3]["environment"]["train_path"] = "reference"
+    assert tables.summary(tables.records_frame(recs))["n"].tolist() == [2, 2]

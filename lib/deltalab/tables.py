@@ -59,6 +59,7 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
             "test_ppl": r["metrics"]["test_ppl"], "best_epoch": r["best_epoch"], "epochs_run": r["epochs_run"],
             "diverged": r["diverged"], "train_tokens_per_s": r["train_tokens_per_s"], "wall_time_s": r["wall_time_s"],
             "precision": r["precision"],
+            "train_path": (r.get("environment") or {}).get("train_path", "reference"),
         })
     frame = pd.DataFrame(rows)
     check_labels(frame)
@@ -130,6 +131,20 @@ def planned(runs: pd.DataFrame, expected: dict) -> pd.DataFrame:
     return runs[[(s, lr, wd) in expected.get(c, ()) for c, s, lr, wd in keys]]
 
 
+def check_train_path(runs: pd.DataFrame) -> None:
+    """Every run trained on one training path (``train.train_run``: reference or fast). The paths agree only to
+    rounding, so a store mixing them would make a row whose change does not act differ from DeltaNet's runs where
+    it should equal them bit for bit: a ValueError naming the runs of the less common path."""
+    if runs.empty or "train_path" not in runs or runs["train_path"].nunique() < 2:
+        return
+    counts = runs["train_path"].value_counts()
+    odd = runs[runs["train_path"] == counts.index[-1]]
+    example = ", ".join(f"{r.variant}/{r.task}/{r.setting}/seed {r.seed}" for r in odd.head(3).itertuples())
+    raise ValueError(f"the stored runs mix training paths ({', '.join(f'{p}: {n}' for p, n in counts.items())}; e.g. "
+                     f"{counts.index[-1]}: {example}): one study is trained on one path (unset DELTALAB_TRAIN_PATH, "
+                     "or set it the same for every run, and re-train the others)")
+
+
 def check_precision(runs: pd.DataFrame) -> None:
     """Every cell's runs share one precision; a cell that mixes two is a ValueError naming it."""
     if runs.empty or "precision" not in runs:
@@ -152,6 +167,7 @@ def setting_scores(runs: pd.DataFrame, metric: str = "test_acc", expected: dict 
         return pd.DataFrame(columns=["variant", "label", "column", "setting", "seed", metric])
     runs = _with_ids(runs)
     check_precision(runs)
+    check_train_path(runs)
     keys = ["variant", "label", "column", "setting", "seed"]
     if expected is not None and not runs.empty:
         runs = planned(runs, expected)
