@@ -666,3 +666,10 @@ def test_a_store_mixing_training_paths_is_refused_naming_the_runs():
         tables.summary(tables.records_frame(recs))
     recs[3]["environment"]["train_path"] = "reference"
     assert tables.summary(tables.records_frame(recs))["n"].tolist() == [2, 2]
+
+
+def test_a_missing_variant_file_is_named(capsys):
+    from deltalab.__main__ import main
+
+    assert main(["table", "--scale", "smoke", "--variants", "delta_net,no_such_rule.py"]) == 2
+    assert "'no_such_rule.py' is neither a registered variant nor a file" in capsys.readouterr().err

@@ -35,6 +35,9 @@ def variant_id(ref: str) -> str:
     if ref in VARIANTS:
         return ref
     path = Path(ref)
+    if not path.is_file():
+        raise ValueError(f"{ref!r} is neither a registered variant nor a file (`python -m deltalab variants` lists "
+                         "the registered ones; a file is a path to a .py rule)")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
     return f"{path.stem}-{digest}"
 
