@@ -209,7 +209,7 @@ def test_task_all_and_the_average(measured):
     # layernorm lags on Fuzzy (−0.02, −0.05, +0.01: unclear); Memorize is not testable and is left out
     v = _judge(measured, kind="lags", task="all", variant="layernorm_state", other="delta_net")
     assert v.status == not_established(3) and "does not act" in v.evidence
-    assert v.evidence.startswith("judged on the 1 of 2 tasks where it can be tested (not testable at this scale, so "
+    assert v.evidence.startswith("Judged on the 1 of 2 tasks where it can be tested (not testable at this scale, so "
                                  "left out: Memorize)")
     avg = _judge(measured, kind="beats", task=AVERAGE, variant="hybrid_softmax", other="delta_net")
     assert avg.status in (HOLDS, CONTRADICTED) or avg.status.startswith("not established")

@@ -376,7 +376,7 @@ def judge(claim: Claim, ev, rows: list[str], columns: list[str]) -> Verdict:
     status = combine(parts)
     left_out = [col for col, (s, _) in zip(targets, parts) if s == NOT_TESTABLE]
     if len(targets) > 1 and left_out and status != NOT_TESTABLE:
-        evidence = (f"judged on the {len(targets) - len(left_out)} of {len(targets)} tasks where it can be tested "
+        evidence = (f"Judged on the {len(targets) - len(left_out)} of {len(targets)} tasks where it can be tested "
                     f"(not testable at this scale, so left out: {join_words(left_out)}); {evidence}")
     return Verdict(claim, status, evidence, judged_as)
 
