@@ -518,14 +518,20 @@ def test_round_file_names_are_checked_against_columns_and_registry(tmp_path, edi
 
 # --- 11. a rule that raises mid-training says which run ---------------------------------------------------
 
-def test_a_rule_that_raises_mid_training_names_variant_task_setting_and_seed(tmp_path):
-    rule = tmp_path / "fragile.py"
+def _fragile_rule(folder: Path) -> Path:
+    """A user's rule that passes the validity checks (batch 2) and raises once training starts."""
+    rule = folder / "fragile.py"
     rule.write_text(
         "from deltalab.core import delta_rule_chunkwise as base\n"
         "def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):\n"
         "    if q.shape[0] > 2:  # the checks use a batch of 2; training does not\n"
         "        raise RuntimeError('boom in my rule')\n"
         "    return base(q, k, v, beta, chunk_size)\n")
+    return rule
+
+
+def test_a_rule_that_raises_mid_training_names_variant_task_setting_and_seed(tmp_path):
+    rule = _fragile_rule(tmp_path)
     with pytest.raises(RuntimeError, match=r"variant fragile-[0-9a-f]{8} \(.*fragile.py\), task memorization, "
                                            r"setting baseline, lr 0.001, wd 0.1, seed 0 .*boom in my rule"):
         run_variant(str(rule), "smoke", ["memorization"], store=Store(tmp_path / "store"), progress=False)
@@ -608,13 +614,7 @@ def test_a_run_that_raises_does_not_stop_the_grid(tmp_path, monkeypatch, capsys)
     """The other runs are trained and stored; the grid then exits 1 naming the failed run and its cause."""
     from deltalab.__main__ import main
 
-    rule = tmp_path / "fragile.py"
-    rule.write_text(
-        "from deltalab.core import delta_rule_chunkwise as base\n"
-        "def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):\n"
-        "    if q.shape[0] > 2:  # the checks use a batch of 2; training does not\n"
-        "        raise RuntimeError('boom in my rule')\n"
-        "    return base(q, k, v, beta, chunk_size)\n")
+    rule = _fragile_rule(tmp_path)
     monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path / "store"))
     code = main(["grid", "--scale", "smoke", "--variants", f"{rule},delta_net", "--tasks", "memorization",
                  "--workers", "1"])

@@ -19,7 +19,6 @@ import json
 import os
 import statistics
 import sys
-import time
 
 import torch
 import torch.nn as nn
@@ -47,14 +46,9 @@ def time_gemms(shapes: list[tuple[int, int]], rows: int, repeats: int = 7, warmu
             dy @ w  # dX = dY W
             dy.T @ x  # dW = dYᵀ X
 
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    from .bench import _times
+
+    return statistics.median(_times(step, warmup, repeats))
 
 
 def measure(*, batch: int, length: int, threads: int, steps: int = 7) -> dict:
