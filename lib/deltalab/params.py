@@ -216,8 +216,7 @@ def _scale_values(data: dict, where: str, stem: str) -> dict:
     eval_batch = out.get("eval_batch_size", Scale.eval_batch_size)
     if eval_batch % MAD_METRIC_BATCH and eval_batch < n_test:
         raise _bad(where, "eval_batch_size", f"a multiple of {MAD_METRIC_BATCH} (MAD's metric batch) or at least "
-                   f"num_test_examples "
-                   f"({n_test}), so that the test metrics do not depend on it", eval_batch)
+                   f"num_test_examples ({n_test}), so that the test metrics do not depend on it", eval_batch)
     if "early_stop" in data:
         out["early_stop"] = _number(where, "early_stop", data["early_stop"], positive=True)
     if not isinstance(data.get("timings", {}), dict):

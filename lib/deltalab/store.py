@@ -331,10 +331,10 @@ def _write_json(path: Path, record: dict) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    sync_folder(path.parent)
+    _sync_folder(path.parent)
 
 
-def sync_folder(folder: Path) -> None:
+def _sync_folder(folder: Path) -> None:
     """fsync a directory, so that a rename into it survives a crash (a no-op where directories cannot be opened)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -190,13 +190,18 @@ class Chunks:
         return self.q.shape[3]
 
 
+_EVERY = slice(None)
+CHUNK_FIELDS = True  # False: Chunks fields are plain tensors (the reference twin of ChunkField)
+
+
 class ChunkField(Tensor):
     """A ``[B, H, N, C, …]`` field of ``Chunks``: an ordinary tensor, except that chunk ``i``, ``x[:, :, i]``, is one
     of the views of a single ``x.unbind(2)``. A loop that reads the chunks one by one then gets their gradients
     back with one ``stack`` (UnbindBackward) instead of N zero-filled field-sized buffers summed (SelectBackward):
     the same values bit for bit (each chunk's gradient lands in its own slot either way). Measured at batch 32, one
-    thread: a plain variant's rule forward + backward 1.18-1.24× faster at L = 128-256, a whole train step 1.05-1.09×
-    at L = 256 and no faster at L = 128 (docs/performance.md). Every operation on it returns an ordinary tensor. ``CHUNK_FIELDS = False`` gives the plain tensors back (the twin, tests/test_fast_paths.py)."""
+    thread: a plain variant's rule forward + backward 1.18-1.24× faster at L = 128-256, a whole train step
+    1.05-1.09× at L = 256 and no faster at L = 128 (docs/performance.md). Every operation on it returns an ordinary
+    tensor. ``CHUNK_FIELDS = False`` gives the plain tensors back (the twin, tests/test_fast_paths.py)."""
 
     __torch_function__ = torch._C._disabled_torch_function_impl
 
@@ -208,10 +213,6 @@ class ChunkField(Tensor):
                 pieces = self._pieces = Tensor.unbind(self, 2)
             return pieces[index[2]]
         return Tensor.__getitem__(self, index)
-
-
-_EVERY = slice(None)
-CHUNK_FIELDS = True  # False: Chunks fields are plain tensors (the reference twin of ChunkField)
 
 
 def _field(x: Tensor) -> Tensor:
