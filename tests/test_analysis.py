@@ -452,3 +452,14 @@ def test_a_row_without_an_average_is_listed_but_not_ranked():
     assert "over the 2 ranked rows" in text and "Gated DeltaNet is not ranked, DeltaNet ranks #2" in text
     assert "the other 0 show no clear difference" in text
     assert "Not scored: gated_delta_net (no seed with every task complete" in text
+
+
+def test_the_seed_count_beside_an_average_includes_the_averages_own():
+    """Seed 1 lacks Memorize: the tasks have 2-3 seeds, the Average (every task complete) only 2."""
+    scores = pd.DataFrame([
+        {"variant": "delta_net", "column": c, "setting": ALL_SETTINGS, "seed": s, "acc": 0.5}
+        for c, seeds in (("Fuzzy Recall", (0, 1, 2)), ("Memorize", (0, 2)), (AVERAGE, (0, 2))) for s in seeds])
+    assert tables.seeds_per_row(scores, ["delta_net"], COLUMNS).to_dict() == {"delta_net": "2-3"}
+    only_avg = scores[scores["column"] != "Memorize"]
+    assert tables.seeds_per_row(only_avg, ["delta_net"], ["Fuzzy Recall"]).to_dict() == {"delta_net": "2-3"}
+    assert tables.seeds_per_row(only_avg, ["delta_net"], ["Fuzzy Recall"], average=False).to_dict() == {"delta_net": "3"}

@@ -37,10 +37,11 @@ def means(scores: pd.DataFrame, rows: list[str], columns: list[str], average: bo
     return table
 
 
-def seeds_per_row(scores: pd.DataFrame, rows: list[str], columns: list[str]) -> pd.Series:
-    """"3" or "2-3": the number of seeds behind each row's task cells."""
+def seeds_per_row(scores: pd.DataFrame, rows: list[str], columns: list[str], average: bool = True) -> pd.Series:
+    """"3" or "2-3": the number of seeds behind each row's task cells and (``average``) its Average, for which a
+    seed counts only with every task complete ("1-3": the Average rests on fewer seeds than a task)."""
     sel = _cells(scores)
-    sel = sel[sel["column"].isin(columns)]
+    sel = sel[sel["column"].isin([*columns, *([AVERAGE] if average else [])])]
     n = sel.groupby(["variant", "column"])["seed"].nunique().groupby("variant").agg(["min", "max"])
     return pd.Series({r: (f"{n.loc[r, 'min']}" if n.loc[r, "min"] == n.loc[r, "max"] else
                           f"{n.loc[r, 'min']}-{n.loc[r, 'max']}") for r in rows if r in n.index}, name="n seeds")
@@ -125,7 +126,7 @@ def per_setting(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], sett
             else:
                 d = stats.paired(vals, per_seed(scores, baseline, c, s))
                 out.loc[r, setting_label(c, s)] = f"{mean} ({paired_cell(d)})"
-    return out.join(seeds_per_row(scores, rows, list(settings)))
+    return out.join(seeds_per_row(scores, rows, list(settings), average=False))
 
 
 def signal(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], settings: dict[str, list[str]],
