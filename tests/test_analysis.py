@@ -213,6 +213,8 @@ def test_task_all_and_the_average(measured):
                                  "left out: Memorize)")
     avg = _judge(measured, kind="beats", task=AVERAGE, variant="hybrid_softmax", other="delta_net")
     assert avg.status in (HOLDS, CONTRADICTED) or avg.status.startswith("not established")
+    assert avg.evidence.startswith("The Average here is over the 2 tasks measured (Fuzzy Recall and Memorize), "
+                                   "not MAD's 6;")
     assert _judge(measured, kind="beats", task=AVERAGE, variant="frobenius_renorm",
                   other="delta_net").status == NOT_TESTABLE
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..params import THRESHOLD_KINDS, Claim
+from ..tasks import COLUMNS
 from . import inert as inert_cells
 from . import stats
 from .names import ALL_SETTINGS, AVERAGE, BASELINE, fmt, join_words, signed
@@ -374,6 +375,9 @@ def judge(claim: Claim, ev, rows: list[str], columns: list[str]) -> Verdict:
              for col in targets]
     evidence = "; ".join(text for _, text in parts)
     status = combine(parts)
+    if AVERAGE in targets and len(columns) < len(COLUMNS):  # a notebook run on some of the tasks
+        evidence = (f"The Average here is over the {len(columns)} tasks measured ({join_words(columns)}), not MAD's "
+                    f"{len(COLUMNS)}; {evidence}")
     left_out = [col for col, (s, _) in zip(targets, parts) if s == NOT_TESTABLE]
     if len(targets) > 1 and left_out and status != NOT_TESTABLE:
         evidence = (f"Judged on the {len(targets) - len(left_out)} of {len(targets)} tasks where it can be tested "
