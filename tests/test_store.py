@@ -91,12 +91,13 @@ def test_the_committed_store_incomplete_seed_is_left_out():
     assert cell["mean"] == pytest.approx(complete)
 
 
-def test_committed_tables_are_what_table_computes_from_the_committed_store(tmp_path):
-    sc = load_scale("cpu-v1")
-    runs = tables.records_frame(Store(CPU_STORE).records("cpu-v1"))
-    paths = tables.write_accuracies(runs, "cpu-v1", tmp_path, expected=tables.expected_runs(sc))
+@pytest.mark.parametrize("scale", ["cpu-v1", "cpu"])
+def test_committed_tables_are_what_table_computes_from_the_committed_store(tmp_path, scale):
+    sc = load_scale(scale)
+    runs = tables.records_frame(Store(CPU_STORE).records(scale))
+    paths = tables.write_accuracies(runs, scale, tmp_path, expected=tables.expected_runs(sc))
     for name in ("accuracies", "summary"):
-        committed = REPO_ROOT / "outputs" / "cpu-v1" / paths[name].name
+        committed = REPO_ROOT / "outputs" / scale / paths[name].name
         assert committed.read_text() == paths[name].read_text(), committed
 
 
