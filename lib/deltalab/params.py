@@ -19,6 +19,8 @@ A scale (``params/scales/<name>.yaml``) says how much of MAD's protocol a run ge
     eval_every                 evaluate on the test split every k epochs (and always at the last one)
     early_stop                 stop once test accuracy ≥ this (MAD: 0.999)
     resources                  what one run asks of a Ray node: {num_cpus: 1, num_gpus: 0} by default
+    calibration_rows           the seed-table rows a reduced scale was calibrated on (pre-registered: its
+                               agreement with the full protocol is reported on the other rows, held out)
     tasks:                     per task: the budget and the MAD settings kept
       <task>: {num_train_examples, epochs, batch_size, settings: [changes from MAD's baseline]}
 
@@ -143,6 +145,7 @@ class Scale:
     early_stop: float = 0.999
     timings: dict[str, Any] = field(default_factory=dict)  # measured figures that justify the budget (free form)
     resources: dict[str, float] = field(default_factory=dict)  # per run on a Ray cluster: num_cpus, num_gpus
+    calibration_rows: tuple[str, ...] = ()  # rows the scale was tuned on; agreement is judged on the others
 
     def seeds_for(self, variant: str, extra_seed_variants: tuple[str, ...] = ()) -> tuple[int, ...]:
         """Every variant gets ``seeds``; the baselines and named proposals get ``baseline_seeds`` if longer."""
@@ -200,6 +203,10 @@ def _scale_values(data: dict, where: str, stem: str) -> dict:
     out["seeded_variants"] = _list(where, "seeded_variants", data.get("seeded_variants", []), _variant_name,
                                    nonempty=False)
     out["variants"] = _list(where, "variants", data.get("variants", []), _variant_name, nonempty=False)
+    out["calibration_rows"] = _list(where, "calibration_rows", data.get("calibration_rows", []), _variant_name,
+                                    nonempty=False)
+    if len(set(out["calibration_rows"])) != len(out["calibration_rows"]):
+        raise _bad(where, "calibration_rows", "a list of distinct variants", data["calibration_rows"])
     for key in ("seeds", "baseline_seeds"):
         if len(set(out[key])) != len(out[key]):
             raise _bad(where, key, "a list of distinct seeds", data[key])
