@@ -15,7 +15,6 @@ import pytest
 
 from deltalab import nbclean
 from deltalab.analysis.claims import is_verdict
-from deltalab.analysis.study import SEEDS_DIR
 from deltalab.runtime import REPO_ROOT
 
 TASKS = "memorization,noisy-in-context-recall"
@@ -62,7 +61,6 @@ def test_run_variant_notebook(workdir):
     assert "l2_normalized_error_update" not in text
 
 
-@pytest.mark.skipif(not SEEDS_DIR.exists(), reason=f"seed documents not at {SEEDS_DIR}")
 def test_round_notebook(workdir):
     figures = workdir / "figures_round_1"
     nb = _execute("round.ipynb", workdir / "round_1.ipynb",

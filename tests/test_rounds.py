@@ -11,8 +11,9 @@ from deltalab.params import CLAIM_KINDS, THRESHOLD_KINDS, Claim, available_round
 from deltalab.runtime import REPO_ROOT
 from deltalab.variants import VARIANTS
 
-# Chronological order of shared/seeds/README.md: document, rows in its table, proposal. Round 6 has no table of
-# its own: it re-uses the latest (000) and its rows are the seeds' next steps, their parents and the baselines.
+# The seed documents in chronological order: document, rows in its table (params/seed_tables/<stem>.csv), proposal.
+# Round 6 has no table of its own: it re-uses the latest (000) and its rows are the seeds' next steps, their parents
+# and the baselines.
 EXPECTED = {
     1: ("003_9826a221f536bfd8.txt", 8, "rmsprop_state"),
     2: ("004_477b876134327047.txt", 15, "topk_error"),
@@ -22,7 +23,6 @@ EXPECTED = {
     6: ("000_6ad374f8df70496e.txt", 17, "current_key_error_local_softmax"),
 }
 ROUNDS = [load_round(f"round_{n}") for n in EXPECTED]
-needs_seeds = pytest.mark.skipif(not study.SEEDS_DIR.exists(), reason=f"seed documents not at {study.SEEDS_DIR}")
 
 
 def test_the_rounds_are_there():
@@ -84,7 +84,6 @@ def test_exactly_one_round_concludes(monkeypatch):
         study.concluding_round()
 
 
-@needs_seeds
 @pytest.mark.parametrize("rnd", [r for r in ROUNDS if r.number <= 5], ids=lambda r: f"round_{r.number}")
 def test_seed_table_parses_and_matches_the_round(rnd):
     table = study.seed_table(rnd.seed_document)
@@ -94,9 +93,9 @@ def test_seed_table_parses_and_matches_the_round(rnd):
     assert list(table.index) == list(rnd.variants)  # the short names, as the round files write them
 
 
-def test_missing_seed_document_is_a_clear_error():
-    with pytest.raises(FileNotFoundError, match="shared/seeds"):
-        study.seed_path("no_such_document.txt")
+def test_missing_seed_table_is_a_clear_error():
+    with pytest.raises(FileNotFoundError, match=r"no_such_document\.csv does not exist.*003_9826a221f536bfd8\.txt"):
+        study.seed_table("no_such_document.txt")
 
 
 def test_unknown_keys_and_kinds_raise(tmp_path):

@@ -280,19 +280,14 @@ def gap_to(table: pd.DataFrame, reference_label: str = "gated_delta_net_4layer")
 
 
 def read_seed_table(path: str | Path) -> pd.DataFrame:
-    """A seed document's table (a pandas repr followed by prose) as a DataFrame in the same format."""
-    lines = Path(path).read_text().splitlines()
-    header, rows = lines[0], []
-    row = re.compile(r"^\s*\d+\s+(\S+)" + r"\s+(-?\d+\.\d+)" * len(COLUMNS))  # prose may follow the last number
-    for line in lines[1:]:
-        m = row.match(line)
-        if not m:
-            break
-        rows.append([m.group(1)] + [float(x) for x in m.groups()[1:]])
-    if "Compress" not in header or not rows:
-        raise ValueError(f"{path}: no accuracies table found at the top")
-    table = pd.DataFrame([r[1:] for r in rows], index=[r[0] for r in rows], columns=COLUMNS)
-    return table
+    """A seed document's table as committed under ``params/seed_tables/`` (one CSV per document: ``#`` comment
+    lines naming the source, then a ``variant`` column and the six task columns) as a DataFrame in the
+    ``accuracies_df`` format: an unnamed index of row names, the six columns, fractions in [0, 1]."""
+    table = pd.read_csv(path, comment="#", index_col=0)
+    if list(table.columns) != COLUMNS or table.empty:
+        raise ValueError(f"{path}: expected a variant column and the columns {COLUMNS}, got {list(table.columns)}")
+    table.index.name = None
+    return table.astype(float)
 
 
 def study_runs(runs: pd.DataFrame) -> pd.DataFrame:

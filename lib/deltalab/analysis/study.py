@@ -15,7 +15,6 @@ setting id, a task's under ``setting = "all"``, the Average as ``column = "Avera
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,32 +22,37 @@ import pandas as pd
 
 from .. import tables as store_tables
 from .. import tasks as T
-from ..params import Round, Scale, available_rounds, load_round, load_scale
+from ..params import PARAMS_DIR, Round, Scale, available_rounds, load_round, load_scale
 from ..runner import Summary, resolve_tasks, run_variant
-from ..runtime import REPO_ROOT
 from ..store import Store
 from ..variants import VARIANTS
 from . import inert as inert_cells
 from .names import ALL_SETTINGS, AVERAGE, display_name
 
-SEEDS_DIR = Path(os.environ.get("DELTALAB_SEEDS") or REPO_ROOT.parent / "shared" / "seeds")  # the seed documents
+SEED_TABLES_DIR = PARAMS_DIR / "seed_tables"  # the seed documents' tables, one CSV per document
 SCORE_COLUMNS = ["variant", "column", "setting", "seed", "acc"]
 
 
-# --- the seed documents -------------------------------------------------------------------------------
+# --- the seed documents' tables -----------------------------------------------------------------------
 
-def seed_path(document: str) -> Path:
-    """``shared/seeds/<document>`` beside the repository, with a clear error when it is not there."""
-    path = SEEDS_DIR / document
+def seed_documents() -> list[str]:
+    """The seed documents whose table the repository carries (``params/seed_tables/<stem>.csv``)."""
+    return sorted(f"{p.stem}.txt" for p in SEED_TABLES_DIR.glob("*.csv"))
+
+
+def seed_table_path(document: str) -> Path:
+    """``params/seed_tables/<document stem>.csv``, with a clear error when the repository has no such table."""
+    path = SEED_TABLES_DIR / f"{Path(document).stem}.csv"
     if not path.exists():
-        raise FileNotFoundError(f"seed document {document!r} not found at {path}: the round notebooks expect the "
-                                f"seed documents in {SEEDS_DIR} (the repository's sibling folder shared/seeds)")
+        raise FileNotFoundError(f"no table for seed document {document!r}: {path} does not exist; the seed "
+                                f"documents with a table in params/seed_tables: {', '.join(seed_documents())}")
     return path
 
 
 def seed_table(document: str) -> pd.DataFrame:
-    """A seed document's ``accuracies_df`` (``tables.read_seed_table``), its rows under their short names."""
-    return store_tables.read_seed_table(seed_path(document)).rename(index=display_name)
+    """A seed document's ``accuracies_df`` as committed (``tables.read_seed_table``), rows under their short
+    names."""
+    return store_tables.read_seed_table(seed_table_path(document)).rename(index=display_name)
 
 
 def proposals() -> dict[int, str]:
