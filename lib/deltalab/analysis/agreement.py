@@ -1,0 +1,183 @@
+"""How well a reduced scale predicts MAD's full protocol: its rows ranked against the seed table's.
+
+A reduced scale (``cpu``) is a screen: worth running only if its verdicts predict the full protocol's. The full
+protocol's numbers are the latest seed table (document 000: 25 rows, MAD's protocol, four seeds). Per task:
+
+* **Ranked tasks** (Compress, Fuzzy Recall, Memorize, Selective Copy): Spearman's ρ between the scale's row means
+  and the seed table's, with a 95% bootstrap interval (rows resampled in pairs, ``scipy.stats.bootstrap``).
+* **Classified tasks** (Context Recall, Noisy Recall): in the seed table 19-20 of 25 rows score ≥ 0.99, so only
+  *which rows fail* can agree. A row *learns* the task in the seed table when it scores at least ``SOLVED`` (0.95);
+  at the scale, when it is *not clearly below DeltaNet*: the paired difference to DeltaNet is not entirely below
+  ``−(1 − SOLVED)`` (the same-scale reading of "at least 0.95" where DeltaNet is at 1.0: a drop of more than 0.05
+  from DeltaNet). With fewer than ``MIN_SEEDS`` seeds the point difference decides (a pilot). Agreement is the
+  fraction of rows classified alike.
+
+Agreement is reported over every matched row and over the **held-out** rows: those not in the scale's
+pre-registered ``calibration_rows`` (``params/scales/<scale>.yaml``), on which the scale was never tuned.
+
+**The ceiling.** The seed table is itself noisy (``noise_sd``: the spread of cells that are one model, see
+``claims.seed_table_noise``), so no proxy can reach ρ = 1. ``ceiling`` is the expected ρ between a noise-free
+proxy and a table as noisy as the seed table: the truth is taken to be the seed table with the rows that are one
+model on a task (``same_model``: the change cannot act there in MAD's runs) tied at their mean, and the table is
+simulated as that truth plus Gaussian noise of ``noise_sd`` per cell.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from . import stats
+from .names import BASELINE
+
+RANKED = ("Compress", "Fuzzy Recall", "Memorize", "Selective Copy")
+CLASSIFIED = ("Context Recall", "Noisy Recall")
+SOLVED = 0.95  # the seed table's "learns the task" (MAD scale); its same-scale reading: not below DeltaNet by more
+MARGIN = round(1 - SOLVED, 10)  # ... than this
+TARGETS = {"Memorize": 0.85, "Selective Copy": 0.7, "Fuzzy Recall": 0.6, "Compress": 0.5,
+           "Context Recall": 0.9, "Noisy Recall": 0.9}  # issue #31's floors on the held-out rows
+N_BOOT = 2000
+N_SIM = 2000
+COLUMNS = ["task", "measure", "rows", "n", "value", "low", "high", "ceiling", "target"]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """One task's agreement over one set of rows: ``value`` is ρ (ranked) or the fraction classified alike."""
+
+    task: str
+    measure: str  # "spearman" | "classified alike"
+    rows: tuple[str, ...]
+    value: float
+    low: float
+    high: float
+    ceiling: float
+    disagree: tuple[str, ...] = ()  # classified tasks: the rows classified differently
+
+
+def spearman(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """ρ(a, b) with its 95% percentile bootstrap interval over pairs (NaN when fewer than 4 pairs or a constant)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 4 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan, math.nan, math.nan
+    rho = float(sps.spearmanr(a, b).statistic)
+
+    def stat(x, y):
+        if np.ptp(x) == 0 or np.ptp(y) == 0:
+            return 0.0  # a resample with no spread carries no ranking
+        return sps.spearmanr(x, y).statistic
+
+    ci = sps.bootstrap((a, b), stat, paired=True, vectorized=False, n_resamples=N_BOOT, method="percentile",
+                       random_state=np.random.default_rng(seed)).confidence_interval
+    return rho, float(ci.low), float(ci.high)
+
+
+def ceiling(truth: pd.Series, noise_sd: float, seed: int = 0) -> float:
+    """Expected ρ between ``truth`` (a noise-free proxy) and ``truth`` plus N(0, noise_sd²) per cell."""
+    t = np.asarray(truth, float)
+    if len(t) < 4 or not noise_sd or math.isnan(noise_sd):
+        return math.nan
+    rng = np.random.default_rng(seed)
+    sims = t + rng.normal(0.0, noise_sd, size=(N_SIM, len(t)))
+    if np.ptp(t) == 0:
+        return 0.0
+    return float(np.mean([sps.spearmanr(t, s).statistic for s in sims]))
+
+
+def tied_truth(seed_column: pd.Series, same_model: set[str]) -> pd.Series:
+    """The seed table's column with the rows in ``same_model`` (one model on this task) set to their mean."""
+    truth = seed_column.astype(float).copy()
+    tied = [r for r in truth.index if r in same_model]
+    if len(tied) >= 2:
+        truth[tied] = truth[tied].mean()
+    return truth
+
+
+def classify(per_seed: dict[str, dict[int, float]], seed_column: pd.Series) -> tuple[float, tuple[str, ...]]:
+    """Fraction of rows classified alike (module docstring), and the rows that are not."""
+    base = per_seed.get(BASELINE, {})
+    alike, differ = 0, []
+    for row in seed_column.index:
+        learns_there = float(seed_column[row]) >= SOLVED
+        if row == BASELINE:
+            learns_here = True
+        else:
+            d = stats.paired(per_seed[row], base)
+            clearly_below = d.beyond(MARGIN) == "worse" if d.enough else d.diff < -MARGIN
+            learns_here = not clearly_below
+        if learns_here == learns_there:
+            alike += 1
+        else:
+            differ.append(row)
+    return alike / len(seed_column), tuple(differ)
+
+
+def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, ...] | list[str],
+              noise_sd: float, same_model: dict[str, set[str]] | None = None, boot_seed: int = 0) -> pd.DataFrame:
+    """One row per task × row set ("all", "held-out"): ``COLUMNS``. ``scores``: the study's long frame (``variant,
+    column, setting, seed, acc``; task scores under ``setting == "all"``); ``seed``: the seed table (short names);
+    ``same_model``: task column → the rows that are one model there (tied in the ceiling's truth)."""
+    same_model = same_model or {}
+    task_scores = scores[scores["setting"] == "all"]
+    out = []
+    for column in [c for c in (*RANKED, *CLASSIFIED) if c in set(task_scores["column"]) and c in seed.columns]:
+        here = task_scores[task_scores["column"] == column]
+        per_seed = {v: dict(zip(g["seed"].astype(int), g["acc"].astype(float))) for v, g in here.groupby("variant")}
+        matched = [r for r in seed.index if r in per_seed]
+        for label, rows in (("all", matched), ("held-out", [r for r in matched if r not in set(calibration)])):
+            if not rows:
+                continue
+            col = seed.loc[rows, column]
+            if column in RANKED:
+                means = np.array([np.mean(list(per_seed[r].values())) for r in rows])
+                rho, lo, hi = spearman(means, col.to_numpy(), seed=boot_seed)
+                ceil = ceiling(tied_truth(col, same_model.get(column, set())), noise_sd, seed=boot_seed)
+                out.append(dict(task=column, measure="spearman", rows=label, n=len(rows), value=rho, low=lo, high=hi,
+                                ceiling=ceil, target=TARGETS[column] if label == "held-out" else math.nan))
+            else:
+                frac, differ = classify({r: per_seed[r] for r in set(rows) | {BASELINE} if r in per_seed}, col)
+                out.append(dict(task=column, measure="classified alike", rows=label, n=len(rows), value=frac,
+                                low=math.nan, high=math.nan, ceiling=math.nan,
+                                target=TARGETS[column] if label == "held-out" else math.nan,
+                                disagree=", ".join(differ)))
+    frame = pd.DataFrame(out)
+    if "disagree" not in frame:
+        frame["disagree"] = ""
+    return frame.fillna({"disagree": ""})
+
+
+def full_protocol_document() -> str:
+    """The seed document whose table is the full protocol's reference: the concluding round's (the latest table)."""
+    from ..params import load_round
+    from .study import concluding_round
+
+    return load_round(f"round_{concluding_round()}").seed_document
+
+
+def scale_agreement(scale: str, store=None, boot_seed: int = 0) -> pd.DataFrame:
+    """``agreement`` of a scale's stored runs (every row its grid covers) with the full protocol's seed table, held
+    out from the scale's ``calibration_rows``; the seed table's noise and one-model rows as ``claims`` measures
+    them. Trains nothing; a row or seed without every planned run of a task is left out of that task."""
+    from .. import tables as store_tables
+    from ..params import load_scale
+    from ..store import Store
+    from . import inert as inert_cells
+    from .claims import mad_inert, seed_table_noise
+    from .study import expected_settings, seed_scores, seed_table
+
+    sc = load_scale(scale)
+    tasks = list(sc.tasks)
+    records = (store or Store()).records(sc.name, variants=sc.rows())
+    runs = store_tables.records_frame(records)
+    scores, _ = seed_scores(runs, store_tables.expected_runs(sc, tasks))
+    inert = inert_cells.cells(records, expected_settings(sc, tasks), sc)
+    seed = seed_table(full_protocol_document())
+    noise = seed_table_noise(seed, inert)
+    same: dict[str, set[str]] = {}
+    for variant, column in mad_inert(seed, inert):
+        same.setdefault(column, {BASELINE}).add(variant)
+    calibration = sc.calibration_rows or load_scale("cpu").calibration_rows
+    return agreement(scores, seed, calibration, noise.sd if noise else math.nan, same, boot_seed)
