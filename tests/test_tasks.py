@@ -1,4 +1,4 @@
-"""Tests of the MAD task generators (deltalab.tasks) against the spec, shared/reference/mad-benchmark.md §1–2.
+"""Tests of the MAD task generators (deltalab.tasks) against the spec, docs/mad.md §1–2.
 
 Generic tests are parametrised over the registry ``TASKS``; a new task is picked up by them at once (and
 needs an entry in INPUT_LENGTH below). Task-specific tests check each token layout and scoring rule.

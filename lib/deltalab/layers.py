@@ -1,6 +1,6 @@
 """DeltaNet and Gated DeltaNet token mixers at MAD scale (width 128).
 
-Both follow fla's layers (../shared/reference/delta-rule.md §3) in plain PyTorch:
+Both follow fla's layers (docs/delta-rule.md §4) in plain PyTorch:
 
     q, k, v = SiLU(causal_conv4(W_q x)), SiLU(causal_conv4(W_k x)), SiLU(causal_conv4(W_v x))
     q, k    = q / ‖q‖₂, k / ‖k‖₂                     per head

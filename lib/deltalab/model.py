@@ -1,4 +1,4 @@
-"""The MAD backbones (../shared/reference/mad-benchmark.md §3): a 4-layer language model and the
+"""The MAD backbones (docs/mad.md §3): a 4-layer language model and the
 auto-encoder used for compression.
 
     LanguageModel:  h = Embed(x);  h = h + f_i(RMSNorm_i(h)) for f in [mixer, SwiGLU, mixer, SwiGLU];

@@ -364,7 +364,7 @@ class Round:
 
     number: int
     title: str
-    seed_document: str  # file name under shared/seeds/
+    seed_document: str  # the seed document's file name; its table is params/seed_tables/<stem>.csv
     question: str
     variants: tuple[str, ...]  # the rows of the seed document's table (short names)
     proposal: str  # the variant the document proposes; trained and measured in this round

@@ -1,4 +1,4 @@
-"""MAD's training protocol (../shared/reference/mad-benchmark.md §4), one run at a time.
+"""MAD's training protocol (docs/mad.md §4–5), one run at a time.
 
     AdamW(lr, wd) on every parameter · cosine schedule to 1e-6 over the epochs, stepped per epoch, no warm-up
     cross-entropy over the scored positions (-100 ignored) · bf16 autocast where the hardware has it

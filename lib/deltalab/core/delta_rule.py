@@ -8,7 +8,7 @@ Layout is head-first, like fla's naive references: ``q, k: [B, H, L, d_k]``, ``v
     S_t = S_{t−1} + k_t e_tᵀ                 = (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ
     o_t = S_tᵀ q_t                           read-out after the write
 
-The chunkwise form (fla ``delta_rule_chunkwise``, ../shared/reference/delta-rule.md §1.2) splits the
+The chunkwise form (fla ``delta_rule_chunkwise``, docs/delta-rule.md §2) splits the
 sequence into chunks of C tokens. A preamble, batched over all chunks, turns each chunk's C rank-one
 updates into two matrices with the UT transform ``T = (I + tril(diag(β) K Kᵀ, −1))⁻¹``:
 

@@ -8,7 +8,7 @@ then compute the error against the decayed state (fla's order, confirmed in fla 
     S_t  = S'_t + k_t e_tᵀ                   = α_t (I − β_t k_t k_tᵀ) S_{t−1} + β_t k_t v_tᵀ
     o_t  = S_tᵀ q_t
 
-Chunkwise (../shared/reference/delta-rule.md §2): with ``γ_r = Σ_{s≤r} g_s`` inside a chunk and
+Chunkwise (docs/delta-rule.md §3): with ``γ_r = Σ_{s≤r} g_s`` inside a chunk and
 ``D[r, s] = exp(γ_r − γ_s)`` for r ≥ s (else 0),
 
     T  = (I + tril(diag(β) K Kᵀ ⊙ D, −1))⁻¹,    U = T (β ⊙ V),    W = T (β ⊙ K ⊙ exp(γ))

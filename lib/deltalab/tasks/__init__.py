@@ -1,4 +1,4 @@
-"""The six MAD synthetic tasks (spec: shared/reference/mad-benchmark.md §1–2).
+"""The six MAD synthetic tasks (spec: docs/mad.md §1–2).
 
     x, y = generate("in-context-recall", "test", 1280, seed=12345, vocab_size=32)   # int64 [n, T]; -100 = unscored
     x, y = load(...same arguments...)                                               # the same, cached as .npy
@@ -36,7 +36,7 @@ __all__ = [
 TASKS = {
     "in-context-recall": in_context_recall,
     "fuzzy-in-context-recall": fuzzy_in_context_recall,
-    "noisy-in-context-recall": in_context_recall,  # in-context recall with noise slots (spec §2.2)
+    "noisy-in-context-recall": in_context_recall,  # in-context recall with noise slots (docs/mad.md §1)
     "selective-copying": selective_copying,
     "compression": compression,
     "memorization": memorization,
@@ -50,7 +50,7 @@ COLUMN = {  # the results-table column of each task
     "selective-copying": "Selective Copy",
 }
 COLUMNS = ["Compress", "Context Recall", "Fuzzy Recall", "Memorize", "Noisy Recall", "Selective Copy"]
-BACKBONE = {  # compression is forced onto the AutoEncoder in MAD (spec §2.5)
+BACKBONE = {  # compression is forced onto the AutoEncoder in MAD (docs/mad.md §3)
     "compression": "autoencoder",
     "in-context-recall": "lm",
     "fuzzy-in-context-recall": "lm",
