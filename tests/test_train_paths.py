@@ -133,7 +133,7 @@ def test_grid_bench_reports_both_paths(monkeypatch, capsys, tmp_path):
     JSON report with the grid figures, and the two paths' accuracies agree."""
     import json
 
-    from deltalab import gridbench
+    from deltalab.perf import gridbench
 
     monkeypatch.setattr(gridbench, "BUDGETS", {t: (16, 1) for t in gridbench.BUDGETS})
     monkeypatch.setattr(gridbench, "NUM_TEST", 8)
@@ -160,8 +160,8 @@ def test_gemm_bound_counts_the_linears_gemms_as_torch_does():
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from deltalab.bench import build
-    from deltalab.gemmbound import gemm_flops, linear_shapes
+    from deltalab.perf.gemmbound import gemm_flops, linear_shapes
+    from deltalab.perf.trainstep import build
 
     model, _, _ = build("delta_net", precision="fp32")
     shapes = linear_shapes(model)
@@ -177,7 +177,7 @@ def test_gemm_bound_counts_the_linears_gemms_as_torch_does():
 def test_gemm_bound_reports_a_ceiling_and_refuses_bad_shapes(capsys):
     import json
 
-    from deltalab.gemmbound import main
+    from deltalab.perf.gemmbound import main
 
     assert main(["--shapes", "2x32", "--steps", "1", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["bound"]

@@ -54,7 +54,7 @@ CATEGORIES = ["dense matmuls", "rule: UT transform", "rule: chunk loop", "rule: 
 
 
 def _module_label(module: nn.Module) -> str | None:
-    from .layers import RMSNorm, ShortConv
+    from ..layers import RMSNorm, ShortConv
 
     if isinstance(module, nn.Linear):
         return "dense matmuls"
@@ -157,7 +157,7 @@ def attribute(events) -> dict[str, float]:
 
 
 def _task_batch(task: str, setting: dict, batch: int):
-    from . import tasks as T
+    from .. import tasks as T
 
     x, y = T.load(task, "train", max(batch, 64), T.SEED, **T.generator_kwargs(task, setting))
     return torch.from_numpy(x[:batch]), torch.from_numpy(y[:batch]), T.vocab_size(task, setting), T.BACKBONE[task]
@@ -166,7 +166,7 @@ def _task_batch(task: str, setting: dict, batch: int):
 def _make_step(model, opt, x, y, vocab: int, scored: bool):
     from torch.autograd.profiler import record_function
 
-    from .train import IGNORE
+    from ..train import IGNORE
 
     def step():
         if scored:
@@ -191,9 +191,9 @@ def profile_step(variant: str, task: str, setting: dict | None = None, *, batch:
     """Breakdown of one train step of ``variant`` on ``task``'s model and data shapes (see the module doc)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from .model import build_model
-    from .train import mixer_factory
-    from .variants import get_variant
+    from ..model import build_model
+    from ..train import mixer_factory
+    from ..variants import get_variant
 
     torch.set_num_threads(threads)
     x, y, vocab, backbone = _task_batch(task, setting or {}, batch)
@@ -226,10 +226,10 @@ def profile_eval(variant: str, task: str, setting: dict | None = None, *, num_te
                  eval_batch_size: int = 256, threads: int = 1) -> dict:
     """CPU time of ``train.evaluate`` on ``num_test`` test examples, reference and fast path, each split into
     model forward and metrics (best of two, interleaved)."""
-    from . import tasks as T
-    from .model import build_model
-    from .train import evaluate, mixer_factory
-    from .variants import get_variant
+    from .. import tasks as T
+    from ..model import build_model
+    from ..train import evaluate, mixer_factory
+    from ..variants import get_variant
 
     torch.set_num_threads(threads)
     setting = setting or {}
@@ -269,9 +269,9 @@ def batch_scaling(variant: str, task: str, setting: dict | None = None, *, batch
     32 bounds what training four seeds as one stacked computation could gain: a stacked step does the work of
     a batch-128 step (every activation four times as large) plus per-run weights (bmm instead of mm), so it
     cannot take less time per token than the batch-128 step of one model."""
-    from .model import build_model
-    from .train import mixer_factory
-    from .variants import get_variant
+    from ..model import build_model
+    from ..train import mixer_factory
+    from ..variants import get_variant
 
     torch.set_num_threads(threads)
     steps = {}

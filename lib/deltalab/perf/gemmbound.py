@@ -23,6 +23,8 @@ import sys
 import torch
 import torch.nn as nn
 
+from .trainstep import DIM, VOCAB, _times, build, matmul_peak, measure_path
+
 
 def linear_shapes(model: nn.Module) -> list[tuple[int, int]]:
     """``(in_features, out_features)`` of every ``nn.Linear`` of ``model``, in module order."""
@@ -46,14 +48,10 @@ def time_gemms(shapes: list[tuple[int, int]], rows: int, repeats: int = 7, warmu
             dy @ w  # dX = dY W
             dy.T @ x  # dW = dYᵀ X
 
-    from .bench import _times
-
     return statistics.median(_times(step, warmup, repeats))
 
 
 def measure(*, batch: int, length: int, threads: int, steps: int = 7) -> dict:
-    from .bench import DIM, VOCAB, build, matmul_peak, measure_path
-
     torch.set_num_threads(threads)
     model, _, _ = build("delta_net", precision="fp32")
     shapes = linear_shapes(model)

@@ -51,7 +51,7 @@ SEEDS = (0, 1)
 
 def bench_scale_yaml(precision: str) -> dict:
     """The mini-grid as a scale file: the cpu scale's tasks and settings at ``BUDGETS``."""
-    from .params import load_scale
+    from ..params import load_scale
 
     cpu = load_scale("cpu")
     tasks = {}
@@ -81,8 +81,8 @@ def _train_path(path: str):
 
 def run_grid(path: str, runs, scale, scale_file: Path, root: Path, workers: int, threads: int) -> dict:
     """Train every run of ``runs`` through ``path`` into a fresh store under ``root``; timings and records."""
-    from .runner import execute
-    from .store import Store
+    from ..runner import execute
+    from ..store import Store
 
     store = Store(root / path)
     load0 = os.getloadavg()
@@ -122,9 +122,9 @@ def interleaved(runs, scale, threads: int) -> dict:
     first for even runs, fast first for odd ones): a comparison that load changing over minutes cannot bias,
     as each pair runs within seconds. Returns the summed seconds (wall clock and this process's CPU time) per
     path and the ratios."""
-    from .runtime import set_threads
-    from .train import train_run
-    from .variants import get_variant
+    from ..runtime import set_threads
+    from ..train import train_run
+    from ..variants import get_variant
 
     set_threads(threads)
     tot = {p: {"wall_s": 0.0, "cpu_s": 0.0} for p in ("reference", "fast")}
@@ -197,11 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     warnings.filterwarnings("ignore", message="Triton is not supported")
-    from .params import load_scale
-    from .runner import plan
-    from .runtime import _cpu_model, cpu_has_native_bf16
-    from .train import run_data
-    from .variants import VARIANTS
+    from ..params import load_scale
+    from ..runner import plan
+    from ..runtime import _cpu_model, cpu_has_native_bf16
+    from ..train import run_data
+    from ..variants import VARIANTS
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]

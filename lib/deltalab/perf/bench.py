@@ -1,4 +1,4 @@
-"""Train-step throughput of every path: ``python -m deltalab.bench`` (or ``python -m deltalab bench``).
+"""Train-step throughput of every path: ``python -m deltalab bench`` (or ``python -m deltalab.perf.bench``).
 
 Model: the 4-layer MAD LanguageModel (width 128, vocab 16, two mixers + two SwiGLUs), batch 128, length 128.
 A *train step* is what ``deltalab.train`` does per batch: forward under the run's autocast, cross-entropy,
@@ -10,12 +10,13 @@ A *train step* is what ``deltalab.train`` does per batch: forward under the run'
     delta_net        the project's default path, at ``resolve_precision('auto')``
     <variant>        every registered variant (gated_delta_net included), at the same precision
 
-    python -m deltalab.bench [--threads 2] [--variants a,b] [--quick] [--json] [--out FILE] [--in-process]
-                             [--thread-layouts | --no-thread-layouts] [--omp-passive] [--steps N] [--warmup N]
-                             [--batch 128] [--length 128] [--precision auto|fp32|bf16]
-    python -m deltalab bench --grid [--json] ...     runs per hour of a mini-grid, old vs new path (gridbench)
-    python -m deltalab bench --profile [...]         where a train step's time goes (profiling)
-    python -m deltalab bench --bound [...]           the dense GEMMs alone against whole train steps: how fast a step could be (gemmbound)
+    python -m deltalab bench [--threads 2] [--variants a,b] [--quick] [--json] [--out FILE] [--in-process]
+                            [--thread-layouts | --no-thread-layouts] [--omp-passive] [--steps N] [--warmup N]
+                            [--batch 128] [--length 128] [--precision auto|fp32|bf16]
+    python -m deltalab bench --grid [--json] ...     runs per hour of a mini-grid, old vs new path (perf.gridbench)
+    python -m deltalab bench --profile [...]         where a train step's time goes (perf.profiling)
+    python -m deltalab bench --bound [...]           the dense GEMMs alone against whole train steps: how fast a
+                                                     step could be (perf.gemmbound)
 
 On a CPU with native bf16 (avx512_bf16 / AMX) the report adds delta_net and gated_delta_net at fp32 and at
 bf16 autocast side by side, so that the precision policy is chosen on measurements.
@@ -44,170 +45,22 @@ import argparse
 import json
 import os
 import platform
-import resource
-import statistics
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 
 import torch
-import torch.nn.functional as F
 
-VOCAB, DIM = 16, 128
-
-
-# ---------------------------------------------------------------------------------------------------------
-# One path, in this process.
-# ---------------------------------------------------------------------------------------------------------
-def _rss_mb() -> float:
-    """Peak resident set size of this process so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _current_rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError):
-        return float("nan")
-
-
-def mixer_for(path: str, precision: str = "auto"):
-    """``(make_mixer, precision)`` of a path (``precision``: auto, fp32 or bf16; the reference is always fp32)."""
-    from .layers import DeltaNet
-    from .runtime import resolve_precision
-    from .train import mixer_factory
-    from .variants import get_variant
-
-    if path == "reference":
-        from fla.ops.delta_rule.naive import delta_rule_chunkwise as naive_rule
-
-        return (lambda: DeltaNet(rule=naive_rule)), "fp32"
-    return mixer_factory(get_variant(path)), resolve_precision(precision, torch.device("cpu"))
-
-
-def build(path: str, seed: int = 0, precision: str = "auto"):
-    from .model import LanguageModel
-
-    make_mixer, precision = mixer_for(path, precision)
-    torch.manual_seed(seed)
-    model = LanguageModel(VOCAB, make_mixer, DIM)
-    if path == "reference":
-        from .layers import use_reference_ops
-
-        use_reference_ops(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
-    return model, opt, precision
-
-
-def train_step(model, opt, x, y, precision: str) -> float:
-    from .runtime import autocast
-
-    with autocast(precision, x.device):
-        logits = model(x)
-    loss = F.cross_entropy(logits.float().reshape(-1, VOCAB), y.reshape(-1))
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return loss.item()
-
-
-CLOCK = time.perf_counter  # --cpu-time: time.process_time (this process's CPU time; at 1 thread it is what the
-# step costs, whatever else runs on the machine; at 2 threads it also counts OpenMP's waiting)
-
-
-def _times(fn, warmup: int, steps: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(steps):
-        t0 = CLOCK()
-        fn()
-        out.append(CLOCK() - t0)
-    return out
-
-
-def _conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
-                        _output_padding, groups, output_mask, out_shape=None, **kwargs) -> int:
-    """FLOPs of ``aten.convolution_backward`` counting ``groups`` (torch's own formula ignores it and counts a
-    depthwise conv's backward as a dense one: 380× too many for the 384-channel short conv). Each of the two
-    gradients costs what the forward costs: 2 · out elements · (C_in / groups) · kernel."""
-    fwd = 2 * grad_out_shape[0] * grad_out_shape[1] * (x_shape[1] // groups)
-    for n in list(grad_out_shape[2:]) + list(w_shape[2:]):
-        fwd *= n
-    return fwd * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
-
-
-def count_flops(model, opt, x, y, precision: str) -> tuple[int, int]:
-    """(train-step FLOPs, forward FLOPs) counted by FlopCounterMode: matmuls and convs (depthwise conv
-    backward corrected, see ``_conv_backward_flop``); elementwise work is not counted."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from .runtime import autocast
-
-    aten = torch.ops.aten
-    with FlopCounterMode(display=False, custom_mapping={aten.convolution_backward: _conv_backward_flop}) as fc:
-        train_step(model, opt, x, y, precision)
-    train = fc.get_total_flops()
-    with FlopCounterMode(display=False) as fc, torch.inference_mode(), autocast(precision, x.device):
-        model(x)
-    return train, fc.get_total_flops()
-
-
-def measure_path(path: str, *, threads: int, batch: int, length: int, warmup: int, steps: int,
-                 eval_steps: int, flops: bool = True, precision: str = "auto") -> dict:
-    torch.set_num_threads(threads)
-    rss0 = _current_rss_mb()
-    model, opt, precision = build(path, precision=precision)
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, VOCAB, (batch, length), generator=g)
-    y = torch.randint(0, VOCAB, (batch, length), generator=g)
-    tokens = batch * length
-    train = _times(lambda: train_step(model, opt, x, y, precision), warmup, steps)
-    rss_train = _rss_mb()
-
-    from .runtime import autocast
-
-    def fwd():
-        with torch.inference_mode(), autocast(precision, x.device):
-            model(x)
-
-    model.eval()
-    ev = _times(fwd, max(1, warmup), eval_steps)
-    model.train()
-    out = {
-        "path": path, "precision": precision, "threads": threads, "batch": batch, "length": length,
-        "train_step_s": statistics.median(train), "train_step_min_s": min(train),
-        "train_tokens_per_s": tokens / statistics.median(train),
-        "eval_tokens_per_s": tokens / statistics.median(ev),
-        "peak_rss_mb": rss_train, "rss_after_imports_mb": rss0,
-    }
-    if flops:
-        tr, fw = count_flops(model, opt, x, y, precision)
-        out["train_flops_per_token"] = tr / tokens
-        out["forward_flops_per_token"] = fw / tokens
-    return out
-
-
-def matmul_peak(threads: int, dtype: torch.dtype, n: int, repeats: int) -> float:
-    """Best-of-``repeats`` GFLOP/s of an n×n×n matmul at ``threads`` threads."""
-    torch.set_num_threads(threads)
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
+from . import trainstep
+from .trainstep import DIM, VOCAB, matmul_peak, measure_path
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The driver: one child process per path.
+# The driver: one child process per path (each measured by ``trainstep.measure_path``).
 # ---------------------------------------------------------------------------------------------------------
 def _worker_cmd(path: str, args, threads: int, precision: str | None = None) -> list[str]:
-    return [sys.executable, "-m", "deltalab.bench", "--worker", path, "--threads", str(threads),
+    return [sys.executable, "-m", "deltalab.perf.bench", "--worker", path, "--threads", str(threads),
             "--batch", str(args.batch), "--length", str(args.length), "--warmup", str(args.warmup),
             "--steps", str(args.steps), "--eval-steps", str(args.eval_steps),
             "--precision", precision or args.precision] + (["--no-flops"] if args.no_flops else []) + (
@@ -281,7 +134,7 @@ def thread_layouts(path: str, args) -> dict:
 
 
 def _paths(variants_arg: str | None) -> list[str]:
-    from .variants import VARIANTS
+    from ..variants import VARIANTS
 
     if variants_arg:
         chosen = [v.strip() for v in variants_arg.split(",") if v.strip()]
@@ -295,7 +148,7 @@ def _paths(variants_arg: str | None) -> list[str]:
 
 
 def _cpu_model() -> str:
-    from .runtime import _cpu_model as m
+    from ..runtime import _cpu_model as m
 
     return m()
 
@@ -320,7 +173,7 @@ def _table(results: dict, peaks: dict, sequential: set) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m deltalab.bench", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m deltalab bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--variants", default=None, help="comma-separated short names (reference and delta_net always run)")
@@ -343,11 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu-time", action="store_true",
                    help="time steps by process CPU time, not the wall clock (a load-robust yardstick at --threads 1)")
     p.add_argument("--grid", action="store_true",
-                   help="the grid benchmark instead (deltalab.gridbench: the reference vs the fast training path)")
+                   help="the grid benchmark instead (deltalab.perf.gridbench: the reference vs the fast training path)")
     p.add_argument("--profile", action="store_true",
-                   help="the train-step profile instead (deltalab.profiling: where a step's time goes)")
+                   help="the train-step profile instead (deltalab.perf.profiling: where a step's time goes)")
     p.add_argument("--bound", action="store_true",
-                   help="the dense GEMMs alone against whole train steps instead (deltalab.gemmbound: how fast a "
+                   help="the dense GEMMs alone against whole train steps instead (deltalab.perf.gemmbound: how fast a "
                         "step could possibly be)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     if argv is None:
@@ -375,8 +228,7 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.filterwarnings("ignore", message="Triton is not supported")
     if args.cpu_time:
-        global CLOCK
-        CLOCK = time.process_time
+        trainstep.CLOCK = time.process_time  # what ``trainstep._times`` times steps by
     if args.worker:
         res = measure_path(args.worker, threads=args.threads, batch=args.batch, length=args.length,
                            warmup=args.warmup, steps=args.steps, eval_steps=args.eval_steps, flops=not args.no_flops,
@@ -384,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res))
         return 0
 
-    from .runtime import cpu_has_native_bf16, resolve_precision
-    from .variants import VARIANTS
+    from ..runtime import cpu_has_native_bf16, resolve_precision
+    from ..variants import VARIANTS
 
     paths = _paths(args.variants)
     sequential = {n for n, v in VARIANTS.items() if v.sequential}
