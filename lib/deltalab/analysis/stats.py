@@ -23,6 +23,21 @@ cannot act on a task are DeltaNet there; their spread in a seed table is the tab
 (``table_noise``). Two reported cells differ clearly only when their difference exceeds
 t(0.975, k − 1) · √2 · sd, with sd and k from those rows (``point_difference``).
 
+**What four seeds allow.** An exact sign-flip test of n paired differences has 2ⁿ equally likely sign patterns
+under "no difference"; its smallest two-sided p is 2/2ⁿ (``sign_flip_floor``: 0.125 at n = 4), above 0.05 for
+n ≤ 5. So at four seeds no verdict can rest on the signs alone: each rests on the t interval, i.e. on the four
+differences being roughly normal. The sign count (``Difference.agree``: "4 of 4 seeds") is shown beside every
+decisive verdict so a reader sees how far the seeds themselves agree.
+
+**p-values and multiplicity.** Each interval has its two-sided t test (``Difference.p``, ``Level.p``: p < 0.05
+exactly when the 95% interval excludes the null value), so a family of verdicts can be adjusted together:
+``holm`` (Holm's step-down, which controls the family-wise error: the chance that any decisive verdict of the
+family is a false one). It is a few lines here rather than a dependency (statsmodels) for one function; the tests
+check it against hand-computed values.
+
+**Rank agreement** (``spearman_interval``): Spearman's ρ between two scorings of the same rows with a percentile
+bootstrap interval from ``scipy.stats.bootstrap``, rows resampled in pairs (``paired=True``).
+
 **Signal of a setting** (``signal_ratio``): the variance of the rows' means over the mean variance between one
 row's seeds. Above 1, rows differ by more than seeds do.
 """
@@ -41,10 +56,27 @@ METHOD = (f"paired over seeds: mean of the per-seed differences with its {LEVEL:
           f"that excludes 0")
 
 
+def _t_p(estimate: float, se: float, df: int, null: float) -> float:
+    """Two-sided p of a t statistic (estimate − null) / se with ``df`` degrees of freedom; a zero spread gives 0
+    (any difference from the null is exact) or 1 (none); NaN when nothing can be tested."""
+    if df < 1 or math.isnan(estimate) or math.isnan(se):
+        return math.nan
+    gap = estimate - null
+    if se == 0:
+        return 1.0 if abs(gap) < 1e-12 else 0.0
+    return float(2 * stats.t.sf(abs(gap) / se, df))
+
+
+def sign_flip_floor(n: int) -> float:
+    """The smallest two-sided p an exact sign-flip test of n paired differences can give: 2/2ⁿ (capped at 1)."""
+    return min(1.0, 2 / 2 ** n)
+
+
 @dataclass(frozen=True)
 class Difference:
     """``a − b`` with its interval. ``n`` is the number of seeds (for a seed table: the replicate rows behind the
-    noise estimate). ``direction``: "above", "below" or "unclear"."""
+    noise estimate). ``direction``: "above", "below" or "unclear". ``se`` and ``df``: the interval's standard
+    error and degrees of freedom, from which ``p`` tests any null value."""
 
     diff: float
     low: float
@@ -52,6 +84,16 @@ class Difference:
     n: int
     per_seed: tuple[float, ...] = ()
     enough: bool = True  # False: fewer than MIN_SEEDS, or no spread measured; nothing is called
+    se: float = math.nan
+    df: int = 0
+
+    def p(self, null: float = 0.0) -> float:
+        """Two-sided p of "the mean difference is ``null``" (NaN when nothing is called: too few seeds)."""
+        return _t_p(self.diff, self.se, self.df, null) if self.enough else math.nan
+
+    def agree(self, side: str, null: float = 0.0) -> int:
+        """How many per-seed differences lie on ``side`` ("above" or "below") of ``null``."""
+        return sum((x > null) if side == "above" else (x < null) for x in self.per_seed)
 
     @property
     def direction(self) -> str:
@@ -77,6 +119,16 @@ class Level:
     high: float
     n: int
     enough: bool = True
+    se: float = math.nan
+    values: tuple[float, ...] = ()
+
+    def p(self, threshold: float) -> float:
+        """Two-sided p of "the row's mean is ``threshold``" (one-sample t; NaN when nothing is called)."""
+        return _t_p(self.mean, self.se, self.n - 1, threshold) if self.enough else math.nan
+
+    def agree(self, side: str, threshold: float) -> int:
+        """How many seeds score on ``side`` ("above" or "below") of ``threshold``."""
+        return sum((x > threshold) if side == "above" else (x < threshold) for x in self.values)
 
 
 def t_half_width(values: np.ndarray) -> float:
@@ -96,7 +148,9 @@ def paired(a: dict[int, float], b: dict[int, float]) -> Difference:
         return Difference(math.nan, math.nan, math.nan, 0, (), False)
     mean = float(d.mean())
     half = t_half_width(d)
-    return Difference(mean, mean - half, mean + half, len(d), tuple(float(x) for x in d), len(d) >= MIN_SEEDS)
+    se = float(np.std(d, ddof=1)) / math.sqrt(len(d)) if len(d) >= 2 else math.nan
+    return Difference(mean, mean - half, mean + half, len(d), tuple(float(x) for x in d), len(d) >= MIN_SEEDS,
+                      se, len(d) - 1)
 
 
 def level(values) -> Level:
@@ -106,9 +160,11 @@ def level(values) -> Level:
         return Level(math.nan, math.nan, math.nan, 0, False)
     mean = float(v.mean())
     half = t_half_width(v)
+    values = tuple(float(x) for x in v)
     if math.isnan(half):
-        return Level(mean, math.nan, math.nan, len(v), False)
-    return Level(mean, max(0.0, mean - half), min(1.0, mean + half), len(v), len(v) >= MIN_SEEDS)
+        return Level(mean, math.nan, math.nan, len(v), False, values=values)
+    se = float(np.std(v, ddof=1)) / math.sqrt(len(v))
+    return Level(mean, max(0.0, mean - half), min(1.0, mean + half), len(v), len(v) >= MIN_SEEDS, se, values)
 
 
 @dataclass(frozen=True)
@@ -141,7 +197,7 @@ def point_difference(a: float, b: float, noise: TableNoise | None) -> Difference
     half = noise.half(2) if noise is not None else math.nan
     if math.isnan(half):
         return Difference(diff, math.nan, math.nan, 0, (diff,), False)
-    return Difference(diff, diff - half, diff + half, noise.k, (diff,))
+    return Difference(diff, diff - half, diff + half, noise.k, (diff,), True, math.sqrt(2) * noise.sd, noise.k - 1)
 
 
 def signal_ratio(per_row: dict[str, list[float]]) -> tuple[float, int]:
@@ -153,3 +209,47 @@ def signal_ratio(per_row: dict[str, list[float]]) -> tuple[float, int]:
     between_rows = float(np.var([v.mean() for v in rows.values()], ddof=1))
     within = float(np.mean([np.var(v, ddof=1) for v in rows.values()]))
     return (between_rows / within if within > 0 else math.nan), len(rows)
+
+
+def holm(pvalues) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given: sort the m tests' p ascending, multiply the i-th
+    smallest (i from 0) by m − i, and keep the running maximum (so adjusted p never decrease), capped at 1. A NaN
+    (no test) is left out of m and returned as NaN. Controls the family-wise error at any level."""
+    p = [float(x) for x in pvalues]
+    tested = sorted((i for i, x in enumerate(p) if not math.isnan(x)), key=lambda i: p[i])
+    out, running = [math.nan] * len(p), 0.0
+    for rank, i in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def _spearman(x, y, axis=-1):
+    """Spearman's ρ along ``axis`` (average ranks for ties), vectorised for ``scipy.stats.bootstrap``."""
+    rx, ry = stats.rankdata(x, axis=axis), stats.rankdata(y, axis=axis)
+    rx = rx - rx.mean(axis=axis, keepdims=True)
+    ry = ry - ry.mean(axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = (rx * ry).sum(axis=axis) / np.sqrt((rx ** 2).sum(axis=axis) * (ry ** 2).sum(axis=axis))
+    return np.nan_to_num(rho, nan=0.0)  # a resample that ties every row on one side carries no ranking: 0
+
+
+RESAMPLES = 2000  # bootstrap resamples of the rank correlation (a fixed generator: the interval is reproducible)
+
+
+def spearman_interval(x, y, seed: int = 0) -> tuple[float, float, float]:
+    """(ρ, low, high): Spearman's rank correlation of paired scores ``x``, ``y`` (one pair per row) and its 95%
+    percentile bootstrap interval, rows resampled in pairs (a resample that ties every row on one side counts as
+    ρ = 0). NaN where either side is constant or there are fewer than 3 rows."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan, math.nan
+    rho = float(_spearman(x, y))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = stats.bootstrap((x, y), _spearman, paired=True, vectorized=True, n_resamples=RESAMPLES,
+                              confidence_level=LEVEL, method="percentile", rng=np.random.default_rng(seed))
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return rho, low, high
