@@ -4,12 +4,14 @@ Verdict words (and only these):
 
     holds                          a clear difference the claimed way (for "no worse": the whole interval of the
                                    difference above −margin; for a threshold: the row's whole interval past it)
-    contradicted                   a clear difference the other way
+    contradicted                   a clear difference the other way, or a claim false by construction (below)
     not established with n seeds   no clear difference (or fewer than ``stats.MIN_SEEDS`` seeds)
     not testable at this scale     the claim cannot be put to these data: the change does not act on the cells it
                                    is about (a row is DeltaNet's runs there, or, for a comparison of two rows, the
-                                   two are each other's runs bit for bit), or it states a MAD-scale number that its
-                                   round file does not translate
+                                   two are each other's runs bit for bit); a row it compares has not learned the
+                                   setting within the budget (``inert.learning``); the scale does not measure the
+                                   setting it names; or it states a MAD-scale number that its round file does not
+                                   translate
 
 How each kind is judged (``docs/claims.md`` has the round-file format):
 
@@ -23,7 +25,18 @@ How each kind is judged (``docs/claims.md`` has the round-file format):
 
 A threshold kind is judged at the study's scale through its ``translation`` (``params.Claim``). Cells where a
 change does not act (``inert``) are left out: a claim about such a cell is not testable; "best" and "saturated"
-range only over rows whose change acts there, and never over the null controls.
+range only over rows whose change acts there, and never over the null controls. **False by construction**: a
+claim that a row is ahead of another (``beats``; ``lags`` read the other way) on a task where the row's change
+cannot act, here or in MAD's runs (one chunk at every MAD setting), credits the change with what DeltaNet does by
+itself: it is *contradicted*, and the evidence shows the difference the seed tables report for that row against
+DeltaNet beside the tables' own noise.
+
+**Multiplicity.** Each verdict carries one p-value (``Verdict.p``): the paired t test behind its interval (p < 0.05
+exactly when the interval decides), for a claim that several comparisons decide the largest of their p when all
+must go its way and a Bonferroni bound when one suffices. ``adjust`` applies Holm's step-down adjustment
+(``stats.holm``) over a family — a round's claims and its proposal's success criteria — and gives the verdict that
+survives it (``verdict adjusted``); a verdict that is not a test (not testable, false by construction) is left out of
+the family's count and keeps its word.
 
 The seed tables are judged the same way with ``TableEvidence``: their point values, a difference being clear only
 beyond the tables' own run-to-run noise (``stats.table_noise``, measured on the rows that are DeltaNet on Memorize);
@@ -48,6 +61,9 @@ from .tables import CEILING
 HOLDS = "holds"
 CONTRADICTED = "contradicted"
 NOT_TESTABLE = "not testable at this scale"
+DECISIVE = (HOLDS, CONTRADICTED)
+ADJUSTMENT = "Holm"  # the family-wise adjustment of every round's verdicts (stats.holm)
+BY_CONSTRUCTION = "False by construction"  # opens the evidence of a claim contradicted by construction
 
 
 def not_established(n: int) -> str:
@@ -62,17 +78,31 @@ def is_verdict(word: str) -> bool:
     return VERDICT.fullmatch(word) is not None
 
 
+def seeds_of(status: str) -> int | None:
+    """The n of "not established with n seeds" (None for another word)."""
+    m = re.fullmatch(r"not established with (\d+) seeds", status)
+    return int(m.group(1)) if m else None
+
+
 # --- evidence: where the numbers come from ----------------------------------------------------------------
 
 class SeedEvidence:
     """The study's scores: per-seed, paired. ``scores``: study.Study.scores; ``inert``: inert.cells; ``twins``:
-    inert.twins (None: no pair of rows is known to share its runs)."""
+    inert.twins (None: no pair of rows is known to share its runs); ``learning``: inert.learning (None: every row is
+    taken to have learned every cell); ``settings``: column → the setting ids the scale measures (None: any setting
+    a claim names is taken to be measured); ``seed_tables``: document → TableEvidence, where a claim false by
+    construction finds the row's reported difference to DeltaNet."""
 
     table = False
 
-    def __init__(self, scores: pd.DataFrame, inert: pd.DataFrame, columns: list[str], twins: pd.DataFrame | None = None):
+    def __init__(self, scores: pd.DataFrame, inert: pd.DataFrame, columns: list[str], twins: pd.DataFrame | None = None,
+                 learning: pd.DataFrame | None = None, settings: dict[str, list[str]] | None = None,
+                 seed_tables: dict[str, TableEvidence] | None = None):
         self.scores, self.inert, self.columns = scores, inert, columns
         self.twins = pd.DataFrame(columns=inert_cells.TWIN_COLUMNS) if twins is None else twins
+        self.learning = learning
+        self.settings = settings
+        self.seed_tables = seed_tables or {}
         self.controls = inert_cells.excluded(inert, columns)
 
     def values(self, v: str, column: str, setting: str) -> dict[int, float]:
@@ -100,11 +130,38 @@ class SeedEvidence:
                 self.inert, self.columns) else None
         return inert_cells.reason(self.inert, v, column, setting)
 
+    def inert_in_mad(self, v: str, column: str) -> bool:
+        """Whether ``v``'s change cannot act on ``column`` in MAD's runs either: inert here for lack of a second
+        chunk, on a task that is one chunk at every MAD setting."""
+        return (column in COLUMNS and v != BASELINE and inert_cells.one_chunk_at_every_mad_setting(column)
+                and inert_cells.reason(self.inert, v, column) == inert_cells.ONE_CHUNK)
+
     def same_runs(self, a: str, b: str, column: str, setting: str) -> list[str]:
         """The task columns of this cell (the Average: every task measured) on which ``a``'s runs are ``b``'s bit
         for bit."""
         cols = self.columns if column == AVERAGE else [column]
         return [c for c in cols if inert_cells.same_runs(self.twins, a, b, c, setting)]
+
+    def unmeasured_setting(self, column: str, setting: str) -> str | None:
+        """Why the scale has no such cell (a setting it does not measure), or None."""
+        if self.settings is None or setting == ALL_SETTINGS or column not in self.settings:
+            return None
+        if setting in self.settings[column]:
+            return None
+        return (f"this scale does not measure {column} at setting {setting} (it measures "
+                f"{join_words(self.settings[column])}), so there is nothing to judge")
+
+    def not_learned(self, v: str, column: str, setting: str) -> str | None:
+        """Why ``v`` has not learned this cell within the budget (``inert.learning``), or None."""
+        return None if self.learning is None else inert_cells.not_learned(self.learning, v, column, setting)
+
+    def unlearned_columns(self, v: str) -> list[str]:
+        """The task columns ``v`` has not learned within the budget."""
+        return [c for c in self.columns if self.not_learned(v, c, ALL_SETTINGS)]
+
+    def last_gain(self, v: str, column: str, setting: str) -> float | None:
+        """``v``'s mean accuracy gain in the last epoch of the cell when it is still climbing, else None."""
+        return None if self.learning is None else inert_cells.still_climbing(self.learning, v, column, setting)
 
     def seeds(self, d: stats.Difference | stats.Level) -> int:
         return d.n
@@ -120,12 +177,24 @@ class SeedEvidence:
         return text
 
     def describe(self, d: stats.Difference) -> str:
+        """"n=4, 95% interval [+0.045, +0.307], 4 of 4 seeds above 0 (per seed: …)"."""
         per = ", ".join(signed(x) for x in d.per_seed)
-        return f"n={d.n}, 95% interval [{signed(d.low)}, {signed(d.high)}] (per seed: {per})" if d.n >= 2 else (
-            f"n={d.n} (per seed: {per})")
+        if d.n < 2:
+            return f"n={d.n} (per seed: {per})"
+        side = "below" if d.diff < 0 else "above"
+        return (f"n={d.n}, 95% interval [{signed(d.low)}, {signed(d.high)}], {_of(d.agree(side), d.n)} {side} 0 "
+                f"(per seed: {per})")
 
     def describe_level(self, lv: stats.Level) -> str:
         return f"n={lv.n}, 95% interval [{fmt(lv.low)}, {fmt(lv.high)}]" if lv.n >= 2 else f"n={lv.n}"
+
+    def reported_as_deltanet(self, v: str, column: str) -> str:
+        """What the seed tables report for ``v`` against DeltaNet on ``column`` (the first table that has the row),
+        beside that table's own noise."""
+        for document, table in self.seed_tables.items():
+            if table.measured(v, column, ALL_SETTINGS) and table.measured(BASELINE, column, ALL_SETTINGS):
+                return f"the seed document {document} reports " + table.reported_as_deltanet(v, column)
+        return f"no seed table reports {v}"
 
 
 class TableEvidence:
@@ -167,15 +236,30 @@ class TableEvidence:
         if not self.measured(v, column, setting):
             return stats.Level(math.nan, math.nan, math.nan, 0, False)
         value = self.mean(v, column, setting)
-        return stats.Level(value, value, value, SEED_TABLE_SEEDS)
+        return stats.Level(value, value, value, SEED_TABLE_SEEDS, values=(value,))
 
     def not_acting(self, v: str, column: str, setting: str) -> str | None:
         if (v, column) in self.mad_inert:
             return "its change cannot act on this task in MAD's runs either (one chunk at every MAD setting)"
         return None
 
+    def inert_in_mad(self, v: str, column: str) -> bool:
+        return (v, column) in self.mad_inert
+
     def same_runs(self, a: str, b: str, column: str, setting: str) -> list[str]:
         return []  # a table has no runs to compare
+
+    def unmeasured_setting(self, column: str, setting: str) -> str | None:
+        return None  # a seed table reports each task's mean over MAD's settings
+
+    def not_learned(self, v: str, column: str, setting: str) -> str | None:
+        return None  # a table has no learning curves
+
+    def unlearned_columns(self, v: str) -> list[str]:
+        return []
+
+    def last_gain(self, v: str, column: str, setting: str) -> float | None:
+        return None
 
     def seeds(self, d) -> int:
         return SEED_TABLE_SEEDS
@@ -191,6 +275,17 @@ class TableEvidence:
     def describe_level(self, lv: stats.Level) -> str:
         return "the point value"
 
+    def reported_as_deltanet(self, v: str, column: str) -> str:
+        d = self.difference(v, BASELINE, column, ALL_SETTINGS)
+        text = f"{self.pair_text(v, BASELINE, column, ALL_SETTINGS, d)} on {column}"
+        if not d.enough:
+            return text + " (no noise estimate for that table)"
+        within = "within" if d.direction == "unclear" else "beyond"
+        return text + f", {within} that table's own noise (±{fmt(d.high - d.diff)})"
+
+    def reported_as_deltanet_here(self, v: str, column: str) -> str:
+        return "this table reports " + self.reported_as_deltanet(v, column)
+
 
 # --- verdicts ---------------------------------------------------------------------------------------------
 
@@ -200,6 +295,20 @@ class Verdict:
     status: str  # one of the verdict words
     evidence: str
     judged_as: Claim | None = None  # the same-scale translation a threshold claim was judged as
+    p: float = math.nan  # the verdict's p-value (NaN: not a test: not testable, by construction, too few seeds)
+    agree: str = ""  # for a decisive verdict: how many seeds go its way ("4 of 4 seeds")
+    n: int = 0  # the seeds behind it (what "not established with n seeds" says)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One task's (or the Average's) verdict of a claim, with its p-value and sign count."""
+
+    status: str
+    text: str
+    p: float = math.nan
+    agree: str = ""
+    n: int = 0
 
 
 def _where(column: str, setting: str) -> str:
@@ -210,33 +319,92 @@ _PAIR = {"beats": {"above": HOLDS, "below": CONTRADICTED}, "lags": {"below": HOL
 _SYMBOL = {"at_least": "≥", "above": ">", "below": "<"}
 
 
-def _pairwise(c: Claim, ev, column: str, setting: str) -> tuple[str, str]:
+def _of(k: int, n: int) -> str:
+    return f"{k} of {n} seeds"
+
+
+def _learning_note(ev, a: str, b: str, column: str, setting: str) -> str:
+    """Where one or both rows are still climbing when the budget ends (task cells only)."""
+    if column == AVERAGE:
+        return ""
+    gains = {r: ev.last_gain(r, column, setting) for r in (a, b)}
+    climbing = {r: g for r, g in gains.items() if g is not None}
+    if len(climbing) == 2:
+        return (f"; both rows are still climbing when the budget ends (mean accuracy {signed(gains[a])} and "
+                f"{signed(gains[b])} in the last epoch), so the difference compares how fast they learn, not where "
+                f"they end")
+    if climbing:
+        (r, g), = climbing.items()
+        return f"; {r} is still climbing when the budget ends ({signed(g)} in the last epoch)"
+    return ""
+
+
+def _pairwise(c: Claim, ev, column: str, setting: str) -> Part:
     a, b = c.variant, c.other
     where = _where(column, setting)
+    ahead = a if c.kind in ("beats", "no_worse") else b  # the row the claim puts ahead (or level)
+    if c.kind != "no_worse" and ev.inert_in_mad(ahead, column):
+        return Part(CONTRADICTED, (f"{BY_CONSTRUCTION}: {where}: the change of {ahead} acts only on the state carried "
+                                   f"between chunks, and this task is one chunk at every MAD setting, so here and in "
+                                   f"MAD's runs {ahead} is DeltaNet on it: the change cannot put it ahead of "
+                                   f"{a if ahead == b else b}; whatever it is said to gain is DeltaNet's own. "
+                                   f"{_reported(ev, ahead, column)}"))
     for v in (a, b):
         why = ev.not_acting(v, column, setting)
         if why:
-            return NOT_TESTABLE, f"{where}: the change of {v} does not act here ({why})"
+            return Part(NOT_TESTABLE, f"{where}: the change of {v} does not act here ({why})")
     same = ev.same_runs(a, b, column, setting)
     if same and (column != AVERAGE or same == ev.columns):
-        return NOT_TESTABLE, (f"{where}: {a}'s runs are {b}'s bit for bit here (the same test loss at every epoch of "
-                              f"every run both have), so what tells the two rows apart does not act here")
-    d = ev.difference(a, b, column, setting)
+        return Part(NOT_TESTABLE, (f"{where}: {a}'s runs are {b}'s bit for bit here (the same test loss at every "
+                                   f"epoch of every run both have), so what tells the two rows apart does not act "
+                                   f"here"))
+    missing = ev.unmeasured_setting(column, setting)
+    if missing:
+        return Part(NOT_TESTABLE, f"{where}: {missing}")
     if not (ev.measured(a, column, setting) and ev.measured(b, column, setting)):
-        return not_established(0), f"{where}: not measured"
+        return Part(not_established(0), f"{where}: not measured")
+    for v in (a, b):
+        why = ev.not_learned(v, column, setting)
+        if why and column != AVERAGE:
+            return Part(NOT_TESTABLE, (f"{where}: {v} has not learned {where} within the budget ({why}), so a "
+                                       f"comparison with it measures when it starts learning, not where it ends"))
+    unlearned = {v: ev.unlearned_columns(v) for v in (a, b)} if column == AVERAGE else {}
+    if unlearned and any(set(cols) == set(ev.columns) for cols in unlearned.values()):
+        v = next(v for v, cols in unlearned.items() if set(cols) == set(ev.columns))
+        return Part(NOT_TESTABLE, f"{where}: {v} has learned no task within the budget")
+    d = ev.difference(a, b, column, setting)
     nums = ev.pair_text(a, b, column, setting, d)
     if same:  # the Average, over tasks of which some cannot tell the two rows apart
         nums += (f"; on {join_words(same)} {a}'s runs are {b}'s bit for bit, so the difference comes from the other "
                  f"{len(ev.columns) - len(same)} tasks")
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for v, cols in unlearned.items():
+        if cols:
+            groups.setdefault(tuple(cols), []).append(v)
+    for cols, who in groups.items():
+        nums += (f"; {join_words(who)} {'has' if len(who) == 1 else 'have'} not learned {join_words(cols)} within the "
+                 f"budget, so on {'that task' if len(cols) == 1 else 'those tasks'} the difference says when "
+                 f"{'it starts' if len(who) == 1 else 'they start'} learning")
+    note = _learning_note(ev, a, b, column, setting)
     if c.kind == "no_worse":
-        status = {"within": HOLDS, "worse": CONTRADICTED}.get(d.beyond(c.margin), not_established(ev.seeds(d)))
-        return status, f"{where}: {nums}, {ev.describe(d)}; no worse means a drop under {fmt(c.margin)}"
+        side = d.beyond(c.margin)
+        status = {"within": HOLDS, "worse": CONTRADICTED}.get(side, not_established(ev.seeds(d)))
+        agree = _of(d.agree("above" if side == "within" else "below", -c.margin), d.n) if status in DECISIVE else ""
+        return Part(status, f"{where}: {nums}, {ev.describe(d)}; no worse means a drop under {fmt(c.margin)}{note}",
+                    d.p(-c.margin), agree, ev.seeds(d))
     status = _PAIR[c.kind].get(d.direction)
     upper, lower = (b, a) if c.kind == "beats" else (a, b)  # the claim needs `lower` clearly above `upper`...
     if status is None and _paired_mean(ev, upper, lower, column, setting) >= CEILING:  # ...where there is no room
-        return NOT_TESTABLE, (f"{where}: {nums}, {ev.describe(d)}; {upper} is at the ceiling here (≥ {CEILING:g}), "
-                              f"so {lower} could not come out clearly above it")
-    return status or not_established(ev.seeds(d)), f"{where}: {nums}, {ev.describe(d)}"
+        return Part(NOT_TESTABLE, (f"{where}: {nums}, {ev.describe(d)}; {upper} is at the ceiling here (≥ "
+                                   f"{CEILING:g}), so {lower} could not come out clearly above it"))
+    agree = _of(d.agree(d.direction), d.n) if status else ""
+    return Part(status or not_established(ev.seeds(d)), f"{where}: {nums}, {ev.describe(d)}{note}", d.p(0.0), agree,
+                ev.seeds(d))
+
+
+def _reported(ev, row: str, column: str) -> str:
+    said = ev.reported_as_deltanet_here(row, column) if ev.table else ev.reported_as_deltanet(row, column)
+    return said[0].upper() + said[1:]
 
 
 def _paired_mean(ev, row: str, other: str, column: str, setting: str) -> float:
@@ -249,74 +417,137 @@ def _paired_mean(ev, row: str, other: str, column: str, setting: str) -> float:
     return sum(mine[s] for s in common) / len(common) if common else math.nan
 
 
+_PAST = {"at_least": lambda x, t: x >= t, "above": lambda x, t: x > t, "below": lambda x, t: x < t}
+
+
 def _threshold_status(kind: str, lv: stats.Level, threshold: float, seeds: int) -> str:
     if not lv.enough:
         return not_established(seeds)
-    past = {"at_least": lambda x: x >= threshold, "above": lambda x: x > threshold, "below": lambda x: x < threshold}[kind]
-    if past(lv.low) and past(lv.high):
+    past = _PAST[kind]
+    if past(lv.low, threshold) and past(lv.high, threshold):
         return HOLDS
-    if not past(lv.low) and not past(lv.high):
+    if not past(lv.low, threshold) and not past(lv.high, threshold):
         return CONTRADICTED
     return not_established(seeds)
 
 
-def _threshold(c: Claim, ev, column: str, setting: str) -> tuple[str, str]:
+def _level_agree(kind: str, status: str, lv: stats.Level, threshold: float) -> str:
+    if status not in DECISIVE or not lv.values:
+        return ""
+    up = kind != "below"
+    side = "above" if (status == HOLDS) == up else "below"
+    return _of(lv.agree(side, threshold), len(lv.values))
+
+
+def _threshold(c: Claim, ev, column: str, setting: str) -> Part:
     where = _where(column, setting)
     why = ev.not_acting(c.variant, column, setting)
     if why:
-        return NOT_TESTABLE, f"{where}: the change of {c.variant} does not act here ({why})"
+        return Part(NOT_TESTABLE, f"{where}: the change of {c.variant} does not act here ({why})")
+    missing = ev.unmeasured_setting(column, setting)
+    if missing:
+        return Part(NOT_TESTABLE, f"{where}: {missing}")
     if not ev.measured(c.variant, column, setting):
-        return not_established(0), f"{where}: {c.variant} not measured"
+        return Part(not_established(0), f"{where}: {c.variant} not measured")
+    why = ev.not_learned(c.variant, column, setting)
+    if why and column != AVERAGE:
+        return Part(NOT_TESTABLE, (f"{where}: {c.variant} has not learned {where} within the budget ({why}), so its "
+                                   f"score says when it starts learning, not where it ends"))
     lv = ev.level(c.variant, column, setting)
     status = _threshold_status(c.kind, lv, c.threshold, ev.seeds(lv))
-    return status, (f"{where}: {c.variant} {fmt(lv.mean)} ({ev.describe_level(lv)}); the claim asks "
-                    f"{_SYMBOL[c.kind]} {c.threshold:g}")
+    return Part(status, (f"{where}: {c.variant} {fmt(lv.mean)} ({ev.describe_level(lv)}); the claim asks "
+                         f"{_SYMBOL[c.kind]} {c.threshold:g}"), lv.p(c.threshold),
+                _level_agree(c.kind, status, lv, c.threshold), ev.seeds(lv))
 
 
-def candidates(ev, rows: list[str], column: str, setting: str) -> tuple[list[str], list[str]]:
-    """(rows measured whose change acts on the cell and that are not null controls, rows left out)."""
-    kept, out = [], []
+def candidates(ev, rows: list[str], column: str, setting: str) -> tuple[list[str], list[str], list[str]]:
+    """(rows measured whose change acts on the cell, that have learned it and are not null controls; rows left out
+    because their change does not act there or they are null controls; rows left out because they have not learned
+    the cell within the budget)."""
+    kept, out, unlearned = [], [], []
     for r in rows:
         if not ev.measured(r, column, setting):
             continue
-        (out if r in ev.controls or ev.not_acting(r, column, setting) else kept).append(r)
-    return kept, out
+        if r in ev.controls or ev.not_acting(r, column, setting):
+            out.append(r)
+        elif column != AVERAGE and ev.not_learned(r, column, setting):
+            unlearned.append(r)
+        else:
+            kept.append(r)
+    return kept, out, unlearned
 
 
-def _best(c: Claim, ev, column: str, setting: str, rows: list[str]) -> tuple[str, str]:
+def _left_out(out: list[str], unlearned: list[str]) -> str:
+    text = f"; left out, their change does not act here: {', '.join(out)}" if out else ""
+    if unlearned:
+        text += f"; left out, not learned within the budget: {', '.join(unlearned)}"
+    return text
+
+
+def _best(c: Claim, ev, column: str, setting: str, rows: list[str]) -> Part:
     where = _where(column, setting)
     me = c.variant
     why = ev.not_acting(me, column, setting)
     if why:
-        return NOT_TESTABLE, f"{where}: the change of {me} does not act here ({why})"
-    present, left_out = candidates(ev, rows, column, setting)
+        return Part(NOT_TESTABLE, f"{where}: the change of {me} does not act here ({why})")
+    missing = ev.unmeasured_setting(column, setting)
+    if missing:
+        return Part(NOT_TESTABLE, f"{where}: {missing}")
+    why = ev.not_learned(me, column, setting) if column != AVERAGE else None
+    if why and ev.measured(me, column, setting):
+        return Part(NOT_TESTABLE, (f"{where}: {me} has not learned {where} within the budget ({why}), so where it "
+                                   f"ranks says when it starts learning, not where it ends"))
+    present, left_out, unlearned = candidates(ev, rows, column, setting)
     if me not in present:
-        return not_established(0), f"{where}: {me} not measured"
+        return Part(not_established(0), f"{where}: {me} not measured")
     ranked = sorted(present, key=lambda r: -ev.mean(r, column, setting))
     head = f"{where}: {me} {fmt(ev.mean(me, column, setting))} is #{ranked.index(me) + 1} of {len(present)}"
     if ranked[0] != me:
         head += f" (top: {ranked[0]} {fmt(ev.mean(ranked[0], column, setting))})"
-    if left_out:
-        head += f"; left out, their change does not act here: {', '.join(left_out)}"
+    head += _left_out(left_out, unlearned)
     diffs = {r: ev.difference(me, r, column, setting) for r in present if r != me}
+    if not diffs:
+        return Part(not_established(0), f"{head}; no other row to compare")
+    ps = {r: d.p() for r, d in diffs.items()}
     ahead = [r for r, d in diffs.items() if d.direction == "below"]
     if ahead:
-        return CONTRADICTED, f"{head}; clearly ahead of it: {', '.join(f'{r} ({signed(-diffs[r].diff)})' for r in ahead)}"
+        first = min(ahead, key=lambda r: ps[r])
+        p = min(1.0, len(diffs) * ps[first])  # one row ahead suffices: Bonferroni over the rows compared
+        return Part(CONTRADICTED, (f"{head}; clearly ahead of it: "
+                                   f"{', '.join(f'{r} ({signed(-diffs[r].diff)})' for r in ahead)}"), p,
+                    _of(diffs[first].agree("below"), diffs[first].n), ev.seeds(diffs[first]))
+    p = _largest(ps.values())  # every row must be behind: the largest p (intersection-union)
     if all(d.direction == "above" for d in diffs.values()):
-        return HOLDS, f"{head}, clearly ahead of every other row"
+        weakest = max(diffs, key=lambda r: ps[r])
+        return Part(HOLDS, f"{head}, clearly ahead of every other row", p,
+                    _of(min(d.agree("above") for d in diffs.values()), diffs[weakest].n), ev.seeds(diffs[weakest]))
     unsure = [r for r, d in diffs.items() if d.direction != "above"]
     n = min(ev.seeds(diffs[r]) for r in unsure)
-    return not_established(n), f"{head}; not clearly ahead of {len(unsure)} row(s): {', '.join(unsure[:4])}" + (
-        ", …" if len(unsure) > 4 else "")
+    return Part(not_established(n), f"{head}; not clearly ahead of {len(unsure)} row(s): {', '.join(unsure[:4])}" + (
+        ", …" if len(unsure) > 4 else ""), p, "", n)
 
 
-def _saturated(c: Claim, ev, column: str, setting: str, rows: list[str]) -> tuple[str, str]:
+def _partial_conjunction(ps: list[float], k: int) -> float:
+    """p of "at least k of these m hypotheses are false" (Benjamini & Heller's Bonferroni form): (m − k + 1) times the
+    k-th smallest p."""
+    finite = sorted(x for x in ps if not math.isnan(x))
+    if k < 1:
+        return 0.0
+    if k > len(finite):
+        return math.nan
+    return min(1.0, (len(ps) - k + 1) * finite[k - 1])
+
+
+def _saturated(c: Claim, ev, column: str, setting: str, rows: list[str]) -> Part:
     where = _where(column, setting)
-    present, left_out = candidates(ev, rows, column, setting)
+    missing = ev.unmeasured_setting(column, setting)
+    if missing:
+        return Part(NOT_TESTABLE, f"{where}: {missing}")
+    present, left_out, unlearned = candidates(ev, rows, column, setting)
     if not present:
-        return not_established(0), f"{where}: not measured"
-    status = {r: _threshold_status("at_least", ev.level(r, column, setting), c.threshold,
-                                   ev.seeds(ev.level(r, column, setting))) for r in present}
+        return Part(not_established(0), f"{where}: not measured")
+    levels = {r: ev.level(r, column, setting) for r in present}
+    status = {r: _threshold_status("at_least", lv, c.threshold, ev.seeds(lv)) for r, lv in levels.items()}
     needed = math.ceil(c.fraction * len(present) - 1e-9)
     held = [r for r, s in status.items() if s == HOLDS]
     below = [r for r, s in status.items() if s == CONTRADICTED]
@@ -324,17 +555,25 @@ def _saturated(c: Claim, ev, column: str, setting: str, rows: list[str]) -> tupl
     text = f"{where}: {len(held)} of {len(present)} rows {clearly}≥ {c.threshold:g} (the claim needs {needed})"
     if below:
         text += f"; {clearly}below: {', '.join(below)}"
-    if left_out:
-        text += f"; left out, their change does not act here: {', '.join(left_out)}"
+    text += _left_out(left_out, unlearned)
+    ps = [lv.p(c.threshold) for lv in levels.values()]
+    n = min(ev.seeds(lv) for lv in levels.values())
     if len(held) >= needed:
-        return HOLDS, text
+        return Part(HOLDS, text, _partial_conjunction(ps, needed), f"{len(held)} of {len(present)} rows", n)
     if len(below) > len(present) - needed:
-        return CONTRADICTED, text
+        return Part(CONTRADICTED, text, _partial_conjunction(ps, len(present) - needed + 1),
+                    f"{len(below)} of {len(present)} rows below", n)
     unsure = [r for r, s in status.items() if s not in (HOLDS, CONTRADICTED)]
-    return not_established(min(ev.seeds(ev.level(r, column, setting)) for r in unsure)), text
+    return Part(not_established(min(ev.seeds(levels[r]) for r in unsure)), text, _partial_conjunction(ps, needed))
 
 
-def _one(c: Claim, ev, column: str, rows: list[str]) -> tuple[str, str]:
+def _largest(ps) -> float:
+    """The largest p (NaN if any is NaN: a comparison that is no test cannot make the claim's)."""
+    ps = list(ps)
+    return math.nan if not ps or any(math.isnan(x) for x in ps) else max(ps)
+
+
+def _one(c: Claim, ev, column: str, rows: list[str]) -> Part:
     setting = c.setting or ALL_SETTINGS
     if ev.table and setting != ALL_SETTINGS:
         setting = ALL_SETTINGS  # a seed table reports only the task's mean over MAD's settings
@@ -350,7 +589,7 @@ def _one(c: Claim, ev, column: str, rows: list[str]) -> tuple[str, str]:
 def combine(parts: list[tuple[str, str]]) -> str:
     """One verdict from a claim's per-task verdicts (task "all"): one contradicted → contradicted; all holding →
     holds; tasks not testable are left out (all of them: not testable); otherwise not established (fewest seeds)."""
-    statuses = [s for s, _ in parts]
+    statuses = [s for s, *_ in parts]
     if CONTRADICTED in statuses:
         return CONTRADICTED
     testable = [s for s in statuses if s != NOT_TESTABLE]
@@ -358,7 +597,24 @@ def combine(parts: list[tuple[str, str]]) -> str:
         return NOT_TESTABLE
     if all(s == HOLDS for s in testable):
         return HOLDS
-    return not_established(min(int(re.search(r"\d+", s).group()) for s in testable if s != HOLDS))
+    return not_established(min(seeds_of(s) for s in testable if s != HOLDS))
+
+
+def _combined_p(parts: list[Part], status: str) -> tuple[float, str, int]:
+    """A task-"all" claim's p, sign count and seeds: all must hold → the largest p; one contradicted task suffices →
+    Bonferroni over the tasks tested."""
+    tested = [p for p in parts if p.status != NOT_TESTABLE]
+    if status == CONTRADICTED:
+        against = [p for p in tested if p.status == CONTRADICTED]
+        first = min(against, key=lambda p: (math.isnan(p.p), p.p))
+        by_construction = [p for p in against if p.text.startswith(BY_CONSTRUCTION)]
+        if by_construction:
+            return math.nan, "", 0
+        return min(1.0, len(tested) * first.p), first.agree, first.n
+    if status == HOLDS:
+        weakest = max(tested, key=lambda p: -1 if math.isnan(p.p) else p.p)
+        return _largest(p.p for p in tested), weakest.agree, weakest.n
+    return _largest(p.p for p in tested), "", 0
 
 
 def judge(claim: Claim, ev, rows: list[str], columns: list[str]) -> Verdict:
@@ -371,18 +627,60 @@ def judge(claim: Claim, ev, rows: list[str], columns: list[str]) -> Verdict:
                                                 f"and the round file gives no same-scale reading of it")
         target = judged_as = claim.translation
     targets = columns if target.task == "all" else [target.task]
-    parts = [_one(target, ev, col, rows) if col in columns + [AVERAGE] else (not_established(0), f"{col}: not measured")
+    parts = [_one(target, ev, col, rows) if col in columns + [AVERAGE] else
+             Part(NOT_TESTABLE, f"{col}: this notebook does not measure {col}, so there is nothing to judge")
              for col in targets]
-    evidence = "; ".join(text for _, text in parts)
-    status = combine(parts)
+    evidence = "; ".join(p.text for p in parts)
+    status = combine([(p.status, p.text) for p in parts])
+    if len(parts) == 1:
+        p, agree, n = parts[0].p, parts[0].agree, parts[0].n
+    else:
+        p, agree, n = _combined_p(parts, status)
+    if status == NOT_TESTABLE:
+        p = math.nan  # not a test
+    if status.startswith("not established"):
+        n = seeds_of(status)
     if AVERAGE in targets and len(columns) < len(COLUMNS):  # a notebook run on some of the tasks
         evidence = (f"The Average here is over the {len(columns)} tasks measured ({join_words(columns)}), not MAD's "
                     f"{len(COLUMNS)}; {evidence}")
-    left_out = [col for col, (s, _) in zip(targets, parts) if s == NOT_TESTABLE]
+    left_out = [col for col, part in zip(targets, parts) if part.status == NOT_TESTABLE]
     if len(targets) > 1 and left_out and status != NOT_TESTABLE:
         evidence = (f"Judged on the {len(targets) - len(left_out)} of {len(targets)} tasks where it can be tested "
                     f"(not testable at this scale, so left out: {join_words(left_out)}); {evidence}")
-    return Verdict(claim, status, evidence, judged_as)
+    return Verdict(claim, status, evidence, judged_as, p, agree if status in DECISIVE else "", n)
+
+
+def by_construction(v: Verdict) -> bool:
+    """Whether the verdict is "contradicted" by construction (not a test)."""
+    return v.status == CONTRADICTED and math.isnan(v.p) and BY_CONSTRUCTION in v.evidence
+
+
+# --- multiplicity ------------------------------------------------------------------------------------------
+
+def adjusted_status(status: str, p_adjusted: float, n: int, alpha: float = 1 - stats.LEVEL) -> str:
+    """The verdict that survives the family's adjustment: a decisive verdict whose adjusted p is not under ``alpha``
+    becomes "not established with n seeds"; a verdict that is not a test (NaN) keeps its word."""
+    if status not in DECISIVE or math.isnan(p_adjusted) or p_adjusted < alpha:
+        return status
+    return not_established(n)
+
+
+def adjust(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Holm over one family, made of the rows of ``frames`` (``claims_table``'s: a round's claims and its proposal's
+    success criteria): each frame comes back with ``adjusted p`` and ``verdict adjusted``; ``family`` (the number of
+    tests in the family) in ``frame.attrs``."""
+    ps = [p for f in frames for p in f["p"]]
+    adjusted = stats.holm(ps)
+    out, i = [], 0
+    for f in frames:
+        g = f.copy()
+        g["adjusted p"] = adjusted[i:i + len(f)]
+        g["verdict adjusted"] = [adjusted_status(s, q, n) for s, q, n in zip(g["verdict here"], g["adjusted p"], g["n"])]
+        g.attrs["family"] = sum(not math.isnan(p) for p in ps)
+        g.attrs["family rows"] = len(ps)
+        out.append(g)
+        i += len(f)
+    return out
 
 
 # --- a round's claims --------------------------------------------------------------------------------------
@@ -416,22 +714,38 @@ def table_evidence(seed: pd.DataFrame, inert: pd.DataFrame, columns: list[str]) 
     return TableEvidence(seed[columns], seed_table_noise(seed, inert), mad_inert(seed, inert))
 
 
+def seed_tables(tables: dict[str, pd.DataFrame], inert: pd.DataFrame, columns: list[str]) -> dict[str, TableEvidence]:
+    """Seed documents' tables as evidence (``tables``: document → its table, ``study.seed_table``)."""
+    return {doc: table_evidence(t, inert, columns) for doc, t in tables.items()}
+
+
+def every_seed_table(inert: pd.DataFrame, columns: list[str]) -> dict[str, TableEvidence]:
+    """Every seed document's table the repository carries (``study.seed_documents``), as evidence."""
+    from .study import seed_documents, seed_table
+
+    return seed_tables({doc: seed_table(doc) for doc in seed_documents()}, inert, columns)
+
+
+CLAIM_COLUMNS = ["claim", "verdict here", "p", "seeds agreeing", "n", "evidence", "read at this scale as",
+                 "on the seed's own table", "seed evidence", "source"]
+
+
 def claims_table(claims: tuple[Claim, ...], here: SeedEvidence, there: TableEvidence, rows: list[str],
                  columns: list[str], seed_rows: set[str]) -> pd.DataFrame:
-    """Each claim: the verdict here with its evidence, how a threshold was read at this scale, the verdict on the
-    seed table's own numbers ("not in the seed table" when a row it names is not there), and its source."""
+    """Each claim: the verdict here (unadjusted) with its p-value, the seeds that go its way and its evidence, how
+    a threshold was read at this scale, the verdict on the seed table's own numbers ("not in the seed table" when a
+    row it names is not there), and its source. ``adjust`` adds the verdict after the family's adjustment."""
     out = []
     for claim in claims:
         v = judge(claim, here, rows, columns)
         named = [x for x in (claim.variant, claim.other) if x is not None]
         in_seed = all(x in seed_rows for x in named)
         t = judge(claim, there, [r for r in rows if r in seed_rows], columns) if in_seed else None
-        out.append({"claim": claim.text, "verdict here": v.status, "evidence": v.evidence,
-                    "read at this scale as": _translation_text(v.judged_as),
+        out.append({"claim": claim.text, "verdict here": v.status, "p": v.p, "seeds agreeing": v.agree, "n": v.n,
+                    "evidence": v.evidence, "read at this scale as": _translation_text(v.judged_as),
                     "on the seed's own table": t.status if t else "not in the seed table",
                     "seed evidence": t.evidence if t else "", "source": claim.source or ""})
-    return pd.DataFrame(out, columns=["claim", "verdict here", "evidence", "read at this scale as",
-                                      "on the seed's own table", "seed evidence", "source"])
+    return pd.DataFrame(out, columns=CLAIM_COLUMNS)
 
 
 def _translation_text(t: Claim | None) -> str:
@@ -471,13 +785,44 @@ def words_in(statuses: list[str]) -> str:
     return join_words(f"{n} {w}" for w, n in summary_counts(statuses).items())
 
 
-def proposals_table(rounds: list, here: SeedEvidence, columns: list[str]) -> pd.DataFrame:
-    """Each round's proposal judged on its own success criteria with the rows measured here (``rounds``: the
-    ``params.Round`` of every round)."""
+def study_family(rounds: list, here: SeedEvidence, columns: list[str]) -> pd.DataFrame:
+    """Every round's claims and success criteria judged on ``here`` (rows as each round's notebook ranges over them),
+    one row each: round, which list, the claim, the verdict unadjusted, its p, the verdict after Holm within the
+    round's family (its claims and criteria) and after Holm over the whole study (every round's)."""
     out = []
     for rnd in rounds:
-        statuses = [judge(c, here, list(rnd.rows), columns).status for c in rnd.success_criteria]
+        for which, items, rows in (("claim", rnd.claims, list(rnd.variants)),
+                                   ("criterion", rnd.success_criteria, list(rnd.rows))):
+            for c in items:
+                v = judge(c, here, rows, columns)
+                out.append({"round": rnd.number, "proposal": rnd.proposal, "list": which, "claim": c.text,
+                            "verdict here": v.status, "p": v.p, "n": v.n})
+    frame = pd.DataFrame(out, columns=["round", "proposal", "list", "claim", "verdict here", "p", "n"])
+    within = pd.Series(math.nan, index=frame.index)
+    for _, g in frame.groupby("round", sort=False):
+        within[g.index] = stats.holm(list(g["p"]))
+    frame["p within round"] = within
+    frame["p over study"] = stats.holm(list(frame["p"]))
+    frame["within round"] = [adjusted_status(s, q, n) for s, q, n in
+                             zip(frame["verdict here"], frame["p within round"], frame["n"])]
+    frame["over study"] = [adjusted_status(s, q, n) for s, q, n in
+                           zip(frame["verdict here"], frame["p over study"], frame["n"])]
+    return frame
+
+
+def proposals_table(rounds: list, here: SeedEvidence, columns: list[str], family: pd.DataFrame | None = None
+                    ) -> pd.DataFrame:
+    """Each round's proposal judged on its own success criteria with the rows measured here (``rounds``: the
+    ``params.Round`` of every round): the counts and outcome unadjusted, and the outcome after Holm within the
+    round's family and over the study (``family``: ``study_family``, computed when not given)."""
+    family = study_family(rounds, here, columns) if family is None else family
+    out = []
+    for rnd in rounds:
+        mine = family[(family["round"] == rnd.number) & (family["list"] == "criterion")]
+        statuses = list(mine["verdict here"])
         counts = summary_counts(statuses)
         out.append({"round": rnd.number, "proposal": rnd.proposal, "criteria": len(statuses), **counts,
-                    "outcome": proposal_outcome(statuses)})
+                    "outcome": proposal_outcome(statuses),
+                    f"outcome, {ADJUSTMENT} within the round": proposal_outcome(list(mine["within round"])),
+                    f"outcome, {ADJUSTMENT} over the study": proposal_outcome(list(mine["over study"]))})
     return pd.DataFrame(out).set_index("round")

@@ -17,6 +17,16 @@ paired difference has to beat.
 Two rows can also be each other's runs bit for bit without being DeltaNet's (``twins``): a change to the carried
 state stacked on a change that acts inside the chunk (topk_error_decay on topk_error) is its parent on a one-chunk
 task. A pairwise claim between such rows says nothing there either.
+
+**Rows that have not learned a cell within the budget** (``learning``). A comparison with a row whose learning curve
+has not left its starting level says when that row starts learning, not where it ends. The test, on the mean over
+seeds of the learning curve of the runs a score uses (``study.curves``): a row has *not learned* a setting within
+the budget when its curve rises, from its first evaluated epoch to its highest point, by less than the bar
+``max(MIN_RISE, LEARNED_SHARE × DeltaNet's rise on the same setting)`` — a tenth of what DeltaNet, the model every
+variant modifies and the one the scale was calibrated on, gains over the same budget, and never under two points
+(the rounds' "no worse" margin). A task column counts as not learned when none of its settings is. A row is *still
+climbing* a setting when its mean curve gained more than ``CLIMBING`` in the last epoch: a score there is taken
+mid-learning, and a difference between two climbing rows compares how fast they learn.
 """
 from __future__ import annotations
 
@@ -126,6 +136,83 @@ def same_runs(twins: pd.DataFrame, a: str, b: str, column: str, setting: str = A
     """Whether ``a``'s runs on this cell are ``b``'s bit for bit (``twins``)."""
     return bool(((twins["variant"] == a) & (twins["other"] == b) & (twins["column"] == column)
                  & (twins["setting"] == setting)).any())
+
+
+LEARNED_SHARE = 0.1  # a row has learned a setting when it rises by at least this share of DeltaNet's rise ...
+MIN_RISE = 0.02  # ... and by at least this much accuracy (the rounds' "no worse" margin)
+CLIMBING = 0.05  # still climbing: a gain above this in the last epoch (mean over seeds)
+LEARNING_COLUMNS = ["variant", "column", "setting", "epochs", "first", "peak", "last", "rise", "bar", "last_gain",
+                    "learned", "climbing"]
+
+
+def learning(curves: pd.DataFrame, settings: dict[str, list[str]], yardstick: str = BASELINE) -> pd.DataFrame:
+    """Per (variant, column, setting id) of ``curves`` (``study.curves``: variant, column, setting, seed, epoch, acc):
+    the mean curve over seeds, its first, highest and last values, its rise (highest − first), the bar it must reach
+    (``max(MIN_RISE, LEARNED_SHARE × yardstick's rise)``), the gain of its last epoch, and whether it has learned
+    the setting and is still climbing (module docstring). One more row per (variant, column) with ``setting = "all"``
+    where every setting of ``settings[column]`` is there: learned when any setting is, climbing when every one is."""
+    rows = []
+    means = {key: g.groupby("epoch")["acc"].mean().sort_index()
+             for key, g in curves.groupby(["variant", "column", "setting"], sort=False)}
+    rise = {key: float(m.max() - m.iloc[0]) for key, m in means.items()}
+    for (variant, column, setting), m in means.items():
+        ref = rise.get((yardstick, column, setting))
+        bar = max(MIN_RISE, LEARNED_SHARE * ref) if ref is not None else MIN_RISE
+        gain = float(m.iloc[-1] - m.iloc[-2]) if len(m) >= 2 else float("nan")
+        r = rise[(variant, column, setting)]
+        rows.append((variant, column, setting, len(m), float(m.iloc[0]), float(m.max()), float(m.iloc[-1]), r, bar,
+                     gain, r >= bar, gain > CLIMBING))
+    frame = pd.DataFrame(rows, columns=LEARNING_COLUMNS)
+    whole = []
+    for (variant, column), g in frame.groupby(["variant", "column"], sort=False):
+        if column in settings and set(settings[column]) <= set(g["setting"]):
+            g = g[g["setting"].isin(settings[column])]
+            nan = float("nan")
+            whole.append((variant, column, ALL_SETTINGS, int(g["epochs"].max()), nan, nan, nan, nan, nan, nan,
+                          bool(g["learned"].any()), bool(g["climbing"].all())))
+    return pd.concat([frame, pd.DataFrame(whole, columns=LEARNING_COLUMNS)], ignore_index=True)
+
+
+def _learning_row(learning: pd.DataFrame, variant: str, column: str, setting: str):
+    sel = learning[(learning["variant"] == variant) & (learning["column"] == column) & (learning["setting"] == setting)]
+    return None if sel.empty else sel.iloc[0]
+
+
+def not_learned(learning: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> str | None:
+    """Why ``variant`` has not learned the cell within the budget (its curve in numbers), or None (learned, or no
+    curve)."""
+    row = _learning_row(learning, variant, column, setting)
+    if row is None or bool(row["learned"]):
+        return None
+    if setting == ALL_SETTINGS:
+        parts = learning[(learning["variant"] == variant) & (learning["column"] == column)
+                         & (learning["setting"] != ALL_SETTINGS)]
+        if len(parts) == 1:
+            return _curve_text(parts.iloc[0])
+        return "; ".join(f"{s}: {_curve_text(r)}" for s, (_, r) in zip(parts["setting"], parts.iterrows()))
+    return _curve_text(row)
+
+
+def _curve_text(row) -> str:
+    from .names import fmt
+
+    bar = float(row["bar"])
+    why = f"a tenth of {BASELINE}'s rise there, {fmt(bar / LEARNED_SHARE)}" if bar > MIN_RISE else "the floor"
+    return (f"mean accuracy over seeds {fmt(row['first'])} at its first epoch, at most {fmt(row['peak'])} over "
+            f"{int(row['epochs'])} epochs: a rise of {fmt(row['rise'])}, under the bar of {fmt(bar)}, {why}")
+
+
+def still_climbing(learning: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> float | None:
+    """The last epoch's gain of ``variant``'s mean curve on the cell when it is still climbing (on a task column:
+    the smallest over its settings, all climbing), else None."""
+    row = _learning_row(learning, variant, column, setting)
+    if row is None or not bool(row["climbing"]):
+        return None
+    if setting == ALL_SETTINGS:
+        parts = learning[(learning["variant"] == variant) & (learning["column"] == column)
+                         & (learning["setting"] != ALL_SETTINGS)]
+        return float(parts["last_gain"].min())
+    return float(row["last_gain"])
 
 
 def reason(inert: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> str | None:
