@@ -278,11 +278,13 @@ def test_a_corrupt_record_is_named_by_every_reader(tmp_path, monkeypatch, capsys
     path.parent.mkdir(parents=True)
     path.write_text(content)
     for read in (lambda: store.get(spec), lambda: store.records("smoke")):
-        with pytest.raises(ValueError, match=rf"{path}: not a whole run record.*Delete it.*re-train"):
+        with pytest.raises(ValueError, match=rf"{path}: not a valid run record.*not counted as stored.*Delete it"
+                                             r".*re-train"):
             read()
-    assert main(["table", "--scale", "smoke"]) == 2
+    assert main(["table", "--scale", "smoke"]) == 1  # named, not counted: the store is incomplete
     err = capsys.readouterr().err
-    assert str(path) in err and "Traceback" not in err
+    assert f"bad record (not counted as stored): {path}: not a valid run record" in err and "Traceback" not in err
+    assert path.read_text() == content  # nothing deleted
 
 
 def test_a_grid_moves_a_corrupt_record_aside_and_retrains_it(tmp_path):
@@ -606,7 +608,7 @@ def test_status_counts_each_run_once_and_projects_from_stored_wall_times(tmp_pat
 
     monkeypatch.chdir(tmp_path)
     assert main(["status", "--scale", "smoke", "--workers", "0"]) == 2
-    assert "--workers must be at least 1" in capsys.readouterr().err
+    assert "argument --workers: must be at least 1" in capsys.readouterr().err
 
 
 # --- 13. a failing run does not stop the grid; the lease is a positive number ----------------------------

@@ -24,7 +24,7 @@ import pandas as pd
 from . import tasks as T
 from .params import Scale, load_scale
 from .runtime import default_device, resolve_precision, set_threads
-from .store import Store
+from .store import CorruptRecordError, Store
 from .train import RunSpec, budget_id, make_spec, train_run
 from .variants import VARIANTS, get_variant
 
@@ -61,6 +61,15 @@ def plan(variant_refs: list[str], scale: Scale, tasks: list[str] | None = None,
     """Every run of the grid as ``(variant reference, spec)``; variants are validated first (a user file is
     checked before anything is trained)."""
     tasks = resolve_tasks(tasks, scale)
+    for seed in seeds or ():
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seeds must be integers ≥ 0; got {seed!r}")
+    if seeds and len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct; got {list(seeds)}")
+    for name in extra_seed_variants:
+        if name not in VARIANTS and name not in variant_refs:
+            raise ValueError(f"extra seed variant {name!r} is neither a registered variant nor one of the variants "
+                             f"planned ({', '.join(variant_refs)})")
     runs = []
     for ref in variant_refs:
         get_variant(ref)  # raises on an unknown name or a file that fails the validity checks
@@ -200,6 +209,8 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
     if address is not None or engine_options:
         raise ValueError(f"address and {', '.join(engine_options) or 'per-run resources'} are options of "
                          "engine='ray'")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer ≥ 1 (processes); got {workers!r}")
     store = store or Store()
     summary = Summary()
     t0 = time.perf_counter()
@@ -255,25 +266,33 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
 
 
 def missing(runs: list[tuple[str, RunSpec]], store: Store) -> list[str]:
-    """The planned runs not in the store, each with the lock that holds it if one does."""
+    """The planned runs not in the store, each with the lock that holds it if one does, or with what is wrong
+    with its record when that is not valid (not counted as stored). Reads only."""
     out = []
     for _, spec in runs:
-        if store.get(spec) is None:
+        try:
+            record = store.get(spec)
+        except CorruptRecordError as e:
+            out.append(f"{describe(spec)}: bad record {e.args[0].split(', so it is not counted')[0]}")
+            continue
+        if record is None:
             lock = store.lock_path(spec)
             out.append(f"{describe(spec)}: " + (store.lock_state(lock)[1] if lock.exists() else "not stored"))
     return out
 
 
-def run_variant(variant: str, scale: str = "cpu", tasks: list[str] | str | None = None,
+def run_variant(variant: str, scale: str | Scale = "cpu", tasks: list[str] | str | None = None,
                 seeds: list[int] | None = None, workers: int = 1, progress: bool = True,
                 store: Store | None = None, engine: str = "local", address: str | None = None,
                 **engine_options) -> tuple[list[dict], Summary]:
     """Train (or reuse) one variant on a scale's tasks; return its stored records and what was done.
-    ``engine``/``address``/``engine_options``: as ``execute``."""
-    sc = load_scale(scale)
+    ``engine``/``address``/``engine_options``: as ``execute``. ``scale``: a name, a path to a scale file (its
+    runs are stored under the scale's name) or a loaded ``Scale`` (of params/scales)."""
+    sc = scale if isinstance(scale, Scale) else load_scale(scale)
+    ref = scale.name if isinstance(scale, Scale) else str(Path(scale).resolve()) if Path(scale).suffix else scale
     store = store or Store()
     runs = plan([variant], sc, tasks, seeds)
-    summary = execute(runs, sc, store, workers=workers, progress=progress, scale_ref=scale, engine=engine,
+    summary = execute(runs, sc, store, workers=workers, progress=progress, scale_ref=ref, engine=engine,
                       address=address, **engine_options)
     records = [r for _, spec in runs if (r := store.get(spec)) is not None]
     return records, summary
@@ -281,14 +300,21 @@ def run_variant(variant: str, scale: str = "cpu", tasks: list[str] | str | None 
 
 def grid_status(runs: list[tuple[str, RunSpec]], store: Store) -> pd.DataFrame:
     """One row per planned run: variant, task, setting id, seed, ``state`` (``stored``, ``held`` by a live
-    lock, or ``missing``), the stored run's ``wall_time_s``, and ``estimate_s``: for a run not stored, the
-    median wall time of the same variant and setting at its stored seeds, else of every stored run of that
-    setting (NaN where no run of the setting is stored yet)."""
+    lock, ``bad``: a record that is not valid, not counted as stored, or ``missing``), the stored run's
+    ``wall_time_s``, ``estimate_s``: for a run not stored, the median wall time of the same variant and setting
+    at its stored seeds, else of every stored run of that setting (NaN where no run of the setting is stored
+    yet), and ``problem``: what is wrong with a bad record (its path and field). Reads only."""
     rows = []
     for _, spec in runs:
-        record = store.get(spec)
+        problem = ""
+        try:
+            record = store.get(spec)
+        except CorruptRecordError as e:
+            record, problem = None, e.args[0].split(", so it is not counted")[0]
         lock = store.lock_path(spec)
-        if record is not None:
+        if problem:
+            state = "bad"
+        elif record is not None:
             state = "stored"
         elif lock.exists() and not store.lock_state(lock)[0]:
             state = "held"
@@ -297,19 +323,20 @@ def grid_status(runs: list[tuple[str, RunSpec]], store: Store) -> pd.DataFrame:
         rows.append({"variant": spec.variant, "task": spec.task,
                      "setting": T.setting_id(spec.task, spec.setting_dict) if spec.setting else "baseline",
                      "seed": spec.seed, "state": state,
-                     "wall_time_s": float(record["wall_time_s"]) if record is not None else np.nan})
-    frame = pd.DataFrame(rows, columns=["variant", "task", "setting", "seed", "state", "wall_time_s"])
+                     "wall_time_s": float(record["wall_time_s"]) if record is not None else np.nan,
+                     "problem": problem})
+    frame = pd.DataFrame(rows, columns=["variant", "task", "setting", "seed", "state", "wall_time_s", "problem"])
     same_row = frame.groupby(["variant", "task", "setting"])["wall_time_s"].transform("median")
     same_setting = frame.groupby(["task", "setting"])["wall_time_s"].transform("median")
     frame["estimate_s"] = np.where(frame["state"] == "stored", np.nan, same_row.fillna(same_setting))
-    return frame
+    return frame[["variant", "task", "setting", "seed", "state", "wall_time_s", "estimate_s", "problem"]]
 
 
 def status_report(status: pd.DataFrame, workers: int) -> str:
     """What a grid has done and what is left, per seed, with the time left projected from the stored runs'
     wall times at ``workers`` processes (as measured: on busy cores the projection is pessimistic)."""
-    counts = pd.crosstab(status["seed"], status["state"]).reindex(columns=["stored", "held", "missing"],
-                                                                   fill_value=0)
+    states = ["stored", "held", "missing"] + (["bad"] if (status["state"] == "bad").any() else [])
+    counts = pd.crosstab(status["seed"], status["state"]).reindex(columns=states, fill_value=0)
     counts["planned"] = counts.sum(axis=1)
     left = status[status["state"] != "stored"]
     unknown = int(left["estimate_s"].isna().sum())
@@ -323,4 +350,9 @@ def status_report(status: pd.DataFrame, workers: int) -> str:
                      f"(median per variant and setting, else per setting), so about {hours / workers:.1f} h at "
                      f"{workers} processes" + (f"; {unknown} run(s) of settings with no stored run are not in "
                                                 "that figure" if unknown else ""))
+    bad = status[status["state"] == "bad"]
+    if len(bad):
+        lines.append(f"bad records: {len(bad)}, not counted as stored (nothing was deleted; a grid moves each aside "
+                     "to <name>.corrupt and re-trains its run):")
+        lines += [f"  {p}" for p in bad["problem"]]
     return "\n".join(lines)

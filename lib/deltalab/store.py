@@ -10,9 +10,13 @@ describes and a bf16 run is never mistaken for an fp32 one.
   reader sees a whole record or none, and a shared results folder stays readable to its other users.
 - Before a run trains, ``check_writable`` writes an anonymous probe file in the run's folder, so a full disk
   or an unwritable store fails at once, naming the folder, not after the training.
-- Every reader checks a record: a truncated, empty or edited file raises ``CorruptRecordError`` naming the
-  file (deleting it re-trains that run); a grid moves it aside (``<name>.corrupt``, with a warning) and
-  re-trains the run.
+- Every reader checks a record (``read_record``): a truncated, empty or edited file, a missing key or metric, a
+  value of the wrong type (``test_acc: "0.9"``, ``wall_time_s: "fast"``), a non-finite metric or an accuracy
+  outside [0, 1] raises ``CorruptRecordError`` naming the file and the field. Such a record is not a stored run:
+  ``records(..., bad=[])`` leaves it out and lists it (``table`` and ``status`` print it), nothing is deleted,
+  and a grid moves it aside (``<name>.corrupt``, with a warning) and re-trains the run.
+- Reading (``get``, ``records``, ``lock_state``) creates and changes nothing, so a read-only store or a full
+  disk can still be read.
 - A run in progress holds ``<record>.lock`` (created atomically, holding the owner's host, pid, the process's
   start time and a nonce). The owner keeps a lease on it: a thread touches the lock's mtime every
   ``HEARTBEAT_S`` seconds. A lock is stale, and taken over, when its lease has expired (no heartbeat for
@@ -30,6 +34,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 import socket
 import tempfile
@@ -51,6 +56,7 @@ PROBE_BYTES = 256 * 1024  # the probe written before training: well above a reco
 RECORD_KEYS = ("spec", "label", "metrics", "best_epoch", "epochs_run", "diverged", "precision",
                "train_tokens_per_s", "wall_time_s")
 SPEC_KEYS = ("variant", "task", "setting", "lr", "wd", "seed", "scale")
+METRIC_KEYS = ("test_acc", "test_token_acc", "test_ppl")  # what the tables read
 
 
 class StoreError(Exception):
@@ -73,23 +79,87 @@ def _fmt(x: float) -> str:
     return f"{x:g}".replace("+", "")
 
 
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _finite(x, low: float = 0.0, high: float = math.inf) -> bool:
+    return _is_number(x) and math.isfinite(x) and low <= x <= high
+
+
+# Each field of a record that a reader uses: (where, check, what is valid). Checked in this order.
+_FIELD_CHECKS = (
+    ("label", lambda x: isinstance(x, str) and bool(x.strip()), "a non-empty string"),
+    ("spec.variant", lambda x: isinstance(x, str) and bool(x.strip()), "a non-empty string"),
+    ("spec.task", lambda x: x in T.TASKS, f"one of {', '.join(T.TASKS)}"),
+    ("spec.setting", lambda x: isinstance(x, dict), "a mapping of the changes from the baseline ({} for it)"),
+    ("spec.lr", lambda x: _finite(x) and x > 0, "a finite number > 0"),
+    ("spec.wd", _finite, "a finite number ≥ 0"),
+    ("spec.seed", lambda x: _is_int(x) and x >= 0, "an integer ≥ 0"),
+    ("spec.scale", lambda x: isinstance(x, str) and bool(x.strip()), "a non-empty string"),
+    ("metrics.test_acc", lambda x: _finite(x, 0.0, 1.0), "a finite number in [0, 1]"),
+    ("metrics.test_token_acc", lambda x: _finite(x, 0.0, 1.0), "a finite number in [0, 1]"),
+    ("metrics.test_ppl", _finite, "a finite number ≥ 0"),
+    ("best_epoch", lambda x: _is_int(x) and x >= 0, "an integer ≥ 0"),
+    ("epochs_run", lambda x: _is_int(x) and x >= 0, "an integer ≥ 0"),
+    ("diverged", lambda x: isinstance(x, bool), "true or false"),
+    ("precision", lambda x: x in ("fp32", "bf16"), "fp32 or bf16"),
+    ("train_tokens_per_s", _finite, "a finite number ≥ 0 (tokens per second)"),
+    ("wall_time_s", _finite, "a finite number ≥ 0 (seconds)"),
+)
+
+
+def _field(record: dict, where: str):
+    value = record
+    for part in where.split("."):
+        value = value[part]
+    return value
+
+
+def _check_fields(record: dict) -> None:
+    """ValueError naming the first field of ``record`` that a reader could not use, what it must be and what it
+    is (a string where a number belongs, NaN, an accuracy outside [0, 1], a missing metric)."""
+    if not isinstance(record, dict):
+        raise ValueError(f"a JSON {type(record).__name__}, not an object")
+    missing = [k for k in RECORD_KEYS if k not in record]
+    for key in ("spec", "metrics"):
+        if key in record and not isinstance(record[key], dict):
+            raise ValueError(f"{key} must be a mapping; got {record[key]!r} ({type(record[key]).__name__})")
+    missing += [f"spec.{k}" for k in SPEC_KEYS if "spec" in record and k not in record["spec"]]
+    missing += [f"metrics.{k}" for k in METRIC_KEYS if "metrics" in record and k not in record["metrics"]]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    budget = record["spec"].get("budget_id")
+    if budget is not None and not isinstance(budget, str):
+        raise ValueError(f"spec.budget_id must be a string; got {budget!r} ({type(budget).__name__})")
+    for where, ok, valid in _FIELD_CHECKS:
+        value = _field(record, where)
+        if not ok(value):
+            raise ValueError(f"{where} must be {valid}; got {value!r} ({type(value).__name__})")
+
+
 def read_record(path: str | os.PathLike) -> dict:
-    """A record file's contents, checked: a file that is not a whole record raises ``CorruptRecordError``
-    naming it and saying that deleting it re-trains the run."""
+    """A record file's contents, checked: a file that is not a whole, valid record (truncated, empty, a missing key
+    or metric, a value of the wrong type such as ``test_acc: "0.9"``, a non-finite metric or an accuracy outside
+    [0, 1], a time that is not a number) raises ``CorruptRecordError`` naming the file and the field; such a
+    record is not a stored run. Nothing is deleted here."""
     path = Path(path)
     try:
         record = json.loads(path.read_text())
-        if not isinstance(record, dict):
-            raise ValueError(f"a JSON {type(record).__name__}, not an object")
-        missing = [k for k in RECORD_KEYS if k not in record]
-        missing += [f"spec.{k}" for k in SPEC_KEYS if k not in (record.get("spec") or {})]
-        if missing or not isinstance(record["metrics"], dict) or "test_acc" not in record["metrics"]:
-            raise ValueError(f"missing {', '.join(missing) or 'metrics.test_acc'}")
+        _check_fields(record)
     except (ValueError, UnicodeDecodeError) as e:  # json.JSONDecodeError is a ValueError
         raise CorruptRecordError(
-            f"{path}: not a whole run record ({e}); it is truncated, empty or was edited. Delete it and run the "
-            "grid again to re-train that run (a grid moves such a file aside and re-trains it).") from e
+            f"{path}: not a valid run record ({e}), so it is not counted as stored: it is truncated, empty or was "
+            "edited. Delete it (or move it aside) and run the grid again to re-train that run (a grid moves such a "
+            "file aside itself).") from e
     return record
+
+
+_BUDGET_IN_NAME = re.compile(r"_b([0-9a-f]+)\.json$")
 
 
 class Store:
@@ -226,22 +296,35 @@ class Store:
         finally:
             guard.unlink(missing_ok=True)
 
-    def records(self, scale: str, variants: list[str] | None = None, tasks: list[str] | None = None) -> list[dict]:
-        """Every finished record of a scale trained under the scale's current budget, in either precision the
-        scale's policy allows (optionally only some variants / tasks). Records of an earlier budget of the
-        scale file are left out. A corrupt record raises ``CorruptRecordError`` naming it."""
-        from .params import load_scale
+    def records(self, scale, variants: list[str] | None = None, tasks: list[str] | None = None,
+                bad: list | None = None) -> list[dict]:
+        """Every finished record of a scale (a name, or a loaded ``Scale``, e.g. from a file outside
+        params/scales) trained under the scale's current budget, in either precision the scale's policy allows
+        (optionally only some variants / tasks). Records of an earlier budget of the scale file are left out
+        (by the budget id in their name, then in their spec). A record that is not valid
+        (``read_record``) raises ``CorruptRecordError`` naming it; given a list ``bad``, it is appended there
+        instead and left out (not counted as stored). Reads only: nothing is created or changed."""
+        from .params import Scale, load_scale
 
-        base = self.root / scale
+        sc = scale if isinstance(scale, Scale) else load_scale(scale)
+        base = self.root / sc.name
         out = []
-        if not base.exists():
+        if not base.is_dir():
             return out
-        sc = load_scale(scale)
         current = {task: current_budget_ids(sc, task) for task in sc.tasks}
         for path in sorted(base.glob("*/*/*/*.json")):
             variant, task = path.parts[-4], path.parts[-3]
             if (variants is None or variant in variants) and (tasks is None or task in tasks) and task in current:
-                record = read_record(path)
+                named = _BUDGET_IN_NAME.search(path.name)
+                if named and named.group(1) not in current[task]:
+                    continue  # an earlier budget (or the other precision's policy): not this table's
+                try:
+                    record = read_record(path)
+                except CorruptRecordError as e:
+                    if bad is None:
+                        raise
+                    bad.append(e)
+                    continue
                 if record["spec"].get("budget_id") in current[task]:
                     out.append(record)
         return out
