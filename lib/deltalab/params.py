@@ -171,9 +171,16 @@ def load_scale(name_or_path: str | Path) -> Scale:
     path = Path(name_or_path)
     if not path.suffix:
         path = PARAMS_DIR / "scales" / f"{name_or_path}.yaml"
-    if not path.exists():
-        raise ValueError(f"unknown scale {str(name_or_path)!r}; valid: {', '.join(available_scales())}")
-    data = _yaml(path)
+        if not path.is_file():
+            raise ValueError(f"unknown scale {str(name_or_path)!r}; valid: {', '.join(available_scales())} (or a "
+                             "path to a scale file, e.g. params/scales/smoke.yaml)")
+    elif not path.is_file():
+        raise ValueError(f"no scale file {str(name_or_path)!r} ({'a folder' if path.is_dir() else 'not found'}); "
+                         f"a scale is a name ({', '.join(available_scales())}) or a path to a .yaml file")
+    try:
+        data = _yaml(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read the scale file: {e}") from e
     _check_keys("scale", data, Scale, str(path))
     return Scale(**_scale_values(data, str(path), path.stem))
 
@@ -225,7 +232,7 @@ def _scale_values(data: dict, where: str, stem: str) -> dict:
         raise _bad(where, "eval_batch_size", f"a multiple of {MAD_METRIC_BATCH} (MAD's metric batch) or at least "
                    f"num_test_examples ({n_test}), so that the test metrics do not depend on it", eval_batch)
     if "early_stop" in data:
-        out["early_stop"] = _number(where, "early_stop", data["early_stop"], positive=True)
+        out["early_stop"] = _number(where, "early_stop", data["early_stop"], positive=True, high=1.0)  # an accuracy
     if not isinstance(data.get("timings", {}), dict):
         raise _bad(where, "timings", "a mapping (free-form notes)", data["timings"])
     resources = data.get("resources") or {}
@@ -259,11 +266,17 @@ def _scale_values(data: dict, where: str, stem: str) -> dict:
         if not isinstance(settings, list) or not all(isinstance(s, dict) for s in settings):
             raise _bad(where, f"{at}.settings", "'all' or a list of mappings (changes from MAD's baseline), "
                        "e.g. [{}, {vocab_size: 64}]", settings)
+        seen: dict[str, int] = {}
         for i, s in enumerate(settings):
             try:
-                task_registry.generator_kwargs(task, s)  # validates the keys and values of every change
+                task_registry.check_setting(task, s)  # the keys, types and values of every change
+                sid = task_registry.setting_id(task, s)
             except (ValueError, TypeError) as e:
                 raise ValueError(f"{where}: {at}.settings[{i}]: {e}") from e
+            if sid in seen:
+                raise ValueError(f"{where}: {at}.settings[{i}] repeats settings[{seen[sid]}] ({sid}); list each "
+                                 "setting once")
+            seen[sid] = i
         out["tasks"][task] = TaskBudget(settings=tuple(settings), **budget)
     return out
 

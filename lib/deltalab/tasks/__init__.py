@@ -28,7 +28,8 @@ from .settings import IGNORE_INDEX, SEED, SIZES, SPLITS, baseline, setting_id, s
 
 __all__ = [
     "TASKS", "COLUMN", "COLUMNS", "BACKBONE", "SHORTHAND", "IGNORE_INDEX", "SEED", "SPLITS", "GENERATOR_VERSION",
-    "generate", "load", "load_setting", "baseline", "settings", "setting_id", "generator_kwargs", "vocab_size",
+    "generate", "load", "load_setting", "baseline", "settings", "setting_id", "generator_kwargs", "check_setting",
+    "vocab_size",
     "fact_table", "default_cache_dir",
 ]
 
@@ -105,6 +106,41 @@ def generator_kwargs(task: str, setting: dict | None = None, **overrides) -> dic
     if unknown:
         raise ValueError(f"{task}: unknown setting keys {unknown}; valid keys: {sorted(base)}")
     return base | {k: _coerce(task, k, v, base[k]) for k, v in given.items()}
+
+
+_MINIMUM = {"noise_vocab_size": 0}  # the integer keys that may be 0; every other size or length is ≥ 1
+
+
+def check_setting(task: str, setting: dict | None = None) -> dict:
+    """``generator_kwargs`` of a (partial) setting, with its values checked too: the data-set sizes and every
+    integer (lengths, vocabulary sizes, motif sizes, tokens to copy) positive (``noise_vocab_size`` ≥ 0), every
+    number finite, and the generator's own constraints (``seq_len`` even, long enough for its motifs, ...),
+    found by building one example without caching anything. ValueError naming the task, the key, what it got
+    and what is valid."""
+    setting = setting or {}
+    kwargs = generator_kwargs(task, setting)
+    for size in SIZES:
+        if size in setting:
+            value = setting[size]
+            if not isinstance(value, Integral) or isinstance(value, (bool, np.bool_)) or value < 1:
+                raise ValueError(f"{task}: {size} must be a positive integer; got {value!r}")
+    for key, value in kwargs.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and value < _MINIMUM.get(key, 1):
+            floor = _MINIMUM.get(key, 1)
+            raise ValueError(f"{task}: {key} must be {'a positive integer' if floor == 1 else f'an integer ≥ {floor}'}"
+                             f"; got {value!r}")
+        if isinstance(value, float) and not np.isfinite(value):
+            raise ValueError(f"{task}: {key} must be a finite number; got {value!r}")
+    try:
+        built = dict(kwargs)
+        if task == "memorization":
+            built["facts"] = fact_table(built["vocab_size"], SEED)
+        TASKS[task](np.random.default_rng([SEED, 0]), "test", **built)
+    except ValueError as e:
+        raise ValueError(f"{task}: {e}") from e
+    return kwargs
 
 
 def vocab_size(task: str, setting: dict | None = None) -> int:
