@@ -15,6 +15,10 @@ display label: two ids with one label is an error, and a user file's row is labe
 (``…@1a2b3c4d``), so an edited file is a row of its own. A cell's runs must share one precision (``fp32``
 or ``bf16``); the summary shows it and a cell that mixes two is refused.
 
+A printed table never shows a row as more than it is (``row_marks``): a row whose mean is over fewer seeds than
+the table asks for is marked with its n (``DeltaNet [n=3 of 4 seeds]``) and a note names the seeds left out;
+rows of different precisions each carry theirs (``[bf16]``), in the written ``accuracies_df`` too.
+
 ``accuracies_df`` is the seed documents' table: an unnamed index of row labels, the six task columns in
 their order, fractions in [0, 1]. The study's tables (``write_accuracies``) hold the registered variants
 only; a user's variants are reported in their own notebook (run_variant.ipynb) or table.
@@ -295,29 +299,121 @@ def study_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["variant"].isin(list(VARIANTS))] if not runs.empty else runs
 
 
+def seeds_counted(runs: pd.DataFrame, expected: dict | None = None, metric: str = "test_acc") -> dict:
+    """(variant, column) → the seeds a cell's mean is over (those with every planned run stored)."""
+    if runs.empty:
+        return {}
+    runs = _with_ids(runs)
+    scores = task_scores(runs, metric, _expected_for(runs, expected))
+    return {key: sorted(int(s) for s in g["seed"]) for key, g in scores.groupby(["variant", "column"])}
+
+
+def row_marks(runs: pd.DataFrame, want: dict[str, tuple[int, ...]] | None = None,
+              expected: dict | None = None) -> tuple[dict[str, str], list[str]]:
+    """What a table of ``runs`` must say about its rows, so that no row reads as more than it is:
+
+    - a row with a cell whose mean is over fewer of the seeds the table asks for (``want``: variant id → its
+      seeds) is marked ``[n=3 of 4 seeds]`` (the smallest such n), with a note naming each short cell and the
+      seeds it leaves out (and what each lacks);
+    - when the table's rows are of more than one precision, every row is marked with its own (``[bf16]``),
+      with a note saying so.
+
+    Returns (label → mark to append, note lines); both empty for a complete single-precision table."""
+    if runs.empty:
+        return {}, []
+    runs = _with_ids(runs)
+    expected = _expected_for(runs, expected)
+    summ = summary(runs, expected=expected)
+    counted = seeds_counted(runs, expected)
+    cover = seed_coverage(planned(runs, expected), expected)
+    lacks: dict[tuple, dict[int, str]] = {}
+    for c in cover[~cover["complete"]].itertuples(index=False):
+        lacks.setdefault((c.variant, c.column), {})[int(c.seed)] = c.lacks
+    precisions = sorted({p for cell in summ["precision"] for p in str(cell).split("/") if p})
+    mixed = len(precisions) > 1
+    marks: dict[str, str] = {}
+    notes: list[str] = []
+    for (variant, label), rows in summ.groupby(["variant", "label"], sort=False):
+        parts = []
+        seeds = tuple((want or {}).get(variant, ()))
+        short = []
+        for r in rows.itertuples(index=False):
+            have = counted.get((variant, r.column), [])
+            left = [s for s in seeds if s not in have]
+            if left:
+                why = lacks.get((variant, r.column), {})
+                short.append((r.column, int(r.n), [f"seed {s} ({'lacks ' + why[s] if s in why else 'no run stored'})"
+                                                   for s in left]))
+        if short:
+            parts.append(f"n={min(n for _, n, _ in short)} of {len(seeds)} seeds")
+            notes.append(f"{label}: fewer seeds than the table asks for ({', '.join(str(s) for s in seeds)}): "
+                         + "; ".join(f"{c} n={n}, not counted: {', '.join(left)}" for c, n, left in short))
+        if mixed:
+            parts.append("/".join(sorted({p for cell in rows["precision"] for p in str(cell).split("/") if p})))
+        if parts:
+            marks[label] = f" [{', '.join(parts)}]"
+    if mixed:
+        notes.append(f"this table holds rows of different precisions ({', '.join(precisions)}), each marked with its "
+                     "own: their numbers are not directly comparable (pin the scale's precision to train them alike)")
+    return marks, notes
+
+
+def marked(table: pd.DataFrame, marks: dict[str, str]) -> pd.DataFrame:
+    """``table`` with each row label followed by its mark (``row_marks``)."""
+    if not marks:
+        return table
+    out = table.copy()
+    out.index = [f"{label}{marks.get(label, '')}" for label in table.index]
+    return out
+
+
+def precision_marks(runs: pd.DataFrame) -> dict[str, str]:
+    """label → `` [bf16]``/`` [fp32]`` for every row, when the runs are of more than one precision; else {}."""
+    if runs.empty or "precision" not in runs or runs["precision"].nunique() < 2:
+        return {}
+    return {label: f" [{'/'.join(sorted(g.unique()))}]" for label, g in runs.groupby("label")["precision"]}
+
+
+def write_frames(frames: dict[Path, tuple[pd.DataFrame, bool]]) -> None:
+    """Write each frame (path → (frame, with its index)) as CSV, all or none: every file goes to a temporary
+    file beside it first, and only once all are whole are they renamed into place (a full disk or a read-only
+    folder leaves the old files as they were, and no temporary file behind). OSError if that fails."""
+    tmps: dict[Path, Path] = {}
+    try:
+        for path, (frame, index) in frames.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: two grids finishing at once
+            tmps[path] = tmp
+            frame.to_csv(tmp, index=index, float_format="%.6f")
+        for path, tmp in tmps.items():
+            tmp.replace(path)
+    finally:
+        for tmp in tmps.values():
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+
 def write_accuracies(runs: pd.DataFrame, scale: str, out_dir: str | Path | None = None, complete: bool = True,
                      expected: dict | None = None) -> dict[str, Path]:
     """The study's tables from the registered variants' runs: ``accuracies_df.csv`` (the seeds' format) and
-    ``accuracies_summary.csv`` (mean, CI, n, precision, missing runs), each written atomically into
-    ``out_dir`` (default: beside the store, ``Store().tables_dir(scale)``). A table computed from an
-    incomplete store (``complete=False``: some run the scale plans for the registered variants is not
-    stored) is written as ``accuracies_df.incomplete.csv`` / ``accuracies_summary.incomplete.csv``
-    instead, so it never overwrites a complete one."""
+    ``accuracies_summary.csv`` (mean, CI, n, precision, missing runs), written together into ``out_dir``
+    (default: beside the store, ``Store().tables_dir(scale)``): both or neither (``write_frames``). A table
+    computed from an incomplete store (``complete=False``: some run the scale plans for the registered variants
+    is not stored) is written as ``accuracies_df.incomplete.csv`` / ``accuracies_summary.incomplete.csv``
+    instead, so it never overwrites a complete one. Rows of more than one precision carry their precision in
+    their label (``DeltaNet [bf16]``), so they are never side by side unmarked. OSError (naming nothing) when
+    the folder cannot be written: the caller says where."""
     if out_dir is None:
         from .store import Store
 
         out_dir = Store().tables_dir(scale)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     runs = study_runs(runs)
     suffix = ".csv" if complete else ".incomplete.csv"
     paths = {"accuracies": out_dir / f"accuracies_df{suffix}", "summary": out_dir / f"accuracies_summary{suffix}"}
-    frames = {"accuracies": accuracies_df(runs, expected=expected), "summary": summary(runs, expected=expected)}
-    for key, path in paths.items():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: two grids finishing at once
-        try:
-            frames[key].to_csv(tmp, index=(key == "accuracies"), float_format="%.6f")
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+    table = marked(accuracies_df(runs, expected=expected), precision_marks(_with_ids(runs)) if not runs.empty else {})
+    write_frames({paths["accuracies"]: (table, True),
+                  paths["summary"]: (summary(runs, expected=expected), False)})
     return paths
