@@ -52,22 +52,30 @@ def rows_by_task(summary: pd.DataFrame, rows: list[str], path: str | Path, title
 
 def heatmap(table: pd.DataFrame, path: str | Path, title: str, colorbar: str, center: float | None = None,
             cmap: str = "viridis", fmt: str = ".2f", hatched: pd.DataFrame | None = None,
-            hatch_label: str | None = None, limits: tuple[float, float] | None = (0.0, 1.0)) -> Path:
+            hatch_label: str | None = None, limits: tuple[float, float] | None = (0.0, 1.0),
+            crossed: pd.DataFrame | None = None, cross_label: str | None = None) -> Path:
     """Rows × columns heat map with the values written in the cells and a labelled colour bar. ``hatched`` (same
-    shape, booleans) marks cells drawn hatched and grey, named in the caption line ``hatch_label``. ``limits``: the
-    colour scale's range (accuracy: [0, 1], so two figures' colours mean the same; None: the data's range)."""
+    shape, booleans) marks cells drawn hatched and grey, named in the caption line ``hatch_label``; ``crossed`` marks
+    cells drawn cross-hatched (another reason, ``cross_label``). ``limits``: the colour scale's range (accuracy:
+    [0, 1], so two figures' colours mean the same; None: the data's range)."""
     fig, ax = plt.subplots(figsize=(max(8.5, 1.1 * len(table.columns) + 3), 0.32 * len(table) + 1.8))
     vmin, vmax = limits if limits else (None, None)
     sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap=cmap, center=center, ax=ax, cbar=True, vmin=vmin,
                 vmax=vmax, annot_kws={"fontsize": 7}, cbar_kws={"label": colorbar})
-    if hatched is not None:
+    labels = []
+    for mask, hatch, label, face in ((hatched, "///", hatch_label, "lightgrey"), (crossed, "xx", cross_label, "none")):
+        if mask is None:
+            continue
+        mask = mask.reindex(index=table.index, columns=table.columns).fillna(False)
         for i, r in enumerate(table.index):
             for j, c in enumerate(table.columns):
-                if bool(hatched.reindex(index=table.index, columns=table.columns).fillna(False).loc[r, c]):
-                    ax.add_patch(Rectangle((j, i), 1, 1, facecolor="lightgrey", edgecolor="grey", hatch="///",
-                                           lw=0, alpha=0.85))
-        if hatch_label:
-            ax.set_xlabel(hatch_label, fontsize=8)
+                if bool(mask.loc[r, c]):
+                    ax.add_patch(Rectangle((j, i), 1, 1, facecolor=face, edgecolor="grey", hatch=hatch, lw=0,
+                                           alpha=0.85 if face != "none" else 0.9))
+        if label and bool(mask.to_numpy().any()):
+            labels.append(("/// " if hatch == "///" else "xx ") + label)
+    if labels:
+        ax.set_xlabel("\n".join(labels), fontsize=8)
     ax.set_title(title)
     ax.tick_params(axis="y", labelsize=8)
     ax.tick_params(axis="x", labelsize=8, rotation=20)
@@ -103,6 +111,48 @@ def learning_curves(curves: pd.DataFrame, path: str | Path, title: str, panels: 
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8,
                title="thick: mean over seeds\nthin: one seed", title_fontsize=7)
     fig.suptitle(title, y=1.02)
+    return _save(fig, path)
+
+
+def scatter_ranks(merged: pd.DataFrame, path: str | Path, title: str, rho: dict | None = None) -> Path:
+    """Rank here (y) against rank in the seed document (x) per task, one panel per task, 1 = best; ``merged`` has
+    columns row, column, reported rank, measured rank. On ranks the line y = x means the same order on both sides.
+    ``rho`` (task → (ρ, low, high, rows)) goes into the panel titles."""
+    grid = sns.relplot(data=merged, x="rank in the seed document", y="rank here", col="column", col_wrap=3,
+                       height=2.5, aspect=1.35, facet_kws={"sharex": False, "sharey": False})
+    for name, ax in grid.axes_dict.items():
+        n = int(merged[merged["column"] == name]["rank here"].count())
+        ax.plot([1, max(n, 1)], [1, max(n, 1)], color="grey", lw=0.8, ls="--")
+        ax.invert_xaxis()
+        ax.invert_yaxis()
+        r = (rho or {}).get(name)
+        if r is None:
+            ax.set_title(str(name), fontsize=9)
+        else:
+            value, low, high, rows = r
+            text = "n/a" if value != value else f"{value:.2f} [{low:.2f}, {high:.2f}]"
+            ax.set_title(f"{name}: ρ = {text}, {rows} rows", fontsize=8)
+    grid.set_axis_labels("rank in the seed document (MAD)", "rank measured here")
+    grid.figure.suptitle(title, y=1.03)
+    return _save(grid.figure, path)
+
+
+def intervals(frame: pd.DataFrame, path: str | Path, title: str, xlabel: str, note: str | None = None) -> Path:
+    """One horizontal interval per row (``frame``: row, diff, low, high, marked), in the order given, around a line
+    at 0; a row ``marked`` True is drawn hollow (its meaning in ``note``)."""
+    fig, ax = plt.subplots(figsize=(7.5, 0.26 * len(frame) + 1.4))
+    y = list(range(len(frame)))[::-1]
+    for yy, (_, r) in zip(y, frame.iterrows()):
+        clear = r["low"] > 0 or r["high"] < 0
+        color = "tab:blue" if not clear else ("tab:green" if r["low"] > 0 else "tab:red")
+        ax.plot([r["low"], r["high"]], [yy, yy], color=color, lw=1.6)
+        ax.plot([r["diff"]], [yy], marker="o", ms=4.5, color=color,
+                markerfacecolor="white" if r.get("marked", False) else color)
+    ax.axvline(0, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(y)
+    ax.set_yticklabels(list(frame["row"]), fontsize=8)
+    ax.set_xlabel(xlabel if not note else f"{xlabel}\n{note}", fontsize=8)
+    ax.set_title(title, fontsize=10)
     return _save(fig, path)
 
 

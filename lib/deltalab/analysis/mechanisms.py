@@ -6,7 +6,9 @@ that close differs from the uniform average by at most a factor e^(2/√d_k) = e
 weights of a row: the variants below compute a near-uniform causal average of their chunk, not a sharp lookup.
 cosine_softmax and cosine_softmax_error_gated are the exception: they rescale the cosine by √d_k (logits in
 [−8, 8]). Round 6's controls bracket softmax_attention: uniform_average (equal weights, inverse temperature 0) and
-sharp_softmax (logits the cosines themselves, in [−1, 1]).
+sharp_softmax (logits the cosines themselves, in [−1, 1]). Only softmax_attention has such controls (``CONTROLS``):
+for the other rows of the family the bound on the weights holds, but no measurement says what averaging alone
+does for them.
 """
 from __future__ import annotations
 
@@ -17,6 +19,11 @@ from ..layers import DeltaNet
 # Variants that take a softmax of the raw scaled scores q·k/√d_k inside the chunk (see each file's docstring).
 SOFTMAX_OF_SCALED_SCORES = ("softmax_attention", "local_softmax", "hybrid_softmax", "topk_softmax",
                             "adaptive_gated_softmax", "current_key_error_local_softmax")
+
+
+# A row → its own controls, each differing from it only in the softmax's inverse temperature: "uniform" (τ = 0,
+# equal weights: is the gain averaging?) and "sharp" (a larger τ: does sharpness add?).
+CONTROLS = {"softmax_attention": {"uniform": "uniform_average", "sharp": "sharp_softmax"}}
 
 
 def head_dim() -> int:

@@ -15,7 +15,7 @@ from . import inert as inert_cells
 from . import mechanisms, stats
 from .names import ALL_SETTINGS, AVERAGE, BASELINE, REFERENCE, fmt, join_words, signed
 from .study import per_seed
-from .tables import CEILING, NOT_ACTING, setting_label, worst_setting
+from .tables import CEILING, CLIMBING_MARK, NOT_ACTING, NOT_LEARNED, setting_label, worst_setting
 
 
 # --- the round and its data -------------------------------------------------------------------------------
@@ -33,16 +33,68 @@ def header(rnd: Round, scale: Scale) -> str:
             f"(at best) the rankings.")
 
 
-def method() -> str:
-    """How the verdicts are reached, in the words the notebook uses."""
-    return (f"**How two rows are compared.** A seed fixes the data, the initialisation and the batch order of every "
+def method(n: int | None = None) -> str:
+    """How the verdicts are reached, in the words the notebook uses; ``n``: the seeds per cell here (what n seeds
+    allow is then said in numbers)."""
+    text = (f"**How two rows are compared.** A seed fixes the data, the initialisation and the batch order of every "
             f"row, so rows are compared seed by seed: {stats.METHOD}. A single row's interval is the t interval of "
             f"its mean over seeds, intersected with [0, 1] (an accuracy cannot leave it, so the coverage is kept). "
             f"Verdicts: *{C.HOLDS}* (a clear difference the claimed way), *{C.CONTRADICTED}* (a clear difference the "
-            f"other way), *not established with n seeds* (no clear difference), *{C.NOT_TESTABLE}* (the change does "
-            f"not act on the cells the claim is about, or the claim states a MAD-scale number with no same-scale "
-            f"reading). \"No worse\" is judged against the margin written in the round file; a MAD-scale threshold "
-            f"through the translation written there, shown beside the verdict.")
+            f"other way, or a claim false by construction: a change credited with a gain on a task where it cannot "
+            f"act, here or in MAD's runs), *not established with n seeds* (no clear difference), *{C.NOT_TESTABLE}* "
+            f"(the change does not act on the cells the claim is about, a row it compares has not learned the setting "
+            f"within the budget, the scale does not measure the setting it names, or the claim states a MAD-scale "
+            f"number with no same-scale reading). \"No worse\" is judged against the margin written in the round "
+            f"file; a MAD-scale threshold through the translation written there, shown beside the verdict.")
+    if n:
+        floor = stats.sign_flip_floor(n)
+        text += (f"\n\n**What {n} seeds allow.** An exact test that uses only the signs of the {n} per-seed "
+                 f"differences (a sign-flip permutation test) has 2^{n} = {2 ** n} equally likely sign patterns when "
+                 f"two rows do not differ, so its smallest two-sided p is 2/{2 ** n} = {floor:.3g}"
+                 + (f", above {1 - stats.LEVEL:.2f}: no verdict here could be reached from the signs alone. Every "
+                    f"decisive verdict rests on the t interval, which assumes the {n} differences are roughly normal "
+                    f"(an assumption {n} values cannot check). " if floor >= 1 - stats.LEVEL else ". ")
+                 + "Beside each decisive verdict stands its sign count (\"4 of 4 seeds\": how many seeds go its way).")
+    return text
+
+
+def learning_note(learning: pd.DataFrame, rows: list[str], columns: list[str], tag: str) -> str:
+    """The rows that have not learned a task within the budget, and the tasks where rows are still climbing when it
+    ends (``inert.learning``)."""
+    whole = learning[(learning["setting"] == ALL_SETTINGS) & learning["variant"].isin(rows)
+                     & learning["column"].isin(columns)]
+    rule = (f"The test (on the mean over seeds of each row's learning curve): a row has not learned a setting when its "
+            f"accuracy rises over the budget, from its first evaluated epoch to its highest, by less than "
+            f"{inert_cells.LEARNED_SHARE:g} of DeltaNet's rise there and never less than {fmt(inert_cells.MIN_RISE)}; "
+            f"it is still climbing when it gained more than {fmt(inert_cells.CLIMBING)} in the last epoch.")
+    unlearned = {c: [v for v in whole[(whole["column"] == c) & ~whole["learned"]]["variant"]] for c in columns}
+    unlearned = {c: vs for c, vs in unlearned.items() if vs}
+    text = f"{tag}: " + (
+        "every row has learned every task within the budget." if not unlearned else
+        "rows that have not learned a task within the budget: " + "; ".join(
+            f"{c}: {join_words(vs)}" for c, vs in unlearned.items())
+        + f". A comparison with such a row says when it starts learning, not where it ends: a verdict on it is "
+          f"*{C.NOT_TESTABLE}*; on the Average its evidence names those tasks; tables mark the cell "
+          f"`{NOT_LEARNED}`, heat maps cross-hatch it.")
+    climbing = {c: int(((whole["column"] == c) & whole["climbing"] & whole["learned"]).sum()) for c in columns}
+    climbing = {c: k for c, k in climbing.items() if k}
+    if climbing:
+        text += (" Still climbing when the budget ends (`" + CLIMBING_MARK + "` in the tables): "
+                 + join_words(f"{k} of {len(set(whole[whole['column'] == c]['variant']))} rows on {c}"
+                              for c, k in climbing.items())
+                 + ": there a score is taken mid-learning, and a difference between two climbing rows compares how "
+                   "fast they learn.")
+    return text + " " + rule
+
+
+def screen_note(paired: pd.DataFrame, tag: str) -> str:
+    """What the ▲/▼ of a paired table are: an unadjusted screen, with its count of tests and marks."""
+    cells = [str(x) for x in paired.to_numpy().ravel() if str(x) and "[" in str(x)]
+    marks = sum(("▲" in x) or ("▼" in x) for x in cells)
+    return (f"{tag}: ▲/▼ mark an unadjusted screen, each cell tested on its own: {marks} of the {len(cells)} "
+            f"differences in this table have an interval that excludes 0; if no row differed from DeltaNet anywhere, "
+            f"about {(1 - stats.LEVEL) * len(cells):.0f} would by chance. The verdicts below are adjusted for the "
+            f"number of claims they judge; these marks are not.")
 
 
 def training_note(runs: pd.DataFrame, rows: list[str], columns: list[str], incomplete: pd.DataFrame, tag: str,
@@ -125,17 +177,30 @@ def _acting(scores, inert, rows, column, columns, setting=ALL_SETTINGS):
             and (r == BASELINE or column == AVERAGE or inert_cells.acts(inert, r, column, setting))]
 
 
+def _unlearned(learning, rows, column) -> list[str]:
+    """The rows (of ``rows``) that have not learned ``column`` within the budget (none on the Average)."""
+    if learning is None or column == AVERAGE:
+        return []
+    return [r for r in rows if inert_cells.not_learned(learning, r, column)]
+
+
 def _mean(scores, r, column, setting=ALL_SETTINGS) -> float:
     v = per_seed(scores, r, column, setting)
     return float(np.mean(list(v.values()))) if v else math.nan
 
 
-def best_per_task(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str], tag: str) -> list[str]:
-    """Per task (and the Average): the top row among those whose change acts there, and which rows it is clearly
-    ahead of (paired), so no two sentences can disagree."""
-    out = [f"{tag}, among the rows whose change acts on the task (null controls left out):"]
+def best_per_task(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str], tag: str,
+                  learning: pd.DataFrame | None = None) -> list[str]:
+    """Per task (and the Average): the top row among those whose change acts there (and, with ``learning``, that
+    have learned the task), and which rows it is clearly ahead of (paired, unadjusted), so no two sentences can
+    disagree."""
+    out = [f"{tag}, among the rows whose change acts on the task (null controls left out"
+           + (", and rows that have not learned the task within the budget" if learning is not None else "")
+           + "; \"clearly\": each pair on its own, unadjusted):"]
     for col in columns + [AVERAGE]:
-        present = _acting(scores, inert, rows, col, columns)
+        acting = _acting(scores, inert, rows, col, columns)
+        unlearned = _unlearned(learning, acting, col)
+        present = [r for r in acting if r not in unlearned]
         if not present:
             continue
         ranked = sorted(present, key=lambda r: -_mean(scores, r, col))
@@ -154,19 +219,28 @@ def best_per_task(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], co
             text += (f"; clearly ahead of {len(diffs) - len(unclear)} of the {len(diffs)} other rows; not of "
                      f"{join_words(unclear[:5])}{', …' if len(unclear) > 5 else ''} (against the runner-up {second}: "
                      f"{signed(d.diff)}, n={d.n})")
+        if unlearned:
+            text += f"; left out, not learned within the budget: {join_words(unlearned)}"
         out.append(text + ".")
     return out
 
 
 def against_reference(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str], tag: str,
-                      reference: str = REFERENCE) -> list[str]:
-    """Per task: the rows clearly above and clearly below ``reference`` (paired), and how many show no clear
-    difference."""
-    out = [f"{tag}, against `{reference}` (paired over seeds):"]
+                      reference: str = REFERENCE, learning: pd.DataFrame | None = None) -> list[str]:
+    """Per task: the rows clearly above and clearly below ``reference`` (paired, unadjusted), and how many show no
+    clear difference; with ``learning``, no comparison on a task the reference has not learned, and rows that have
+    not learned a task left out of it."""
+    out = [f"{tag}, against `{reference}` (paired over seeds, each row on its own, unadjusted):"]
     for col in columns + [AVERAGE]:
         present = [r for r in _acting(scores, inert, rows, col, columns) if r != reference]
         if not per_seed(scores, reference, col) or not present:
             continue
+        if _unlearned(learning, [reference], col):
+            out.append(f"**{col}**: {reference} has not learned it within the budget, so no row is compared with it "
+                       f"there (a comparison would say when it starts learning).")
+            continue
+        unlearned = _unlearned(learning, present, col)
+        present = [r for r in present if r not in unlearned]
         diffs = {r: stats.paired(per_seed(scores, r, col), per_seed(scores, reference, col)) for r in present}
         above = [f"{r} ({signed(d.diff)})" for r, d in diffs.items() if d.direction == "above"]
         below = [f"{r} ({signed(d.diff)})" for r, d in diffs.items() if d.direction == "below"]
@@ -174,20 +248,34 @@ def against_reference(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str]
         text = f"**{col}**: clearly above it: {', '.join(above) or 'no row'}; clearly below: {', '.join(below) or 'no row'}"
         if rest:
             text += f"; no clear difference: {len(rest)} row(s)"
+        if unlearned:
+            text += f"; left out, not learned within the budget: {join_words(unlearned)}"
+        if col == AVERAGE and learning is not None and [c for c in columns if inert_cells.not_learned(learning, reference, c)]:
+            text += (f" ({reference}'s Average includes "
+                     f"{join_words([c for c in columns if inert_cells.not_learned(learning, reference, c)])}, which it "
+                     f"has not learned within the budget)")
         out.append(text + ".")
     return out
 
 
-def where_delta_net_lags(scores: pd.DataFrame, columns: list[str], tag: str) -> str:
-    """DeltaNet against Gated DeltaNet per task, paired, with the per-seed differences."""
-    parts = {"below": [], "above": [], "unclear": []}
+def where_delta_net_lags(scores: pd.DataFrame, columns: list[str], tag: str,
+                         learning: pd.DataFrame | None = None) -> str:
+    """DeltaNet against Gated DeltaNet per task, paired, with the per-seed differences; with ``learning``, the tasks
+    one of them has not learned within the budget are named apart, not compared."""
+    parts = {"below": [], "above": [], "unclear": [], "unlearned": []}
     for col in columns + [AVERAGE]:
         d = stats.paired(per_seed(scores, BASELINE, col), per_seed(scores, REFERENCE, col))
-        if d.n:
-            ceiling = min(_mean(scores, BASELINE, col), _mean(scores, REFERENCE, col)) >= CEILING
-            parts[d.direction].append(f"{col} ({signed(d.diff)}; per seed {', '.join(signed(x) for x in d.per_seed)}"
-                                      + (", both at the ceiling" if ceiling else "") + ")")
-    words = {"below": "clearly lags it on", "above": "is clearly ahead of it on", "unclear": "shows no clear difference on"}
+        if not d.n:
+            continue
+        who = _unlearned(learning, [BASELINE, REFERENCE], col)
+        if who:
+            parts["unlearned"].append(f"{col} ({join_words(who)} has not learned it within the budget)")
+            continue
+        ceiling = min(_mean(scores, BASELINE, col), _mean(scores, REFERENCE, col)) >= CEILING
+        parts[d.direction].append(f"{col} ({signed(d.diff)}; per seed {', '.join(signed(x) for x in d.per_seed)}"
+                                  + (", both at the ceiling" if ceiling else "") + ")")
+    words = {"below": "clearly lags it on", "above": "is clearly ahead of it on", "unclear": "shows no clear difference on",
+             "unlearned": "is not compared with it on"}
     said = [f"{words[k]} {'; '.join(v)}" for k, v in parts.items() if v]
     return f"{tag}: DeltaNet against Gated DeltaNet " + (" — ".join(said) if said else "is not measured") + "."
 
@@ -220,18 +308,122 @@ def ceiling_note(ceilings: dict[str, list[str]], tag: str) -> str:
 # --- mechanisms -------------------------------------------------------------------------------------------
 
 def softmax_note(rows: list[str]) -> str:
-    """Why a softmax inside the chunk is a near-uniform average here (only for the rows that have one)."""
+    """What the logit bound says about a softmax inside the chunk (only for the rows that have one), and for which
+    rows a control measures what averaging alone does (``mechanisms.CONTROLS``)."""
     present = [r for r in mechanisms.SOFTMAX_OF_SCALED_SCORES if r in rows]
     if not present:
         return "No row of this round takes a softmax of the raw scores inside the chunk."
     d = mechanisms.head_dim()
     b = mechanisms.logit_bound(d)
-    return (f"**What \"softmax\" means here.** The layer L2-normalises q and k and the rule scales q by d_k^-1/2, so "
+    controlled = [r for r in present if all(c in rows for c in mechanisms.CONTROLS.get(r, {}).values())
+                  and r in mechanisms.CONTROLS]
+    others = [r for r in present if r not in controlled]
+    text = (f"**What \"softmax\" means here.** The layer L2-normalises q and k and the rule scales q by d_k^-1/2, so "
             f"with d_k = {d} every intra-chunk score q·k lies in [{-b:.3f}, {b:.3f}], and two weights of one softmax "
             f"row differ by at most a factor e^{2 * b:.2f} = {mechanisms.weight_ratio(d):.2f}. In "
             f"{join_words(present)} the softmax is therefore a near-uniform causal average over the chunk, not a "
-            f"sharp lookup: whatever these rows gain, they gain from that average (an extra running mean of the "
-            f"chunk's values), and a verdict that credits \"softmax attention\" credits that.")
+            f"sharp lookup.")
+    if controlled:
+        text += (f" For {join_words(controlled)} this round measures what that means: "
+                 + "; ".join(f"{r} against {mechanisms.CONTROLS[r]['uniform']} (the same pass with equal weights) "
+                             f"and against {mechanisms.CONTROLS[r]['sharp']} (sharper weights)" for r in controlled)
+                 + " (below).")
+    if others:
+        text += (f" For {join_words(others)} no uniform control is measured, so what averaging alone does for "
+                 f"{'them' if len(others) > 1 else 'it'} is not known here: the bound says the weights are close to "
+                 f"equal, not that the gain comes from that.")
+    return text
+
+
+def controls_note(scores: pd.DataFrame, rows: list[str], columns: list[str], tag: str,
+                  learning: pd.DataFrame | None = None) -> str | None:
+    """Per task (and the Average), for each row with its own controls (``mechanisms.CONTROLS``) measured here: the row
+    against its uniform control (is the gain averaging?) and the sharp control against the row (does sharpness
+    add?), paired, with the sign count and Holm over these comparisons (their own family); then what the controls
+    show, in numbers. None when no such row is measured."""
+    out = []
+    for row, ctrl in mechanisms.CONTROLS.items():
+        uniform, sharp = ctrl["uniform"], ctrl["sharp"]
+        if not all(r in rows for r in (row, uniform, sharp)):
+            continue
+        cols = columns + [AVERAGE]
+        pairs = [(col, which, a, b) for col in cols for which, a, b in
+                 (("averaging", row, uniform), ("sharpness", sharp, row))]
+        diffs, why = {}, {}
+        for col, which, a, b in pairs:
+            who = _unlearned(learning, [a, b], col)
+            if who:
+                why[(col, which)] = f"{join_words(who)} has not learned it within the budget"
+            else:
+                diffs[(col, which)] = stats.paired(per_seed(scores, a, col), per_seed(scores, b, col))
+        keys = list(diffs)
+        adjusted = dict(zip(keys, stats.holm([diffs[k].p() for k in keys])))
+
+        def said(col, which, a, b):
+            if (col, which) in why:
+                return f"{a} − {b}: not compared ({why[(col, which)]})"
+            d, q = diffs[(col, which)], adjusted[(col, which)]
+            clear = not math.isnan(q) and q < 1 - stats.LEVEL
+            side = "above" if d.diff >= 0 else "below"
+            climbing = learning is not None and all(
+                inert_cells.still_climbing(learning, r, col) is not None for r in (a, b)) and col != AVERAGE
+            return (f"{a} − {b} {signed(d.diff)} [{signed(d.low)}, {signed(d.high)}], {d.agree(side)} of {d.n} seeds "
+                    f"{side} 0, {C.ADJUSTMENT} p = {_p(q) if not math.isnan(q) else 'n/a'}"
+                    + (" (clear)" if clear else " (not clear)")
+                    + (" — both still climbing when the budget ends: a difference in learning speed" if climbing else ""))
+
+        lines = [f"**{col}**: {said(col, 'averaging', row, uniform)}; {said(col, 'sharpness', sharp, row)}."
+                 for col in cols]
+        alpha = 1 - stats.LEVEL
+
+        def clear(which, adjusted_too):
+            return [c for c in cols if (c, which) in diffs and diffs[(c, which)].direction != "unclear"
+                    and (not adjusted_too or adjusted[(c, which)] < alpha)]
+
+        compared = [c for c in cols if (c, "averaging") in diffs]
+        near = max((abs(diffs[(c, "averaging")].diff) for c in compared), default=math.nan)
+        summary = (f"{tag}, is {row}'s gain attention or averaging? Its own controls, paired over seeds, with "
+                   f"{C.ADJUSTMENT} over these {len(keys)} comparisons (their own family): {row} against "
+                   f"{uniform} (equal weights: is the gain averaging?) and {sharp} against {row} (sharper weights: "
+                   f"does sharpness add?).")
+        raw, adj = clear("averaging", False), clear("averaging", True)
+        summary += (f" **Averaging:** {uniform} is within {fmt(near)} of {row} on every task compared"
+                    + (f" ({join_words(compared)})" if len(compared) < len(cols) else "")
+                    + (f", and no difference is clear, even unadjusted: at this scale averaging alone gives {row}'s scores."
+                       if not raw else
+                       f"; unadjusted the difference is clear on {join_words(raw)}"
+                       + (f", and after adjustment on {join_words(adj)}: there the weights matter." if adj else
+                          ", and on none after adjustment.")))
+        raw, adj = clear("sharpness", False), clear("sharpness", True)
+        if raw:
+            def on(side):
+                cs = [c for c in raw if (diffs[(c, "sharpness")].diff > 0) == (side == "above")]
+                return (f"clearly {side} {row} on " + join_words(
+                    f"{c} ({signed(diffs[(c, 'sharpness')].diff)}, {diffs[(c, 'sharpness')].agree(side)} of "
+                    f"{diffs[(c, 'sharpness')].n} seeds)" for c in cs)) if cs else ""
+
+            summary += (f" **Sharpness:** unadjusted, {sharp} is "
+                        + " and ".join(x for x in (on("above"), on("below")) if x)
+                        + (f"; after {C.ADJUSTMENT} that stands on {join_words(adj)}." if adj else
+                           f"; after {C.ADJUSTMENT} none of these stands (smallest adjusted p "
+                           f"{_p(min(adjusted[(c, 'sharpness')] for c in raw))}): a direction every seed shares, "
+                           f"not an established difference."))
+        else:
+            summary += f" **Sharpness:** {sharp} is not clearly apart from {row} on any task, even unadjusted."
+        band = inert_cells.MIN_RISE  # two points: the rounds' "no worse" margin
+        alike = [c for c in cols if (c, "averaging") in diffs and (c, "sharpness") in diffs
+                 and all(-band < diffs[(c, w)].low and diffs[(c, w)].high < band for w in ("averaging", "sharpness"))]
+        if alike:
+            spans = {c: [_mean(scores, r, c) for r in (uniform, row, sharp)] for c in alike}
+            summary += (f" On {join_words(f'{c} ({fmt(min(v))}-{fmt(max(v))})' for c, v in spans.items())} both "
+                        f"differences lie within ±{fmt(band)}: equal, near-uniform and sharper weights score alike "
+                        f"there, so a claim about {'those tasks' if len(alike) > 1 else 'that task'} alone (a \"no "
+                        f"worse\" between {sharp} and {row}, say) holds under either reading and cannot tell them "
+                        f"apart.")
+        if why:
+            summary += " Not compared: " + "; ".join(f"{c} ({w})" for (c, _), w in why.items()) + "."
+        out.append(summary + "\n\n" + "\n\n".join(lines))
+    return "\n\n".join(out) if out else None
 
 
 def gated_note(scores: pd.DataFrame, curves: pd.DataFrame, settings: dict[str, list[str]], tag: str) -> str | None:
@@ -275,15 +467,59 @@ def seed_noise_note(noise: stats.TableNoise | None) -> str:
             f"judged on the point value.")
 
 
+def family_note(frames: list[pd.DataFrame], tag: str) -> str:
+    """Which verdicts form the family the round adjusts, how, and why (``frames``: ``claims.adjust``'s output)."""
+    rows = sum(len(f) for f in frames)
+    tests = frames[0].attrs.get("family", 0) if frames else 0
+    return (f"**The family, and its adjustment.** {tag}, this round judges {rows} statements: its claims and its "
+            f"proposal's success criteria. They form one family, because the round's reading rests on all of them "
+            f"together (the proposal's outcome is \"a criterion is contradicted\" as soon as one is), so an error "
+            f"in any of them is an error of the round. {tests} of them are tests (the others are not testable at this "
+            f"scale, or false by construction, and need no statistics). Their p-values are adjusted by "
+            f"{C.ADJUSTMENT}'s step-down method, which keeps the chance that any decisive verdict of the family is "
+            f"wrong under {1 - stats.LEVEL:.0%} (the family-wise error; Benjamini-Hochberg would bound only the "
+            f"expected share of wrong ones, too loose for an outcome that one wrong criterion decides). Each claim "
+            f"has one p-value: its paired t test; for a claim that several comparisons decide, the largest of their "
+            f"p when all must go its way and a Bonferroni bound over them when one suffices. Each line below leads "
+            f"with the verdict that survives the adjustment; the unadjusted verdict, its sign count and both p-values "
+            f"follow. The seed table's own verdicts are not adjusted (they read the document's numbers, not a test "
+            f"here).")
+
+
+def _stats_part(r) -> str:
+    """"*Unadjusted: contradicted, 4 of 4 seeds, p = 0.013; Holm over the family's 12 tests: p = 0.16.*" (or nothing
+    for a verdict that is not a test)."""
+    p = r.get("p", math.nan)
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return ""
+    raw = r["verdict here"]
+    agree = f", {r['seeds agreeing']}" if r.get("seeds agreeing") else ""
+    text = f"Unadjusted: {raw}{agree}, p = {_p(p)}"
+    q = r.get("adjusted p", math.nan)
+    if q is not None and not (isinstance(q, float) and math.isnan(q)):
+        text += f"; {C.ADJUSTMENT} over the family's tests: p = {_p(q)}"
+    return f" *{text}.*"
+
+
+def _p(x: float) -> str:
+    return "< 0.0001" if x < 1e-4 else f"{x:.2g}" if x < 0.01 else f"{x:.3f}".rstrip("0").rstrip(".") if x < 1 else "1"
+
+
 def verdicts_markdown(table: pd.DataFrame, tag: str, what: str = "claims") -> str:
-    """The claims (or success criteria) as a markdown list: verdict here, the claim, how a MAD-scale threshold was
-    read at this scale, the evidence, the verdict on the seed document's own numbers, and the claim's source (what
-    it tests) where the round file gives one."""
+    """The claims (or success criteria) as a markdown list: the verdict (after the family's adjustment when
+    ``table`` has it), the claim, the unadjusted verdict with its sign count and p-values, how a MAD-scale threshold
+    was read at this scale, the evidence, the verdict on the seed document's own numbers, and the claim's source."""
     if table.empty:
         return f"The round has no {what}."
+    adjusted = "verdict adjusted" in table.columns
     lines = []
     for _, r in table.iterrows():
-        line = f"- **{r['verdict here']}**: {r['claim']}."
+        word = r["verdict adjusted"] if adjusted else r["verdict here"]
+        line = f"- **{word}**: {r['claim']}."
+        if r.get("seeds agreeing") and not adjusted and r["verdict here"] in C.DECISIVE:
+            line += f" *{r['seeds agreeing']}.*"
+        if adjusted:
+            line += _stats_part(r)
         if r["read at this scale as"]:
             line += f" *Read at this scale as: {r['read at this scale as']}.*"
         line += f" {r['evidence']}."
@@ -292,48 +528,101 @@ def verdicts_markdown(table: pd.DataFrame, tag: str, what: str = "claims") -> st
         if r.get("source"):
             line += f" Source: {r['source']}"
         lines.append(line)
-    head = f"{tag}, of {len(table)}: {C.words_in(list(table['verdict here']))}."
+    if adjusted:
+        head = (f"{tag}, of {len(table)}, after {C.ADJUSTMENT} over the round's family of "
+                f"{table.attrs.get('family', '?')} tests: {C.words_in(list(table['verdict adjusted']))} "
+                f"(unadjusted: {C.words_in(list(table['verdict here']))}).")
+    else:
+        head = f"{tag}, of {len(table)}: {C.words_in(list(table['verdict here']))}."
     return head + "\n\n" + "\n".join(lines)
 
 
-def proposal_summary(statuses: list[str], proposal: str, tag: str) -> str:
+def proposal_summary(statuses: list[str], proposal: str, tag: str, adjusted: list[str] | None = None) -> str:
     if not statuses:
         return f"{tag}: {proposal} has no success criteria to check."
-    return (f"{tag}: of the {len(statuses)} success criteria of `{proposal}`, {C.words_in(statuses)}: "
-            f"**{C.proposal_outcome(statuses)}**.")
+    if adjusted is None:
+        return (f"{tag}: of the {len(statuses)} success criteria of `{proposal}`, {C.words_in(statuses)}: "
+                f"**{C.proposal_outcome(statuses)}**.")
+    same = C.proposal_outcome(adjusted) == C.proposal_outcome(statuses)
+    return (f"{tag}: of the {len(statuses)} success criteria of `{proposal}`, after {C.ADJUSTMENT} over the round's "
+            f"family, {C.words_in(adjusted)}: **{C.proposal_outcome(adjusted)}**"
+            + (" (the same outcome unadjusted)." if same else
+               f" (unadjusted: {C.words_in(statuses)}: {C.proposal_outcome(statuses)})."))
 
 
 # --- the conclusion ---------------------------------------------------------------------------------------
 
-def conclusion(ranking: pd.DataFrame, controls: list[str], proposals: pd.DataFrame, tag: str) -> list[str]:
-    """The study's closing sentences: the top of the ranking and how it stands paired, the baselines' ranks, the
-    rows not ranked, the proposals' outcomes."""
+def conclusion(ranking: pd.DataFrame, controls: list[str], proposals: pd.DataFrame, tag: str,
+               scale: str | None = None, family: pd.DataFrame | None = None) -> list[str]:
+    """The study's closing sentences: the top of the ranking and how it stands paired, the baselines' ranks (with
+    the tasks a row has not learned, which its Average includes), the rows not ranked, the proposals' outcomes and,
+    with ``family`` (``claims.study_family``), how many of the study's decisive verdicts survive adjustment.
+    ``scale``: the scale's name, which names the averages (they are that scale's, not MAD's)."""
     unscored = [r for r in ranking.index if pd.isna(ranking.loc[r, "rank"])]
     ranking = ranking.drop(index=unscored)
     top = ranking.head(3)
+    unlearned_col = next((c for c in ranking.columns if str(c).startswith("not learned")), None)
 
     def place(row: str, name: str) -> str:
-        return f"{name} ranks #{int(ranking.loc[row, 'rank'])}" if row in ranking.index else f"{name} is not ranked"
+        if row not in ranking.index:
+            return f"{name} is not ranked"
+        text = f"{name} ranks #{int(ranking.loc[row, 'rank'])}"
+        missing = [c for c in str(ranking.loc[row, unlearned_col]).split(", ") if c] if unlearned_col else []
+        if missing:
+            text += (f" (its Average includes {join_words(missing)}, which it has not learned within the budget: "
+                     f"there its rank says when it starts learning, not where it ends)")
+        return text
 
-    out = [f"{tag}, over the {len(ranking)} ranked rows: the highest MAD averages are "
+    averages = f"`{scale}` averages" if scale else "averages at this scale"
+    out = [f"{tag}, over the {len(ranking)} ranked rows: the highest {averages} are "
            + ", ".join(f"{r} ({fmt(row[AVERAGE])})" for r, row in top.iterrows())
            + f"; {place(REFERENCE, 'Gated DeltaNet')}, {place(BASELINE, 'DeltaNet')}."]
     clear = [r for r in ranking.index if "▲" in str(ranking.loc[r, "Δ Average vs delta_net"])]
     worse = [r for r in ranking.index if "▼" in str(ranking.loc[r, "Δ Average vs delta_net"])]
-    out.append(f"Paired against DeltaNet on the Average: clearly above it: {join_words(clear) or 'no row'}; clearly "
-               f"below it: {join_words(worse) or 'no row'}; the other "
+    out.append(f"Paired against DeltaNet on the Average (each row on its own, unadjusted): clearly above it: "
+               f"{join_words(clear) or 'no row'}; clearly below it: {join_words(worse) or 'no row'}; the other "
                f"{len(ranking) - len(clear) - len(worse) - (BASELINE in ranking.index)} show no clear difference.")
+    if unlearned_col:
+        partial = [r for r in ranking.index if str(ranking.loc[r, unlearned_col])]
+        if partial:
+            out.append(f"{len(partial)} ranked rows have not learned some task within the budget, and their Average "
+                       f"includes it (column `{unlearned_col}`): {join_words(partial)}.")
     if unscored:
-        out.append(f"Not scored: {join_words(unscored)} (no seed with every task complete, so no MAD average).")
+        out.append(f"Not scored: {join_words(unscored)} (no seed with every task complete, so no average).")
     if controls:
         out.append(f"Not ranked: {join_words(controls)} (null controls: their change does not act, or is the identity "
                    f"up to rounding).")
     groups: dict[str, list[str]] = {}
     for p, o in zip(proposals["proposal"], proposals["outcome"]):
         groups.setdefault(o, []).append(p)
-    out.append(f"Of the {len(proposals)} proposals, on their own success criteria: "
-               + "; ".join(f"{o}: {join_words(ps)}" for o, ps in groups.items()) + ".")
+    adjusted_col = f"outcome, {C.ADJUSTMENT} over the study"
+    text = (f"Of the {len(proposals)} proposals, on their own success criteria (unadjusted): "
+            + "; ".join(f"{o}: {join_words(ps)}" for o, ps in groups.items()) + ".")
+    if adjusted_col in proposals.columns:
+        moved = {p: a for p, o, a in zip(proposals["proposal"], proposals["outcome"], proposals[adjusted_col])
+                 if o != a}
+        text += (f" After {C.ADJUSTMENT} over the study, "
+                 + ("every outcome stands." if not moved else
+                    "; ".join(f"{p} becomes \"{a}\"" for p, a in moved.items()) + "; the others stand."))
+    out.append(text)
+    if family is not None and len(family):
+        out.append(study_adjustment(family))
     return out
+
+
+def study_adjustment(family: pd.DataFrame) -> str:
+    """How many of the study's decisive verdicts survive Holm within each round and over the whole study."""
+    def decisive(col):
+        return int(family[col].isin(C.DECISIVE).sum())
+
+    tests = int(family["p"].notna().sum())
+    logic = int((family["verdict here"].isin(C.DECISIVE) & family["p"].isna()).sum())
+    rounds = family["round"].nunique()
+    return (f"**Multiplicity, study-wide.** The {rounds} rounds judge {len(family)} claims and success criteria, "
+            f"{tests} of them tests. Unadjusted, {decisive('verdict here')} verdicts are decisive (holds or "
+            f"contradicted{f', {logic} of them by construction, not by a test' if logic else ''}); after "
+            f"{C.ADJUSTMENT} within each round's family {decisive('within round')} remain, and after {C.ADJUSTMENT} "
+            f"over the study's {tests} tests {decisive('over study')}.")
 
 
 # --- one variant against the baselines (run_variant.ipynb) -----------------------------------------------

@@ -18,6 +18,8 @@ from .names import ALL_SETTINGS, AVERAGE, BASELINE, REFERENCE, fmt, signed
 from .study import per_seed
 
 NOT_ACTING = "*"  # marks a cell where the change does not act (DeltaNet's runs, bit for bit)
+NOT_LEARNED = "†"  # marks a cell the row has not learned within the budget (inert.learning)
+CLIMBING_MARK = "↑"  # marks a cell where the row is still climbing when the budget ends
 CEILING = 0.99  # DeltaNet at or above: no room for a row to beat it (the seed documents' own "solved" mark)
 FLOOR = 0.05  # DeltaNet at or below: no room for a row to lag it
 
@@ -47,13 +49,27 @@ def seeds_per_row(scores: pd.DataFrame, rows: list[str], columns: list[str], ave
                           f"{n.loc[r, 'min']}-{n.loc[r, 'max']}") for r in rows if r in n.index}, name="n seeds")
 
 
-def marked(table: pd.DataFrame, inert: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """A means table as text, with ``NOT_ACTING`` after each cell where the row's change does not act."""
+def learning_mark(learning: pd.DataFrame | None, row: str, column: str, setting: str = ALL_SETTINGS) -> str:
+    """``NOT_LEARNED`` where the row has not learned the cell within the budget, ``CLIMBING_MARK`` where it is still
+    climbing when the budget ends, "" otherwise (or with no ``learning``)."""
+    if learning is None or column == AVERAGE:
+        return ""
+    if inert_cells.not_learned(learning, row, column, setting):
+        return NOT_LEARNED
+    return CLIMBING_MARK if inert_cells.still_climbing(learning, row, column, setting) is not None else ""
+
+
+def marked(table: pd.DataFrame, inert: pd.DataFrame, digits: int = 3, learning: pd.DataFrame | None = None
+           ) -> pd.DataFrame:
+    """A means table as text, with ``NOT_ACTING`` after each cell where the row's change does not act, and (with
+    ``learning``) ``NOT_LEARNED`` / ``CLIMBING_MARK`` where it has not learned the task / is still climbing."""
     out = table.map(lambda x: fmt(x, digits)).astype(object)
     for r in table.index:
         for c in table.columns:
             if c != AVERAGE and not inert_cells.acts(inert, r, c):
                 out.loc[r, c] = out.loc[r, c] + NOT_ACTING
+            else:
+                out.loc[r, c] = out.loc[r, c] + learning_mark(learning, r, c)
     return out
 
 
@@ -82,9 +98,10 @@ def paired_cell(d: stats.Difference) -> str:
 
 
 def paired_to(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str],
-              other: str = BASELINE) -> pd.DataFrame:
-    """Per row and task: the paired difference to ``other`` with its 95% interval and n, as text; "does not act"
-    where the row's change does not act on the task."""
+              other: str = BASELINE, learning: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per row and task: the paired difference to ``other`` with its 95% interval and n, as text (▲/▼: the interval
+    excludes 0, unadjusted); "does not act" where the row's change does not act on the task; with ``learning``,
+    ``NOT_LEARNED`` after a cell where either row has not learned the task within the budget."""
     cols = columns + [AVERAGE]
     out = pd.DataFrame(index=[r for r in rows if r != other], columns=cols, dtype=object)
     for r in out.index:
@@ -99,6 +116,9 @@ def paired_to(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], column
                 out.loc[r, col] = f"{signed(d.diff)} (n=1)"
             else:
                 out.loc[r, col] = f"{paired_cell(d)} [{signed(d.low)}, {signed(d.high)}] n={d.n}"
+            if learning is not None and col != AVERAGE and any(
+                    inert_cells.not_learned(learning, x, col) for x in (r, other)):
+                out.loc[r, col] += f" {NOT_LEARNED}"
     return out
 
 
@@ -107,9 +127,10 @@ def setting_label(column: str, setting: str) -> str:
 
 
 def per_setting(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], settings: dict[str, list[str]],
-                baseline: str = BASELINE) -> pd.DataFrame:
-    """Rows × settings: "mean (paired difference to ``baseline``)", ▲/▼ where that difference is clear, ``NOT_ACTING``
-    where the change does not act on the setting; the baseline's own row shows its mean."""
+                baseline: str = BASELINE, learning: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows × settings: "mean (paired difference to ``baseline``)", ▲/▼ where that difference is clear (unadjusted),
+    ``NOT_ACTING`` where the change does not act on the setting; the baseline's own row shows its mean; with
+    ``learning``, ``NOT_LEARNED`` / ``CLIMBING_MARK`` after the mean (``learning_mark``)."""
     cols = [(c, s) for c, ss in settings.items() for s in ss]
     out = pd.DataFrame(index=rows, columns=[setting_label(c, s) for c, s in cols], dtype=object)
     for r in rows:
@@ -118,7 +139,7 @@ def per_setting(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], sett
             if not vals:
                 out.loc[r, setting_label(c, s)] = ""
                 continue
-            mean = fmt(sum(vals.values()) / len(vals))
+            mean = fmt(sum(vals.values()) / len(vals)) + learning_mark(learning, r, c, s)
             if r == baseline:
                 out.loc[r, setting_label(c, s)] = mean
             elif not inert_cells.acts(inert, r, c, s):
@@ -196,19 +217,21 @@ def difference(here: pd.DataFrame, there: pd.DataFrame, all_tasks: bool) -> pd.D
 
 
 def rank_correlation(here: pd.DataFrame, there: pd.DataFrame) -> pd.DataFrame:
-    """Per column: Spearman's rank correlation between reproduced and reported means over the rows in both, with
-    its p-value; NaN where either side is constant."""
+    """Per column: Spearman's rank correlation between reproduced and reported means over every row in both, with
+    its 95% bootstrap interval (rows resampled in pairs, ``stats.spearman_interval``) and p-value; NaN where either
+    side is constant."""
     rows = [r for r in here.index if r in there.index]
     out = []
     for col in here.columns:
         m = pd.DataFrame({"here": here.loc[rows, col], "there": there.loc[rows, col]}).dropna()
-        rho = p = math.nan
+        rho = low = high = p = math.nan
         if len(m) >= 3 and m["here"].nunique() > 1 and m["there"].nunique() > 1:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = scipy_stats.spearmanr(m["here"], m["there"])
             rho, p = float(res.statistic), float(res.pvalue)
-        out.append({"task": col, "spearman_rho": rho, "p_value": p, "rows": len(m)})
+            _, low, high = stats.spearman_interval(m["here"].to_numpy(), m["there"].to_numpy())
+        out.append({"task": col, "spearman_rho": rho, "95% low": low, "95% high": high, "p_value": p, "rows": len(m)})
     return pd.DataFrame(out).set_index("task")
 
 
@@ -240,9 +263,11 @@ def cells_with_seeds(scores: pd.DataFrame, rows: list[str], at_least: int = 2) -
     return int((sel.groupby(["variant", "column", "setting"])["seed"].nunique() >= at_least).sum())
 
 
-def ranking(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str]) -> pd.DataFrame:
+def ranking(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str],
+            learning: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every row whose change acts somewhere, by its Average, with its task means, the paired difference of its
-    Average to DeltaNet, and n; the null controls and declared no-ops are not ranked (listed by ``controls``)."""
+    Average to DeltaNet (▲/▼ unadjusted), n, and (with ``learning``) the tasks it has not learned within the budget,
+    which its Average includes; the null controls and declared no-ops are not ranked (listed by ``controls``)."""
     controls = inert_cells.excluded(inert, columns)
     ranked = [r for r in rows if r not in controls]
     table = means(scores, ranked, columns).sort_values(AVERAGE, ascending=False, kind="mergesort")
@@ -251,6 +276,9 @@ def ranking(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns:
         "" if r == BASELINE else f"{paired_cell(diffs[r])} [{signed(diffs[r].low)}, {signed(diffs[r].high)}]"
         for r in table.index]
     table["n seeds"] = seeds_per_row(scores, list(table.index), columns).reindex(table.index)
+    if learning is not None:
+        table[f"not learned ({NOT_LEARNED})"] = [
+            ", ".join(c for c in columns if inert_cells.not_learned(learning, r, c)) for r in table.index]
     scored = table[AVERAGE].notna()  # a row with no seed complete on every task has no Average: listed, not ranked
     table.insert(0, "rank", pd.array([*range(1, int(scored.sum()) + 1), *[pd.NA] * int((~scored).sum())],
                                      dtype="Int64"))
