@@ -80,7 +80,7 @@ ROUND = [
     new_code_cell("display(Markdown(sentences.training_note(study.runs, every_row, columns, study.incomplete, "
                   "study.tag, rnd.conclusion)))", metadata=CHECK),
     new_markdown_cell("## How the verdicts are reached"),
-    new_code_cell("display(Markdown(sentences.method()))", metadata=CHECK),
+    new_code_cell('display(Markdown(sentences.method(study.scores["seed"].nunique())))', metadata=CHECK),
     new_markdown_cell(
         "## Where a change does not act\n\n"
         "A row whose runs on a task are DeltaNet's bit for bit (the same test loss at every epoch of every run) "
@@ -90,28 +90,41 @@ ROUND = [
                   "display(Markdown(sentences.null_control_note(study.scores, study.inert, every_row, columns, "
                   "study.tag)))", metadata=CHECK),
     new_markdown_cell(
+        "## Where a row has not learned, or is still learning\n\n"
+        "A row whose learning curve has not left its starting level within the scale's budget has not begun the "
+        "task: a comparison with it says when it starts learning, not where it ends. Such cells are named here, "
+        "with the test that finds them, and every verdict that involves one is *not testable at this scale*. Where "
+        "rows are still climbing when the budget ends, a score is taken mid-learning."),
+    new_code_cell("learning = inert.learning(curves(study.records, every_row, schedule(study.scale)), study.settings)\n"
+                  "display(Markdown(sentences.learning_note(learning, every_row, columns, study.tag)))", metadata=CHECK),
+    new_markdown_cell(
         "## The round's table, reproduced\n\n"
         "Macro test accuracy per row and task: best over the scale's lr × wd sweep, averaged over the task's "
-        "settings, then over seeds. `Average` is MAD's overall score (per seed the mean of the tasks measured, then "
+        "settings, then over seeds. `Average` is MAD's overall score computed at this scale (per seed the mean of the tasks measured, then "
         "over seeds). Rows: the round's (rounds 1-5: the seed document's table), then its proposal. `*`: the change does not act on that "
-        "task at this scale (the number is DeltaNet's)."
+        "task at this scale (the number is DeltaNet's). `†`: the row has not learned the task within the budget; "
+        "`↑`: it is still climbing when the budget ends (both: the section above)."
     ),
     new_code_cell("means = tables.means(study.scores, rows, columns)\n"
-                  "tables.marked(means, study.inert).join(tables.seeds_per_row(study.scores, rows, columns))",
-                  metadata=CHECK),
+                  "tables.marked(means, study.inert, learning=learning).join(tables.seeds_per_row(study.scores, rows, "
+                  "columns))", metadata=CHECK),
     new_markdown_cell("The same cells with the 95% interval of the mean over seeds (Student t, intersected with "
                       "[0, 1]; a single seed shows the mean only):"),
     new_code_cell("tables.intervals(study.scores, rows, columns)", metadata=CHECK),
     new_markdown_cell("Each row against DeltaNet, paired over seeds: the mean per-seed difference, ▲/▼ where its 95% "
-                      "interval (shown) excludes 0, and the number of seeds both rows have."),
-    new_code_cell("tables.paired_to(study.scores, study.inert, rows, columns)", metadata=CHECK),
+                      "interval (shown) excludes 0, and the number of seeds both rows have; `†`: one of the two rows "
+                      "has not learned the task within the budget."),
+    new_code_cell("paired = tables.paired_to(study.scores, study.inert, rows, columns, learning=learning)\n"
+                  "display(paired)\n"
+                  "display(Markdown(sentences.screen_note(paired, study.tag)))", metadata=CHECK),
     new_markdown_cell(
         "## Per setting\n\n"
         "A task column averages the scale's settings of that task. Here each setting on its own: the mean over "
-        "seeds and, in brackets, the paired difference to `delta_net` (▲/▼: clear). `*`: the change does not act "
+        "seeds and, in brackets, the paired difference to `delta_net` (▲/▼: clear on its own, unadjusted, a screen). `*`: the change does not act "
         "on that setting."
     ),
-    new_code_cell("tables.per_setting(study.scores, study.inert, rows, study.settings)", metadata=CHECK),
+    new_code_cell("tables.per_setting(study.scores, study.inert, rows, study.settings, learning=learning)",
+                  metadata=CHECK),
     new_markdown_cell(
         "Signal against noise per setting, over every row trained here whose change acts on the setting (the null "
         "controls and the rows that collapse, Average under half DeltaNet's, left out): the variance of the rows' "
@@ -144,15 +157,19 @@ ROUND = [
     new_code_cell("tables.shown(tables.gap(means))", metadata=CHECK),
     new_markdown_cell("### Reproduced against reported\n\n"
                       "Spearman's rank correlation per task between this scale's means and the seed's MAD "
-                      "numbers, over the rows in both tables (NaN where one side is constant):"),
-    new_code_cell("tables.shown(tables.rank_correlation(tables.means(study.scores, rows, columns, len(columns) == 6), "
-                  "reported))", metadata=CHECK),
-    new_markdown_cell("## Figures\n\nHatched cells: the change does not act there (DeltaNet's runs)."),
+                      "numbers, over every row measured here that the seed table has (for the concluding round: "
+                      "every row of the table), with its 95% bootstrap interval (rows resampled in pairs; NaN where "
+                      "one side is constant):"),
+    new_code_cell("tables.shown(tables.rank_correlation(tables.means(study.scores, every_row, columns, "
+                  "len(columns) == 6), tables.reported(study.seed, columns)))", metadata=CHECK),
+    new_markdown_cell("## Figures\n\nHatched cells: the change does not act there (DeltaNet's runs); cross-hatched "
+                      "cells: the row has not learned the task within the budget. The rank figure sets ranks against "
+                      "ranks (the two scales' values are not expected to match) over every row in both tables."),
     new_code_cell(
         "bench = cost.read_bench(bench_file) if bench_file else None\n"
         "out_dir = (Path(figures_dir) if figures_dir else\n"
         '           Store(results_dir).tables_dir(scale) / "figures" / f"round_{rnd.number}")\n'
-        "pictures = figures.for_round(study, out_dir, bench)"
+        "pictures = figures.for_round(study, out_dir, bench, learning)"
     ),
     new_code_cell('Image(filename=str(pictures["heatmap"]))'),
     new_code_cell('Image(filename=str(pictures["settings"]))'),
@@ -162,20 +179,24 @@ ROUND = [
                       "a thin line per seed, a thick line for the mean over seeds. A run that stopped early (it "
                       "reached the early-stop accuracy) is carried forward at its last value."),
     new_code_cell('Image(filename=str(pictures["curves"]))'),
-    new_markdown_cell("## What the numbers say\n\nPer task, among the rows whose change acts there: the top row and "
-                      "the rows it is clearly ahead of, paired over seeds; then every row against Gated DeltaNet, "
-                      "and DeltaNet against Gated DeltaNet."),
+    new_markdown_cell("## What the numbers say\n\nPer task, among the rows whose change acts there and that have "
+                      "learned it: the top row and the rows it is clearly ahead of, paired over seeds; then every row "
+                      "against Gated DeltaNet, and DeltaNet against Gated DeltaNet. Each pair is judged on its own "
+                      "(a screen, unadjusted for the number of pairs); the verdicts further down are adjusted."),
     new_code_cell(
         'display(Markdown("\\n\\n".join(sentences.best_per_task(study.scores, study.inert, rows, columns, '
-        'study.tag))))\n'
+        'study.tag, learning))))\n'
         'display(Markdown("\\n\\n".join(sentences.against_reference(study.scores, study.inert, rows, columns, '
-        'study.tag))))\n'
-        "display(Markdown(sentences.where_delta_net_lags(study.scores, columns, study.tag)))",
+        'study.tag, learning=learning))))\n'
+        "display(Markdown(sentences.where_delta_net_lags(study.scores, columns, study.tag, learning)))",
         metadata=CHECK,
     ),
     new_markdown_cell("## What the mechanisms allow"),
     new_code_cell(
         "display(Markdown(sentences.softmax_note(rows)))\n"
+        "controls = sentences.controls_note(study.scores, rows, columns, study.tag, learning)\n"
+        "if controls:\n"
+        "    display(Markdown(controls))\n"
         "baseline_curves = curves(study.records, [\"delta_net\", \"gated_delta_net\"], schedule(study.scale))\n"
         "gated = sentences.gated_note(study.scores, baseline_curves, study.settings, study.tag)\n"
         'display(Markdown(gated or f"{study.tag}: Gated DeltaNet lags DeltaNet on every seed on no setting."))',
@@ -187,40 +208,50 @@ ROUND = [
                       "`docs/claims.md`), judged here on paired per-seed differences, and on the seed document's own "
                       "table against that table's own noise."),
     new_code_cell(
-        "here = claims.SeedEvidence(study.scores, study.inert, columns, study.twins)\n"
+        "here = claims.SeedEvidence(study.scores, study.inert, columns, study.twins, learning, study.settings,\n"
+        "                           claims.every_seed_table(study.inert, columns))\n"
         "there = claims.table_evidence(study.seed, study.inert, columns)\n"
         "seed_rows = set(study.seed.index)\n"
         "display(Markdown(sentences.seed_noise_note(there.noise)))\n"
-        "claim_table = claims.claims_table(rnd.claims, here, there, study.table_rows, columns, seed_rows)\n"
+        "claim_table, criteria = claims.adjust([\n"
+        "    claims.claims_table(rnd.claims, here, there, study.table_rows, columns, seed_rows),\n"
+        "    claims.claims_table(rnd.success_criteria, here, there, rows, columns, seed_rows)])\n"
+        "display(Markdown(sentences.family_note([claim_table, criteria], study.tag)))\n"
         'display(Markdown(sentences.verdicts_markdown(claim_table, study.tag, "claims")))',
-        metadata=CHECK,
+        metadata={"tags": CHECK["tags"] + ["site-claims"]},
     ),
-    new_markdown_cell("## The proposal and its own success criteria"),
+    new_markdown_cell("## The proposal and its own success criteria\n\n"
+                      "Judged above with the claims (one family, one adjustment); shown here."),
     new_code_cell(
-        "criteria = claims.claims_table(rnd.success_criteria, here, there, rows, columns, seed_rows)\n"
         'display(Markdown(sentences.verdicts_markdown(criteria, study.tag, "success criteria")))\n'
-        'display(Markdown(sentences.proposal_summary(list(criteria["verdict here"]), rnd.proposal, study.tag)))',
-        metadata=CHECK,
+        'display(Markdown(sentences.proposal_summary(list(criteria["verdict here"]), rnd.proposal, study.tag,\n'
+        '                                            list(criteria["verdict adjusted"]))))',
+        metadata={"tags": CHECK["tags"] + ["site-criteria"]},
     ),
     new_markdown_cell("## The study's conclusion\n\n"
                       "Only the last round concludes: it ranks every registered variant whose change acts somewhere by "
-                      "MAD's average (with the paired difference of each Average to DeltaNet's), names the best per "
-                      "task, and judges each round's proposal on its own success criteria."),
+                      "its Average at this scale (MAD's way of averaging: per seed the mean of the tasks, then over "
+                      "seeds), with the paired difference of each Average to DeltaNet's and the tasks a row has not "
+                      "learned within the budget; names the best per task; judges each round's claims and proposal "
+                      "again and says how many decisive verdicts survive an adjustment over the whole study."),
     new_code_cell(
         "if rnd.conclusion:\n"
-        "    ranking = tables.ranking(study.scores, study.inert, every_row, columns)\n"
+        "    ranking = tables.ranking(study.scores, study.inert, every_row, columns, learning)\n"
         "    display(tables.shown(ranking))\n"
-        "    proposals = claims.proposals_table([load_round(name) for name in available_rounds()], here, columns)\n"
+        "    rounds = [load_round(name) for name in available_rounds()]\n"
+        "    family = claims.study_family(rounds, here, columns)\n"
+        "    proposals = claims.proposals_table(rounds, here, columns, family)\n"
         "    said = sentences.conclusion(ranking, [r for r in inert.excluded(study.inert, columns) if r in every_row], "
-        "proposals, study.tag)\n"
+        "proposals, study.tag, study.scale.name, family)\n"
         '    display(Markdown("\\n\\n".join(said + sentences.best_per_task(study.scores, study.inert, every_row, '
-        'columns, study.tag))))\n'
+        'columns, study.tag, learning))))\n'
         "    display(proposals)\n"
         "else:\n"
         '    display(Markdown(f"Round {rnd.number} does not conclude the study; round {concluding_round()} does."))',
         metadata=CHECK,
     ),
-    new_code_cell('if "all" in pictures:\n    display(Image(filename=str(pictures["all"])))'),
+    new_code_cell('if "all" in pictures:\n    display(Image(filename=str(pictures["all"])))\n'
+                  'if "all_heatmap" in pictures:\n    display(Image(filename=str(pictures["all_heatmap"])))'),
     new_markdown_cell("## Cost"),
     new_code_cell(
         "display(Markdown(cost.cost_note(bench, Path(bench_file).name if bench_file else None)))\n"
