@@ -8,7 +8,10 @@ workers import deltalab from the package the driver ships (runtime_env py_module
 - kill -9 of a worker process mid-run: Ray retries it, the run is written once, and equals the local run.
 - kill -9 of the driver mid-grid: two drivers started together complete the rest; the runs stored before
   the kill are not trained again (their files unchanged), each missing run is trained once.
-- Clear errors: an address where nothing listens, a run asking for more than any node has.
+- Clear errors: an address where nothing listens, a head that requires a token this process lacks, a run asking
+  for more than any node has (tests/test_bad_inputs.py: a server there that is not a Ray head).
+- Isolation: the clusters and their drivers run with token authentication off (RAY_AUTH_MODE=disabled, no token
+  variables), so a stale ~/.ray/auth_token or a RAY_ADDRESS of the user's changes nothing here.
 
 The clusters are stopped by the fixture's finalizer (SIGTERM to each `ray start --block`, then SIGKILL to
 whatever is left in its session), also when a test fails; only processes this module started are touched.
@@ -83,6 +86,43 @@ class Cluster:
     nodes: list[subprocess.Popen]
 
 
+AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def isolated_from_the_users_ray():
+    """The test clusters, their drivers (this process, the driver subprocesses, the notebook's kernel) and the
+    nodes run with token authentication off (RAY_AUTH_MODE=disabled, no RAY_AUTH_TOKEN/_PATH), so whatever
+    ~/.ray holds (a stale ~/.ray/auth_token from an earlier Ray use turns token authentication on for a head
+    started with the mode unset, and its worker node and driver, which do not read it, cannot join) and whatever
+    RAY_ADDRESS says, these tests run the same."""
+    saved = {k: os.environ.get(k) for k in (*AUTH_ENV, "RAY_ADDRESS")}
+    for k in saved:
+        os.environ.pop(k, None)
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    try:
+        from ray._raylet import Config
+
+        Config.initialize("")  # this process's Ray config reads the mode again
+    except Exception:
+        pass
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _node_env(**extra: str) -> dict:
+    """A `ray start` process's environment: this one's, without PYTHONPATH, RAY_ADDRESS or any token setting, with
+    token authentication off unless ``extra`` says otherwise."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RAY_ADDRESS", *AUTH_ENV)}
+    return env | {"RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": "1"} | extra
+
+
 @pytest.fixture(scope="module")
 def cluster():
     import tempfile
@@ -97,9 +137,7 @@ def cluster():
     nodes: list[subprocess.Popen] = []
 
     def start(name: str, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RAY_ADDRESS")}
-        env |= {"DELTALAB_DATA": str(root / f"data-{name}"), "DELTALAB_RAY_TRACE": str(trace),
-                "OMP_NUM_THREADS": "1"}
+        env = _node_env(DELTALAB_DATA=str(root / f"data-{name}"), DELTALAB_RAY_TRACE=str(trace))
         with open(root / f"{name}.log", "w") as log:
             nodes.append(subprocess.Popen([*cli, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True, cwd=root))
@@ -373,6 +411,52 @@ def test_unreachable_address_is_a_clear_error(capsys):
     assert f"error: cannot reach a Ray cluster at 127.0.0.1:{port}" in capsys.readouterr().err
     assert main(["grid", "--scale", "smoke", "--address", "127.0.0.1:1"]) == 2  # --address needs --engine ray
     assert "--address is an option of --engine ray" in capsys.readouterr().err
+
+
+def test_a_cluster_that_wants_a_token_this_process_lacks_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    """A head started with token authentication (here its own token file; for a user, often a stale
+    ~/.ray/auth_token): the driver fails in seconds, naming the address, the token file to remove and how to pass
+    the right token, instead of Ray's InvalidAuthToken after 25 s. Nothing is claimed or written."""
+    import secrets
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="dl-rayauth-"))
+    token = root / "token"
+    token.write_text(secrets.token_hex(16))
+    port = _free_port()
+    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--num-cpus", "1", "--node-ip-address",
+           "127.0.0.1", "--disable-usage-stats", "--head", "--port", str(port), "--temp-dir", str(root / "ray"),
+           "--include-dashboard", "false", "--ray-client-server-port", str(_free_port()), "--dashboard-port",
+           str(_free_port())]
+    env = _node_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    with open(root / "head.log", "w") as log:
+        head = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root)
+    try:
+        deadline = time.time() + 120
+        while "Ray runtime started" not in (root / "head.log").read_text():
+            assert head.poll() is None, (root / "head.log").read_text()
+            assert time.time() < deadline, "ray start (token head) not up in 120 s"
+            time.sleep(0.5)
+        scale = load_scale("smoke")
+        runs = plan(["delta_net"], scale, ["memorization"], [0])
+        address = f"127.0.0.1:{port}"
+        t0 = time.time()
+        with pytest.raises(ValueError, match=rf"cannot connect to the Ray cluster at {address}: it requires token "
+                                             r"authentication and this process sent no token .*remove .*auth_token"
+                                             r".*RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH"):
+            execute(runs, scale, Store(tmp_path / "store"), engine="ray", address=address)
+        assert time.time() - t0 < 30
+        argv = ["grid", "--scale", "smoke", "--variants", "delta_net", "--tasks", "memorization", "--seeds", "0",
+                "--engine", "ray", "--address", address]
+        monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path / "store"))
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"error: cannot connect to the Ray cluster at {address}: it requires token authentication" in err
+        assert "Traceback" not in err
+        assert not (tmp_path / "store").exists() or not list((tmp_path / "store").rglob("*"))
+    finally:
+        _stop_node(head)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_run_the_cluster_cannot_hold_is_a_clear_error(cluster, tmp_path):

@@ -93,6 +93,9 @@ def _import_ray():
     return ray
 
 
+PROBE_TIMEOUT_S = 10.0  # for each of the two checks before ray.init: the TCP connection, then the GCS's answer
+
+
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """Fail fast with a clear message when nothing listens at ``host:port`` (Ray itself retries for minutes)."""
     host, sep, port = address.rpartition(":")
@@ -103,6 +106,71 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     except OSError as e:
         raise ValueError(f"cannot reach a Ray cluster at {address}: {e}. Start one with `ray start --head "
                          "--port PORT` (README: 'On a Ray cluster') and pass the head's host:port") from e
+
+
+def _token_source() -> str:
+    """Where Ray takes the token this process sends (when RAY_AUTH_MODE=token): $RAY_AUTH_TOKEN, the file
+    $RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "$RAY_AUTH_TOKEN"
+    return os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+
+
+def auth_hint(sent: bool | None = None) -> str:
+    """What to do when a cluster refuses this process's token (or its lack of one); ``sent``: whether one was."""
+    default = Path.home() / ".ray" / "auth_token"
+    what = ("this process sent no token (RAY_AUTH_MODE is not 'token')" if sent is False else
+            f"the token this process sent (from {_token_source()}) is not the cluster's" if sent else
+            "this process's token (or its lack of one) was refused")
+    return (f"it requires token authentication and {what}. A cluster started with "
+            f"`ray start` takes its token from {default} when that file exists (any earlier Ray use with token "
+            f"authentication leaves one; RAY_AUTH_MODE unset): to use it, run this command with "
+            f"RAY_AUTH_MODE=token; if that file is stale, remove {default} (or start the cluster with "
+            "RAY_AUTH_MODE=disabled) and restart the cluster; for another cluster, pass its token: "
+            "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH=<the file holding it> (or RAY_AUTH_TOKEN)")
+
+
+def _auth_metadata() -> tuple:
+    """The authentication metadata Ray's own client would send from this process (empty without token mode)."""
+    try:
+        from ray._private.authentication.grpc_authentication_client_interceptor import (
+            _get_authentication_metadata_tuple,
+        )
+
+        return tuple(_get_authentication_metadata_tuple())
+    except Exception:  # another Ray version: probe without a token (an UNAUTHENTICATED answer still tells)
+        return ()
+
+
+def _check_ray_head(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Ask the server at ``address`` the first question ``ray.init`` asks a head (its GCS's cluster id), with a
+    deadline: something that is not a Ray head (an HTTP server, another gRPC service) fails in seconds naming the
+    address, where ``ray.init`` would wait for minutes; a head that requires another token fails at once with
+    ``auth_hint``. The same token Ray would send is sent."""
+    try:
+        import grpc
+    except ImportError:  # Ray without grpcio: nothing to probe with; ray.init decides
+        return
+    host, _, port = address.rpartition(":")
+    metadata = _auth_metadata()
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    try:
+        call = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId")
+        call(b"", timeout=timeout, metadata=metadata)
+    except grpc.RpcError as e:
+        code = e.code()
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            raise ValueError(f"cannot connect to the Ray cluster at {address}: {auth_hint(bool(metadata))}") \
+                from None
+        what = {grpc.StatusCode.UNAVAILABLE: "it does not speak gRPC",
+                grpc.StatusCode.DEADLINE_EXCEEDED: f"it did not answer within {timeout:g} s",
+                grpc.StatusCode.UNIMPLEMENTED: "it is a gRPC server without Ray's GCS service"}.get(code)
+        if what is not None:
+            raise ValueError(f"{address} is not the head of a Ray cluster ({what}: {code.name}: {e.details()}); pass "
+                             "the head's host:port, the --port given to `ray start --head` (6379 by default), not "
+                             "that of its dashboard, client server or another service") from None
+    finally:
+        channel.close()
 
 
 _connection: tuple | None = None  # (address, runtime env) of the connection connect() made
@@ -122,12 +190,20 @@ def connect(address: str | None = None):
     target = address or os.environ.get("RAY_ADDRESS")
     if target and target not in ("auto", "local") and not target.startswith("ray://"):
         _check_reachable(target)
+        _check_ray_head(target)
     if ray.is_initialized():
         ray.shutdown()
     try:
         ray.init(address=address, runtime_env=env, logging_level="WARNING", log_to_driver=True)
-    except (ConnectionError, TimeoutError, RuntimeError) as e:
-        raise ValueError(f"cannot connect to a Ray cluster at {address or '(auto)'}: {e}") from e
+    except Exception as e:  # noqa: BLE001 -- Ray's own errors, reworded with the address and what to do
+        where = address or target or "(auto)"
+        auth = isinstance(e, getattr(ray.exceptions, "AuthenticationError", ())) or "AuthToken" in str(e) \
+            or "authentication" in str(e).lower()
+        if auth:
+            raise ValueError(f"cannot connect to the Ray cluster at {where}: {auth_hint()}") from e
+        if isinstance(e, (ConnectionError, TimeoutError, RuntimeError)):
+            raise ValueError(f"cannot connect to a Ray cluster at {where}: {e}") from e
+        raise
     _connection = (address, env)
     return ray
 
