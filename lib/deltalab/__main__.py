@@ -18,11 +18,20 @@
 
 A table computed from an incomplete store (a run the scale plans for the registered variants is not
 stored) says so and is written as accuracies_df.incomplete.csv / accuracies_summary.incomplete.csv, never
-over a complete table. Exit status: 0 when done; 1 when runs of the grid (or of `run`'s variant) are still
-not stored afterwards (another process holds them: each is listed with its lock), or when `table` finds the
-store incomplete, or when runs failed, here or on the Ray cluster (each other run is stored; the failed runs
-are listed with their cause, and running the grid again retries them); 2 on bad input or a
-store problem (the message names the file).
+over a complete table. A printed row over fewer seeds than the table asks for is marked with its n and named in
+a note; rows of different precisions are marked with theirs. A run record that is not valid is named (path and
+field) and not counted as stored (`status` lists such records; nothing is deleted). When the tables cannot be
+written beside the store (read-only, full disk) `table` prints them with a one-line warning naming the folder.
+
+--scale takes a scale's name or a path to a scale file (its runs are stored under the scale's name); it, --seeds
+(integers ≥ 0), --workers (≥ 1) and the per-run resources are checked before anything runs.
+
+Exit status: 0 when done; 1 when runs of the grid (or of `run`'s variant) are still not stored afterwards
+(another process holds them: each is listed with its lock), or when `table` finds the store incomplete (a run
+missing or a record not valid; with --variants, a row over fewer seeds than asked), or when runs failed, here or
+on the Ray cluster (each other run is stored; the failed runs are listed with their cause, and running the grid
+again retries them); 2 on a usage error (with the usage), bad input or a store problem (the message names the
+file or the flag).
 """
 from __future__ import annotations
 
@@ -36,38 +45,109 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _seeds(value: str | None) -> list[int] | None:
-    if value is None:
-        return None
+def _seeds(value: str | list[int] | None) -> list[int] | None:
+    """--seeds: comma-separated distinct integers ≥ 0 (argparse type: a bad value exits 2 with the usage)."""
+    if value is None or isinstance(value, list):
+        return value
+    items = [v.strip() for v in value.split(",") if v.strip()]
     try:
-        return [int(v) for v in value.split(",") if v.strip()]
+        seeds = [int(v) for v in items]
     except ValueError:
-        raise SystemExit(f"error: --seeds takes comma-separated integers, e.g. 0,1,2; got {value!r}")
+        seeds = None
+    if not seeds or any(s < 0 for s in seeds):
+        raise argparse.ArgumentTypeError(f"takes comma-separated integers ≥ 0, e.g. 0,1,2; got {value!r}")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"takes distinct seeds, e.g. 0,1,2; got {value!r}")
+    return seeds
 
 
-def _study_table(scale: str, store) -> int:
-    """Write the study's tables beside ``store``, print them; 1 if the store is incomplete for the scale."""
-    from . import tables
+def _workers(value: str) -> int:
+    """--workers: an integer ≥ 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (an integer number of processes); got {value!r}")
+    return n
+
+
+def _amount(minimum: float, strict: bool):
+    """--cpus-per-run / --gpus-per-run: a finite number > (or ≥) ``minimum``."""
+    def parse(value: str) -> float:
+        import math
+
+        try:
+            x = float(value)
+        except ValueError:
+            x = math.nan
+        if not math.isfinite(x) or x < minimum or (strict and x == minimum):
+            raise argparse.ArgumentTypeError(f"must be a number {'>' if strict else '≥'} {minimum:g}; got {value!r}")
+        return x
+    return parse
+
+
+def _scale(value: str) -> str:
+    """--scale: a scale's name (params/scales/<name>.yaml) or a path to a scale file, loaded and checked now, so a
+    bad one exits 2 with the usage before anything runs. A path is returned absolute (processes that load it
+    may run elsewhere); its runs are stored under the scale's name."""
+    from pathlib import Path
+
     from .params import load_scale
-    from .runner import missing, plan
-    from .variants import VARIANTS
 
-    sc = load_scale(scale)
+    try:
+        load_scale(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return str(Path(value).resolve()) if Path(value).suffix else value
+
+
+def _report_bad(bad: list) -> None:
+    """One line per record that is not valid (``Store.records(bad=...)``): its path and the field; not counted."""
+    for e in bad:
+        print(f"bad record (not counted as stored): {e.args[0].split(', so it is not counted')[0]}", file=sys.stderr)
+    if bad:
+        print(f"  {len(bad)} bad record(s) left out; nothing was deleted (a grid moves each aside to <name>.corrupt "
+              "and re-trains its run)", file=sys.stderr)
+
+
+def _study_table(sc, store) -> int:
+    """Write the study's tables beside ``store``, print them; 1 if the store is incomplete for the scale ``sc``
+    (a loaded Scale). A row over fewer seeds than the scale plans, or of another precision than the others, is
+    marked. When the tables cannot be written (a read-only store, a full disk) the table is printed with a
+    warning naming the folder, and no file is changed."""
+    from . import tables
+    from .runner import missing, plan
+
+    scale = sc.name
     expected = tables.expected_runs(sc)
-    runs = tables.study_runs(tables.records_frame(store.records(scale)))
+    bad: list = []
+    runs = tables.study_runs(tables.records_frame(store.records(sc, bad=bad)))
+    _report_bad(bad)
     if runs.empty:
         print(f"no stored runs of the registered variants for scale {scale!r} in {store.root}", file=sys.stderr)
         return 1
     lacking = missing(plan(sc.rows(), sc), store)
-    paths = tables.write_accuracies(runs, scale, store.tables_dir(scale), complete=not lacking, expected=expected)
-    print(tables.with_average(tables.accuracies_df(runs, expected=expected)).round(3).to_string())
+    out_dir = store.tables_dir(scale)
+    try:
+        paths = tables.write_accuracies(runs, scale, out_dir, complete=not lacking, expected=expected)
+        written = f"written: {paths['accuracies']} and {paths['summary']}"
+    except OSError as e:
+        written = "not written (see the warning)"
+        where = f" ({e.filename})" if e.filename and str(e.filename) != str(out_dir) else ""
+        warning = (f"warning: could not write the tables to {out_dir}{where}: {e.strerror or e}; the table is printed "
+                   "only (no file was changed)")
+    else:
+        warning = None
+    marks, notes = tables.row_marks(runs, {v: sc.seeds_for(v) for v in runs["variant"].unique()}, expected)
+    table = tables.with_average(tables.accuracies_df(runs, expected=expected))
+    print(tables.marked(table, marks).round(3).to_string())
     precisions = sorted(runs["precision"].unique())
-    print(f"\nscale: {scale}; store: {store.root}; precision: {', '.join(precisions)}; "
-          f"written: {paths['accuracies']} and {paths['summary']}")
-    summ = tables.summary(runs, expected=expected)
-    gaps = summ[summ["missing"] != ""]
-    for _, c in gaps.iterrows():
-        print(f"  {c['variant']} / {c['column']}: n = {c['n']}; incomplete seeds not counted: {c['missing']}")
+    print(f"\nscale: {scale}; store: {store.root}; precision: {', '.join(precisions)}; {written}")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if warning:
+        print(warning, file=sys.stderr)
     if lacking:
         print(f"INCOMPLETE: {len(lacking)} of the runs the scale plans for the registered variants are not stored "
               f"(so the table went to the *.incomplete.csv names and no complete table was overwritten):",
@@ -80,31 +160,46 @@ def _study_table(scale: str, store) -> int:
     return 0
 
 
-def _rows_table(scale: str, store, variants: list[str], out: str | None = None) -> int:
-    """Print the rows of ``variants`` (short names, user files or their ids) from the store; write them to
-    ``out`` if given (never the study's tables)."""
+def _rows_table(sc, store, variants: list[str], out: str | None = None,
+                seeds: dict[str, tuple[int, ...]] | None = None) -> int:
+    """Print the rows of ``variants`` (short names, user files or their ids) from the store of scale ``sc`` (a
+    loaded Scale); write them to ``out`` if given (never the study's tables). A row whose mean is over fewer
+    seeds than asked (``seeds``: variant id → its seeds; default the scale's, ``Scale.seeds_for``) is marked
+    with its n and named in a note, as are rows of different precisions; 1 when a row is short or a record is
+    bad, 2 when ``out`` cannot be written."""
     from pathlib import Path
 
     from . import tables
-    from .params import load_scale
     from .runner import variant_id
 
     ids = [variant_id(v) if Path(v).suffix == ".py" else v for v in variants]
-    expected = tables.expected_runs(load_scale(scale))
-    runs = tables.records_frame(store.records(scale, variants=ids))
+    expected = tables.expected_runs(sc)
+    bad: list = []
+    runs = tables.records_frame(store.records(sc, variants=ids, bad=bad))
+    _report_bad(bad)
     if runs.empty:
-        print(f"no stored runs of {', '.join(ids)} for scale {scale!r} in {store.root}", file=sys.stderr)
+        print(f"no stored runs of {', '.join(ids)} for scale {sc.name!r} in {store.root}", file=sys.stderr)
         return 1
+    want = {v: tuple((seeds or {}).get(v) or sc.seeds_for(v)) for v in ids}
+    marks, notes = tables.row_marks(runs, want, expected)
     table = tables.accuracies_df(runs, expected=expected)
-    print(tables.with_average(table).round(3).to_string())
+    print(tables.marked(tables.with_average(table), marks).round(3).to_string())
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if out:
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
         paths = [out / "accuracies_df.csv", out / "accuracies_summary.csv"]
-        table.to_csv(paths[0], float_format="%.6f")
-        tables.summary(runs, expected=expected).to_csv(paths[1], index=False, float_format="%.6f")
+        try:
+            tables.write_frames({paths[0]: (tables.marked(table, tables.precision_marks(runs)), True),
+                                 paths[1]: (tables.summary(runs, expected=expected), False)})
+        except OSError as e:
+            where = f" ({e.filename})" if e.filename and str(e.filename) != str(out) else ""
+            print(f"error: could not write the table to {out}{where}: {e.strerror or e} (no file was changed; pass "
+                  "another --out)", file=sys.stderr)
+            return 2
         print(f"\nwritten: {paths[0]} and {paths[1]}")
-    return 0
+    short = any("seeds" in m for m in marks.values())
+    return 1 if short or bad else 0
 
 
 def _missing_report(runs, store) -> int:
@@ -127,9 +222,9 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None,
                         help="ray: the head node's host:port (default: $RAY_ADDRESS, else a cluster started on "
                              "this machine, else a new local one)")
-    parser.add_argument("--cpus-per-run", type=float, default=None,
+    parser.add_argument("--cpus-per-run", type=_amount(0, strict=True), default=None,
                         help="ray: CPUs each run asks for (default: the scale's resources, else 1)")
-    parser.add_argument("--gpus-per-run", type=float, default=None,
+    parser.add_argument("--gpus-per-run", type=_amount(0, strict=False), default=None,
                         help="ray: GPUs each run asks for (default: the scale's resources, else 0)")
 
 
@@ -150,45 +245,53 @@ def main(argv: list[str] | None = None) -> int:
 
     run = sub.add_parser("run", help="train one variant (a short name or a path to a .py file)")
     run.add_argument("--variant", required=True)
-    run.add_argument("--scale", default="cpu")
+    run.add_argument("--scale", type=_scale, default="cpu", help="a scale's name or a path to a scale file")
     run.add_argument("--tasks", default=None, help="comma-separated task names (default: all of the scale's)")
-    run.add_argument("--seeds", default=None, help="comma-separated seeds (default: the scale's)")
-    run.add_argument("--workers", type=int, default=1)
+    run.add_argument("--seeds", type=_seeds, default=None,
+                     help="comma-separated seeds ≥ 0 (default: the scale's)")
+    run.add_argument("--workers", type=_workers, default=1)
     _engine_args(run)
 
     grid = sub.add_parser("grid", help="train every variant × task of a scale (resumable)")
-    grid.add_argument("--scale", default="cpu")
+    grid.add_argument("--scale", type=_scale, default="cpu", help="a scale's name or a path to a scale file")
     grid.add_argument("--variants", default="all", help="comma-separated short names or file paths, or 'all'")
     grid.add_argument("--tasks", default=None)
-    grid.add_argument("--seeds", default=None)
-    grid.add_argument("--workers", type=int, default=2, help="processes (default 2: one per core on a laptop)")
+    grid.add_argument("--seeds", type=_seeds, default=None, help="comma-separated seeds ≥ 0 (default: the scale's)")
+    grid.add_argument("--workers", type=_workers, default=2,
+                      help="processes (default 2: one per core on a laptop)")
     grid.add_argument("--extra-seed-variants", default="", help="variants that get the scale's baseline_seeds")
     _engine_args(grid)
 
     status = sub.add_parser("status", help="the grid's progress per seed and the time left (trains nothing)")
-    status.add_argument("--scale", default="cpu")
-    status.add_argument("--workers", type=int, default=2, help="processes the projection assumes (default 2)")
+    status.add_argument("--scale", type=_scale, default="cpu", help="a scale's name or a path to a scale file")
+    status.add_argument("--workers", type=_workers, default=2, help="processes the projection assumes (default 2)")
 
     table = sub.add_parser("table", help="the study's tables from the stored runs, written beside the store")
-    table.add_argument("--scale", default="cpu")
+    table.add_argument("--scale", type=_scale, default="cpu", help="a scale's name or a path to a scale file")
     table.add_argument("--variants", default=None, help="only these rows (short names, .py files or ids): printed, "
                        "and written to --out if given; the study's tables are left alone")
     table.add_argument("--out", default=None, help="with --variants: the folder to write their table to")
 
     migrate = sub.add_parser("migrate-store", help="re-key records stored before the precision was part of a "
                              "run's id (file name and spec.budget_id)")
-    migrate.add_argument("--scale", default="cpu")
+    migrate.add_argument("--scale", type=_scale, default="cpu", help="a scale's name or a path to a scale file")
     migrate.add_argument("--dry-run", action="store_true")
 
     sub.add_parser("bench", help="train-step throughput benchmark", add_help=False)
 
-    args, rest = parser.parse_known_args(argv)
+    try:
+        args, rest = parser.parse_known_args(argv)
+    except SystemExit as e:  # a usage error (exit 2, with the usage) or --help (0)
+        return e.code if isinstance(e.code, int) else 2
     if args.command == "bench":
         from .perf.bench import main as bench_main
 
         return bench_main(rest)
     if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        try:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else 2
 
     from .runner import RunsFailed
     from .variants import VARIANTS, variants_table
@@ -203,41 +306,46 @@ def main(argv: list[str] | None = None) -> int:
 
         store = Store()
         if args.command == "run":
-            records, summary = run_variant(args.variant, args.scale, _csv(args.tasks), _seeds(args.seeds),
-                                           workers=args.workers, store=store, **_engine(args))
+            from .runner import variant_id
+
+            scale = load_scale(args.scale)
+            engine = _engine(args)
+            runs = plan([args.variant], scale, _csv(args.tasks), args.seeds)  # checks every input before training
+            records, summary = run_variant(args.variant, args.scale, _csv(args.tasks), args.seeds,
+                                           workers=args.workers, store=store, **engine)
             print(summary, file=sys.stderr)
             rows = [args.variant] + [b for b in ("delta_net", "gated_delta_net") if b != args.variant]
-            _rows_table(args.scale, store, rows)
-            return _missing_report(plan([args.variant], load_scale(args.scale), _csv(args.tasks),
-                                        _seeds(args.seeds)), store)
+            _rows_table(scale, store, rows, seeds={variant_id(args.variant): args.seeds} if args.seeds else None)
+            return _missing_report(runs, store)
         if args.command == "grid":
             scale = load_scale(args.scale)
+            engine = _engine(args)
             variants = _csv(args.variants) or scale.rows()
             extra = tuple(_csv(args.extra_seed_variants) or ())
-            runs = plan(variants, scale, _csv(args.tasks), _seeds(args.seeds), extra_seed_variants=extra)
+            runs = plan(variants, scale, _csv(args.tasks), args.seeds, extra_seed_variants=extra)
             print(f"{len(runs)} runs planned at scale {scale.name!r} in {store.root}", file=sys.stderr)
-            print(execute(runs, scale, store, workers=args.workers, scale_ref=args.scale, **_engine(args)),
+            print(execute(runs, scale, store, workers=args.workers, scale_ref=args.scale, **engine),
                   file=sys.stderr)
-            _study_table(scale.name, store)  # says so if the store is incomplete for the scale
+            _study_table(scale, store)  # says so if the store is incomplete for the scale
             return _missing_report(runs, store)
         if args.command == "status":
             from .runner import grid_status, status_report
 
-            if args.workers < 1:
-                raise ValueError(f"--workers must be at least 1; got {args.workers}")
             scale = load_scale(args.scale)
             print(f"scale {scale.name!r}, store {store.root}:")
             print(status_report(grid_status(plan(scale.rows(), scale), store), args.workers))
             return 0
         if args.command == "table":
-            load_scale(args.scale)  # validates the name
+            scale = load_scale(args.scale)
+            if args.out and not args.variants:
+                print("error: --out goes with --variants (the study's tables go beside the store)", file=sys.stderr)
+                table.print_usage(sys.stderr)
+                return 2
             if args.variants:
-                return _rows_table(args.scale, store, _csv(args.variants), args.out)
-            if args.out:
-                parser.error("--out goes with --variants (the study's tables go beside the store)")
-            return _study_table(args.scale, store)
+                return _rows_table(scale, store, _csv(args.variants), args.out)
+            return _study_table(scale, store)
         if args.command == "migrate-store":
-            result = store.migrate_budget_ids(args.scale, dry_run=args.dry_run)
+            result = store.migrate_budget_ids(load_scale(args.scale), dry_run=args.dry_run)
             for outcome, files in result.items():
                 print(f"{outcome}: {len(files)}")
                 if outcome in ("conflict", "corrupt"):
