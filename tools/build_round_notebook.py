@@ -30,8 +30,8 @@ ROUND = [
     new_markdown_cell(
         "# An analysis round, re-measured\n\n"
         "One notebook for the analysis rounds (`params/rounds/round_<n>.yaml`: the five seed documents in the "
-        "chronological order of `shared/seeds/README.md`, then round 6, their next steps). It trains (or reuses "
-        "from the store) every row of the round's table and the variant the document proposes, shows the table beside the one the document reported, judges the "
+        "chronological order 003, 004, 001, 002, 000, whose tables are `params/seed_tables/`; then round 6, their "
+        "next steps). It trains (or reuses from the store) every row of the round's table and the variant the document proposes, shows the table beside the one the document reported, judges the "
         "document's claims and the proposal's own success criteria on paired per-seed differences, and says which "
         "hold at this scale. The last round also trains every registered variant and concludes the study.\n\n"
         "```\npapermill notebooks/round.ipynb out/round_1.ipynb -p round_file params/rounds/round_1.yaml "
@@ -56,7 +56,7 @@ ROUND = [
         "import pandas as pd\n"
         "from IPython.display import Image, Markdown, display\n\n"
         "from deltalab import report\n"
-        "from deltalab.analysis import claims, cost, figures, inert, sentences, tables\n"
+        "from deltalab.analysis import agreement, claims, cost, figures, inert, sentences, tables\n"
         "from deltalab.analysis.study import concluding_round, curves, run_round, schedule\n"
         "from deltalab.params import available_rounds, load_round, load_scale\n"
         "from deltalab.store import Store\n\n"
@@ -162,6 +162,19 @@ ROUND = [
                       "one side is constant):"),
     new_code_cell("tables.shown(tables.rank_correlation(tables.means(study.scores, every_row, columns, "
                   "len(columns) == 6), tables.reported(study.seed, columns)))", metadata=CHECK),
+    new_markdown_cell("### Does this scale predict the full protocol?\n\n"
+                      "The concluding round only (it trains every registered row): per task, the agreement of this "
+                      "scale's row means with the full protocol's seed table, over every matched row and over the rows "
+                      "held out from the scale's calibration (`deltalab.analysis.agreement`)."),
+    new_code_cell("if rnd.conclusion:\n"
+                  "    agreed = agreement.with_seed_table(study.scores, study.inert, study.seed, "
+                  "scale_params.calibration_rows)\n"
+                  "    display(Markdown(sentences.agreement_note(agreed, scale_params, rnd.seed_document)))\n"
+                  "    display(tables.shown(agreed.set_index([\"task\", \"rows\"])))\n"
+                  "else:\n"
+                  '    display(Markdown(f"Round {rnd.number} does not conclude the study; round {concluding_round()} '
+                  'measures the agreement of the scale."))',
+                  metadata={"tags": CHECK["tags"] + ["site-agreement"]}),
     new_markdown_cell("## Figures\n\nHatched cells: the change does not act there (DeltaNet's runs); cross-hatched "
                       "cells: the row has not learned the task within the budget. The rank figure sets ranks against "
                       "ranks (the two scales' values are not expected to match) over every row in both tables."),

@@ -4,7 +4,7 @@ A reduced scale (``cpu``) is a screen: worth running only if its verdicts predic
 protocol's numbers are the latest seed table (document 000: 25 rows, MAD's protocol, four seeds). Per task:
 
 * **Ranked tasks** (Compress, Fuzzy Recall, Memorize, Selective Copy): Spearman's ρ between the scale's row means
-  and the seed table's, with a 95% bootstrap interval (rows resampled in pairs, ``scipy.stats.bootstrap``).
+  and the seed table's, with a 95% bootstrap interval (rows resampled in pairs, ``stats.spearman_interval``).
 * **Classified tasks** (Context Recall, Noisy Recall): in the seed table 19-20 of 25 rows score ≥ 0.99, so only
   *which rows fail* can agree. A row *learns* the task in the seed table when it scores at least ``SOLVED`` (0.95);
   at the scale, when it is *not clearly below DeltaNet*: the paired difference to DeltaNet is not entirely below
@@ -28,8 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
-
 from . import stats
 from .names import BASELINE
 
@@ -39,7 +37,6 @@ SOLVED = 0.95  # the seed table's "learns the task" (MAD scale); its same-scale 
 MARGIN = round(1 - SOLVED, 10)  # ... than this
 TARGETS = {"Memorize": 0.85, "Selective Copy": 0.7, "Fuzzy Recall": 0.6, "Compress": 0.5,
            "Context Recall": 0.9, "Noisy Recall": 0.9}  # issue #31's floors on the held-out rows
-N_BOOT = 2000
 N_SIM = 2000
 COLUMNS = ["task", "measure", "rows", "n", "value", "low", "high", "ceiling", "target"]
 
@@ -58,33 +55,15 @@ class Agreement:
     disagree: tuple[str, ...] = ()  # classified tasks: the rows classified differently
 
 
-def spearman(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """ρ(a, b) with its 95% percentile bootstrap interval over pairs (NaN when fewer than 4 pairs or a constant)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 4 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return math.nan, math.nan, math.nan
-    rho = float(sps.spearmanr(a, b).statistic)
-
-    def stat(x, y):
-        if np.ptp(x) == 0 or np.ptp(y) == 0:
-            return 0.0  # a resample with no spread carries no ranking
-        return sps.spearmanr(x, y).statistic
-
-    ci = sps.bootstrap((a, b), stat, paired=True, vectorized=False, n_resamples=N_BOOT, method="percentile",
-                       random_state=np.random.default_rng(seed)).confidence_interval
-    return rho, float(ci.low), float(ci.high)
-
-
 def ceiling(truth: pd.Series, noise_sd: float, seed: int = 0) -> float:
     """Expected ρ between ``truth`` (a noise-free proxy) and ``truth`` plus N(0, noise_sd²) per cell."""
     t = np.asarray(truth, float)
     if len(t) < 4 or not noise_sd or math.isnan(noise_sd):
         return math.nan
-    rng = np.random.default_rng(seed)
-    sims = t + rng.normal(0.0, noise_sd, size=(N_SIM, len(t)))
     if np.ptp(t) == 0:
         return 0.0
-    return float(np.mean([sps.spearmanr(t, s).statistic for s in sims]))
+    sims = t + np.random.default_rng(seed).normal(0.0, noise_sd, size=(N_SIM, len(t)))
+    return float(np.mean(stats.spearman(np.broadcast_to(t, sims.shape), sims)))
 
 
 def tied_truth(seed_column: pd.Series, same_model: set[str]) -> pd.Series:
@@ -117,7 +96,7 @@ def classify(per_seed: dict[str, dict[int, float]], seed_column: pd.Series) -> t
 
 def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, ...] | list[str],
               noise_sd: float, same_model: dict[str, set[str]] | None = None, boot_seed: int = 0) -> pd.DataFrame:
-    """One row per task × row set ("all", "held-out"): ``COLUMNS``. ``scores``: the study's long frame (``variant,
+    """One row per task × row set ("all", and "held-out" when the scale names its ``calibration`` rows): ``COLUMNS``. ``scores``: the study's long frame (``variant,
     column, setting, seed, acc``; task scores under ``setting == "all"``); ``seed``: the seed table (short names);
     ``same_model``: task column → the rows that are one model there (tied in the ceiling's truth)."""
     same_model = same_model or {}
@@ -127,13 +106,15 @@ def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, 
         here = task_scores[task_scores["column"] == column]
         per_seed = {v: dict(zip(g["seed"].astype(int), g["acc"].astype(float))) for v, g in here.groupby("variant")}
         matched = [r for r in seed.index if r in per_seed]
-        for label, rows in (("all", matched), ("held-out", [r for r in matched if r not in set(calibration)])):
-            if not rows:
+        sets = [("all", matched)] + ([("held-out", [r for r in matched if r not in set(calibration)])]
+                                     if calibration else [])
+        for label, rows in sets:
+            if len(rows) < 2:
                 continue
             col = seed.loc[rows, column]
             if column in RANKED:
                 means = np.array([np.mean(list(per_seed[r].values())) for r in rows])
-                rho, lo, hi = spearman(means, col.to_numpy(), seed=boot_seed)
+                rho, lo, hi = stats.spearman_interval(means, col.to_numpy(), seed=boot_seed)
                 ceil = ceiling(tied_truth(col, same_model.get(column, set())), noise_sd, seed=boot_seed)
                 out.append(dict(task=column, measure="spearman", rows=label, n=len(rows), value=rho, low=lo, high=hi,
                                 ceiling=ceil, target=TARGETS[column] if label == "held-out" else math.nan))
@@ -165,19 +146,24 @@ def scale_agreement(scale: str, store=None, boot_seed: int = 0) -> pd.DataFrame:
     from ..params import load_scale
     from ..store import Store
     from . import inert as inert_cells
-    from .claims import mad_inert, seed_table_noise
     from .study import expected_settings, seed_scores, seed_table
 
     sc = load_scale(scale)
     tasks = list(sc.tasks)
     records = (store or Store()).records(sc.name, variants=sc.rows())
-    runs = store_tables.records_frame(records)
-    scores, _ = seed_scores(runs, store_tables.expected_runs(sc, tasks))
+    scores, _ = seed_scores(store_tables.records_frame(records), store_tables.expected_runs(sc, tasks))
     inert = inert_cells.cells(records, expected_settings(sc, tasks), sc)
-    seed = seed_table(full_protocol_document())
+    return with_seed_table(scores, inert, seed_table(full_protocol_document()), sc.calibration_rows, boot_seed)
+
+
+def with_seed_table(scores: pd.DataFrame, inert: pd.DataFrame, seed: pd.DataFrame, calibration, boot_seed: int = 0
+                    ) -> pd.DataFrame:
+    """``agreement`` with the seed table's noise and one-model rows measured as ``claims`` measures them (the rows
+    whose change cannot act on a task in MAD's runs either, with DeltaNet)."""
+    from .claims import mad_inert, seed_table_noise
+
     noise = seed_table_noise(seed, inert)
     same: dict[str, set[str]] = {}
     for variant, column in mad_inert(seed, inert):
         same.setdefault(column, {BASELINE}).add(variant)
-    calibration = sc.calibration_rows or load_scale("cpu").calibration_rows
     return agreement(scores, seed, calibration, noise.sd if noise else math.nan, same, boot_seed)

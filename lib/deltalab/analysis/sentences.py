@@ -657,3 +657,35 @@ def seeds_note(scores: pd.DataFrame, rows: list[str]) -> str:
         return "No runs are stored for these rows yet."
     return (f"Seeds per cell: {', '.join(map(str, ns))}. {stats.METHOD[0].upper()}{stats.METHOD[1:]}"
             + (f"; with fewer than {stats.MIN_SEEDS} seeds no difference is called." if min(ns) < stats.MIN_SEEDS else "."))
+
+
+def agreement_note(frame: pd.DataFrame, scale: Scale, document: str) -> str:
+    """What the agreement table (``agreement.agreement``) says: per task the held-out agreement (or all rows' when
+    the scale names no calibration rows) against its target and the ceiling the seed table's noise allows."""
+    from .agreement import MARGIN, SOLVED
+
+    if frame.empty:
+        return f"No row of scale `{scale.name}` is in the seed table of document {document[:3]}: no agreement to show."
+    held = frame[frame["rows"] == "held-out"]
+    which = "held-out" if not held.empty else "all"
+    parts = []
+    for _, r in frame[frame["rows"] == which].iterrows():
+        if r["measure"] == "spearman":
+            val = (f"ρ = {fmt(r['value'], 2)} [{fmt(r['low'], 2)}, {fmt(r['high'], 2)}] (ceiling "
+                   f"{fmt(r['ceiling'], 2)}")
+        else:
+            val = f"{r['value']:.0%} of rows classified alike ("
+            val += f"differ: {r['disagree']}" if r["disagree"] else "none differ"
+        if not math.isnan(r["target"]):
+            val += f"; target {fmt(r['target'], 2) if r['measure'] == 'spearman' else format(r['target'], '.0%')}: "
+            val += "met" if r["value"] >= r["target"] else "not met"
+        parts.append(f"{r['task']} {val})")
+    split = (f"the {int(held['n'].max())} rows held out from the scale's {len(scale.calibration_rows)} pre-registered "
+             f"calibration rows (`calibration_rows` in params/scales/{scale.name}.yaml)" if not held.empty else
+             "every row of the table (the scale names no calibration rows, so none is held out)")
+    return (f"**How well `{scale.name}` predicts the full protocol.** Its row means against the seed table of document "
+            f"{document[:3]} (MAD's protocol), over {split}: {'; '.join(parts)}. Ranked tasks: Spearman's ρ with its "
+            f"paired bootstrap interval; the ceiling is the ρ a noise-free proxy would reach against a table as noisy "
+            f"as the seed table. Context and Noisy Recall, where the seed table saturates, are classified: a row learns "
+            f"the task there when it scores at least {SOLVED:g}, here when it is not clearly below DeltaNet by more "
+            f"than {MARGIN:g} (paired interval).")

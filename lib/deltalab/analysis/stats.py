@@ -224,7 +224,7 @@ def holm(pvalues) -> list[float]:
     return out
 
 
-def _spearman(x, y, axis=-1):
+def spearman(x, y, axis=-1):
     """Spearman's ρ along ``axis`` (average ranks for ties), vectorised for ``scipy.stats.bootstrap``."""
     rx, ry = stats.rankdata(x, axis=axis), stats.rankdata(y, axis=axis)
     rx = rx - rx.mean(axis=axis, keepdims=True)
@@ -244,12 +244,12 @@ def spearman_interval(x, y, seed: int = 0) -> tuple[float, float, float]:
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan, math.nan, math.nan
-    rho = float(_spearman(x, y))
+    rho = float(spearman(x, y))
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = stats.bootstrap((x, y), _spearman, paired=True, vectorized=True, n_resamples=RESAMPLES,
+        res = stats.bootstrap((x, y), spearman, paired=True, vectorized=True, n_resamples=RESAMPLES,
                               confidence_level=LEVEL, method="percentile", rng=np.random.default_rng(seed))
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     return rho, low, high
