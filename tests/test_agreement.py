@@ -68,3 +68,25 @@ def test_one_seed_classifies_on_the_point_difference():
     here["rmsprop_state"] = [0.03]
     frac, differ = A.classify({r: dict(enumerate(v)) for r, v in here.items()}, seed["Noisy Recall"])
     assert frac == 1.0 and differ == ()
+
+
+def test_readme_states_the_agreement_the_committed_runs_give():
+    """README's agreement table is generated (python -m deltalab agreement --readme), never typed: it must be what
+    the committed store of the default scale gives now."""
+    from deltalab.runtime import REPO_ROOT
+    from deltalab.store import Store
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    start, end = readme.find(A.README_START), readme.find(A.README_END)
+    assert 0 <= start < end, "README.md has no agreement block"
+    shown = readme[start:end + len(A.README_END)]
+    scale = shown.split("| task (`", 1)[1].split("`", 1)[0]
+    expected = A.readme_block(A.scale_agreement(scale, store=Store(REPO_ROOT / "outputs" / "results")), scale)
+    assert shown == expected, "README's agreement table is stale: run python -m deltalab agreement --readme"
+
+
+def test_replacing_the_readme_block_needs_the_markers():
+    with pytest.raises(ValueError, match="README.md: no agreement block"):
+        A.replace_readme_block("no block here", "x")
+    text = f"before\n{A.README_START}\nold\n{A.README_END}\nafter"
+    assert A.replace_readme_block(text, "NEW") == "before\nNEW\nafter"
