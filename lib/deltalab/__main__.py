@@ -13,8 +13,10 @@
                                      <store>/tables/<scale>/ for a store elsewhere (DELTALAB_RESULTS)
     table --variants V,W [--out D]   print only those rows (a user's file or id too); write them to D if given
           run and grid take --engine local|ray [--address HOST:PORT] (README: "On a Ray cluster")
+    agreement [--scale S] [--readme] the scale's rank agreement with MAD's full protocol (the seed table)
     migrate-store [--scale S]        re-key records stored before the precision was part of a run's id
     bench [...]                      train-step throughput of every path (see deltalab.bench)
+    site [--scale S] [--out D]       the executed study as a static site, nothing re-executed (see deltalab.site)
 
 A table computed from an incomplete store (a run the scale plans for the registered variants is not
 stored) says so and is written as accuracies_df.incomplete.csv / accuracies_summary.incomplete.csv, never
@@ -277,7 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     migrate.add_argument("--scale", type=_scale, default="cpu", help="a scale's name or a path to a scale file")
     migrate.add_argument("--dry-run", action="store_true")
 
+    agree = sub.add_parser("agreement", help="the scale's rank agreement with the full protocol's seed table (trains "
+                           "nothing)")
+    agree.add_argument("--scale", type=_scale, default="cpu", help="a scale's name or a path to a scale file")
+    agree.add_argument("--readme", action="store_true", help="also write the table into README.md's agreement block")
+
     sub.add_parser("bench", help="train-step throughput benchmark", add_help=False)
+    sub.add_parser("site", help="the study as a static site, from the executed notebooks (see deltalab.site)",
+                   add_help=False)
 
     try:
         args, rest = parser.parse_known_args(argv)
@@ -344,6 +353,20 @@ def main(argv: list[str] | None = None) -> int:
             if args.variants:
                 return _rows_table(scale, store, _csv(args.variants), args.out)
             return _study_table(scale, store)
+        if args.command == "agreement":
+            from .analysis import agreement
+            from .runtime import REPO_ROOT
+
+            scale = load_scale(args.scale)
+            frame = agreement.scale_agreement(args.scale, store=store)
+            print(agreement.markdown(frame, scale.name))
+            if args.readme:
+                readme = REPO_ROOT / "README.md"
+                text = agreement.replace_readme_block(readme.read_text(), agreement.readme_block(frame, scale.name),
+                                                      str(readme))
+                readme.write_text(text)
+                print(f"wrote the agreement block of {readme}", file=sys.stderr)
+            return 0
         if args.command == "migrate-store":
             result = store.migrate_budget_ids(load_scale(args.scale), dry_run=args.dry_run)
             for outcome, files in result.items():
