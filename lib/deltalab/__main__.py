@@ -296,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         from .perf.bench import main as bench_main
 
         return bench_main(rest)
+    if args.command == "site":
+        from .site import main as site_main
+
+        return site_main(rest)
     if rest:
         try:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")

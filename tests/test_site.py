@@ -1,0 +1,219 @@
+"""The study's static site (deltalab.site, docs/site.md), checked as a reader would meet it.
+
+A small study is executed once for the module, the way scripts/test.sh executes the notebooks: run_variant, round 1
+and round 6 (the concluding round) at `smoke` on two tasks, into a temporary folder with a temporary results store
+(about a minute on two cores), with an archived study beside it (cpu-v1's committed run_variant). The site built from
+it must copy the notebooks' numbers unchanged, have no link or image that does not resolve, and load in a real
+headless browser without a console error or a broken image. The committed `cpu` study is built too.
+
+The browser test needs Debian's Chromium and the `playwright` package (the `site` extra); where Chromium is missing
+it is skipped, with how to install it (apt-get install -y chromium chromium-driver) and how to run the check by hand:
+bash scripts/check_site.sh. Screenshots go to $DELTALAB_SITE_SHOTS if set, else a temporary folder.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from deltalab import site
+from deltalab.runtime import REPO_ROOT
+
+TWO_TASKS = "memorization,noisy-in-context-recall"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """outputs/smoke/ of a fresh smoke study (run_variant, round 1, round 6), and outputs/cpu-v1/ beside it."""
+    import papermill
+
+    root = tmp_path_factory.mktemp("site-study")
+    out = root / "outputs" / "smoke"
+    out.mkdir(parents=True)
+    runs = [("run_variant.ipynb", "run_variant.ipynb", {"variant": "l2_norm_error"}),
+            ("round.ipynb", "round_1.ipynb", {"round_file": "params/rounds/round_1.yaml"}),
+            ("round.ipynb", "round_6.ipynb", {"round_file": "params/rounds/round_6.yaml"})]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DELTALAB_RESULTS", str(root / "results"))
+        mp.setenv("DELTALAB_DATA", os.environ.get("DELTALAB_DATA") or str(root / "data"))
+        for source, target, parameters in runs:
+            papermill.execute_notebook(
+                str(REPO_ROOT / "notebooks" / source), str(out / target), cwd=str(REPO_ROOT), progress_bar=False,
+                log_output=False, parameters={"scale": "smoke", "tasks": TWO_TASKS,
+                                              "figures_dir": str(root / "figures"), **parameters})
+    subprocess.run([sys.executable, "-m", "deltalab.nbclean", *map(str, out.glob("*.ipynb"))], check=True)
+    archived = root / "outputs" / "cpu-v1"
+    archived.mkdir()
+    shutil.copy(REPO_ROOT / "outputs" / "cpu-v1" / "run_variant.ipynb", archived)
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(study, tmp_path_factory) -> site.Built:
+    return site.build("smoke", tmp_path_factory.mktemp("site") / "site", study)
+
+
+def _text(page: Path) -> str:
+    """A page's visible text, whitespace collapsed, quotes straightened (Sphinx curls them)."""
+    body = re.sub(r"<!--.*?-->", " ", page.read_text(), flags=re.S)
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S)
+    text = html.unescape(re.sub(r"<[^>]+>", "", body))  # inline markup splits no word
+    return _flat(text)
+
+
+def _flat(text: str) -> str:
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _tables(markup: str) -> list[str]:
+    return re.findall(r"<table\b.*?</table>", markup, flags=re.S)
+
+
+def _notebook(path: Path) -> site.Notebook:
+    return site.read_notebook(path)
+
+
+def test_the_site_has_a_page_per_notebook_and_no_warning(built, study):
+    assert not built.warnings, "\n".join(built.warnings)
+    for name in ("index", "round_1", "round_6", "run_variant", "archive/cpu-v1/index", "archive/cpu-v1/run_variant"):
+        assert (built.out / f"{name}.html").exists(), name
+    round_1 = (built.out / "round_1.html").read_text()
+    title = _notebook(study / "round_1.ipynb").title
+    page_title = re.search(r"<title>(.*?)</title>", round_1, flags=re.S).group(1)
+    assert title.startswith("Round 1: ") and _flat(html.unescape(page_title)).startswith(_flat(title))
+    assert "figure" in round_1 and "<img" in round_1  # figures inline
+    assert "Archived" in (built.out / "archive" / "cpu-v1" / "run_variant.html").read_text()
+    assert "archived" in _text(built.out / "index.html")
+
+
+def test_the_landing_page_shows_the_notebooks_numbers(built, study):
+    """Tables are the notebooks' HTML verbatim; sentences their text; the ranking figure their PNG."""
+    index = (built.out / "index.html").read_text()
+    text = _text(built.out / "index.html")
+    concluding = _notebook(study / "round_6.ipynb")
+    conclusion = site.role_outputs(concluding.nb, "conclusion")
+    ranking, proposals = [o.data for o in conclusion if o.kind == "html"]
+    assert "Δ Average vs delta_net" in ranking and "proposal" in proposals
+    for table in (ranking, proposals):
+        assert _tables(table)[0] in index
+    agreement = site.role_outputs(concluding.nb, "agreement", "html")  # the builder shows it in round 6
+    for table in agreement:
+        assert _tables(table.data)[0] in index
+    if not agreement:
+        assert "Not yet measured" in text or "Not measured" in text
+    said = next(o.data for o in conclusion if o.kind == "markdown")
+    assert _flat(site.plain(site.sentence(site.paragraphs(said)[0]))) in text
+    assert _flat(site.plain(concluding.header_paragraph("**Question.**"))) in text
+    assert _flat(site.plain(site.scale_description("smoke"))) in text
+    for name in ("round_1", "round_6"):
+        n = _notebook(study / f"{name}.ipynb")
+        for line in (n.summary("claims"), n.proposal_line()):
+            assert line and _flat(site.plain(line)) in text, (name, line)
+        assert f'href="{name}.html#the-seed-document-s-claims-re-examined"' in index
+        assert f'href="{name}.html#the-proposal-and-its-own-success-criteria"' in index
+    png = base64.b64decode(site.role_outputs(concluding.nb, "ranking-figure", "png")[0].data)
+    assert png in [p.read_bytes() for p in (built.out / "_images").glob("ranking*.png")]
+    assert 'id="ranking-figure"' in index
+
+
+def test_every_link_and_image_resolves(built):
+    assert site.broken_links(built.out) == []
+    hrefs = re.findall(r'href="([^"]+)"', (built.out / "index.html").read_text())
+    assert any("#" in h and h.startswith("round_") for h in hrefs)  # fragments are among what was checked
+
+
+def test_a_broken_link_is_found(tmp_path):
+    (tmp_path / "a.html").write_text('<a href="b.html#x">b</a><img src="missing.png"><a href="b.html#y">y</a>'
+                                     '<script src="https://cdn.example/x.js"></script>')
+    (tmp_path / "b.html").write_text('<section id="y"></section>')
+    problems = site.broken_links(tmp_path)
+    assert len(problems) == 3 and any("'x'" in p for p in problems) and any("missing.png" in p for p in problems)
+    assert any("outside the site" in p for p in problems)
+
+
+@pytest.mark.skipif(site.browser_ready() is not None,
+                    reason=f"browser check not run: {site.browser_ready()}; install it, or run "
+                           "bash scripts/check_site.sh where it is installed")
+def test_in_a_headless_browser(built, tmp_path):
+    shots = Path(os.environ.get("DELTALAB_SITE_SHOTS") or tmp_path / "shots")
+    results = site.check_in_browser(built.out, shots)
+    assert [r.page for r in results] == ["index", "round_6"]
+    for r in results:
+        assert r.problems == [], (r.page, r.problems)
+        assert r.images >= 1 and all(s.stat().st_size > 10_000 for s in r.shots)
+    assert {s.name for r in results for s in r.shots} >= {"index.png", "index_ranking.png", "round_6_verdicts.png"}
+
+
+def test_a_study_without_its_concluding_round(study, tmp_path):
+    partial = tmp_path / "outputs" / "smoke"
+    partial.mkdir(parents=True)
+    for name in ("round_1.ipynb", "run_variant.ipynb"):
+        shutil.copy(study / name, partial)
+    built = site.build("smoke", tmp_path / "site", partial)
+    text = _text(built.out / "index.html")
+    assert "No executed round of this scale concludes the study" in text
+    assert site.broken_links(built.out) == [] and not built.warnings
+
+
+def test_the_committed_cpu_study(tmp_path):
+    """python -m deltalab site: the committed cpu notebooks, offline, nothing executed; the ranking is round 6's."""
+    out = tmp_path / "site"
+    assert site.main(["--scale", "cpu", "--out", str(out)]) == 0
+    concluding = _notebook(REPO_ROOT / "outputs" / "cpu" / "round_6.ipynb")
+    ranking = next(o.data for o in site.role_outputs(concluding.nb, "conclusion", "html"))
+    assert _tables(ranking)[0] in (out / "index.html").read_text()
+    assert (out / "archive" / "cpu-v1" / "round_1.html").exists()
+
+
+def test_an_output_folder_that_is_not_a_site_is_left_alone(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(site.SiteError, match="not a site"):
+        site.build("cpu", tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_notebook_of_another_scale_is_refused(study, tmp_path):
+    shutil.copy(REPO_ROOT / "outputs" / "cpu" / "run_variant.ipynb", tmp_path)
+    with pytest.raises(site.SiteError, match="another scale"):
+        site.read_study(tmp_path, "smoke")
+
+
+def test_the_agreement_hook(monkeypatch, capsys):
+    module = "deltalab.analysis.agreement"
+    monkeypatch.setitem(sys.modules, module, None)  # the module does not exist
+    table, note = site.agreement_html("smoke")
+    assert table is None and note.startswith("Not yet measured")
+    fake = types.ModuleType(module)
+    monkeypatch.setitem(sys.modules, module, fake)  # it exists, without the function
+    assert site.agreement_html("smoke")[1].startswith("Not yet measured")
+    fake.agreement_table = lambda scale: pd.DataFrame({"protocol": ["full", "proxy"], "Spearman": [1.0, 0.812]})
+    table, note = site.agreement_html("smoke")
+    assert "0.812" in table and "proxy" in table and "agreement_table('smoke')" in note
+    fake.agreement_table = lambda scale: 1 / 0  # it fails: said on the page and on stderr, the build goes on
+    table, note = site.agreement_html("smoke")
+    assert table is None and "ZeroDivisionError" in note and "ZeroDivisionError" in capsys.readouterr().err
+
+
+def test_cells_are_found_by_tag_first_and_text_changes_are_tolerated(study):
+    """The builder may tag cells (site-<role>) and reword verdicts (adjusted p, sign counts): both still work."""
+    nb = _notebook(study / "round_1.ipynb")
+    claims = site.find_cell(nb.nb, "claims")
+    reworded = nbformat.from_dict(nbformat.v4.new_code_cell("display(anything)", metadata={"tags": ["site-claims"]}))
+    reworded.outputs = [nbformat.v4.new_output(
+        "display_data", {"text/markdown": "**Noise.** a note\n\nat scale `smoke`, of 5 (Holm-adjusted): 1 holds "
+                         "(p_adj = 0.03, 4/4 seeds), 4 not established.\n\n- **holds** (p_adj 0.03): x"})]
+    nb.nb.cells.insert(nb.nb.cells.index(claims), reworded)
+    assert site.find_cell(nb.nb, "claims") is reworded
+    assert nb.summary("claims") == "at scale `smoke`, of 5 (Holm-adjusted): 1 holds (p_adj = 0.03, 4/4 seeds), 4 not " \
+                                   "established."
