@@ -10,9 +10,9 @@ import pytest
 import torch
 from scipy import stats as scipy_stats
 
+from deltalab import accuracies
 from deltalab.analysis import claims, cost, inert, mechanisms, sentences, stats, study, tables
 from deltalab.analysis.claims import CONTRADICTED, HOLDS, NOT_TESTABLE, Verdict, judge, not_established
-from deltalab import tables as store_tables
 from deltalab.analysis.names import ALL_SETTINGS, AVERAGE, signed
 from deltalab.params import Claim, Round, load_scale
 from deltalab.store import Store
@@ -316,7 +316,7 @@ def test_scores_count_a_seed_only_when_every_setting_is_stored(measured, store, 
     assert avg[0] == pytest.approx((0.10 + 0.6) / 2)
     runs = measured.runs[~((measured.runs["variant"] == "hybrid_softmax") & (measured.runs["setting"] == "vs2048")
                            & (measured.runs["seed"] == 2))]
-    scores, incomplete = study.seed_scores(runs, store_tables.expected_runs(CPU, TASKS))
+    scores, incomplete = study.seed_scores(runs, accuracies.expected_runs(CPU, TASKS))
     assert set(study.per_seed(scores, "hybrid_softmax", "Memorize")) == {0, 1}
     assert 2 not in study.per_seed(scores, "hybrid_softmax", AVERAGE)
     assert incomplete.to_dict("records") == [{"variant": "hybrid_softmax", "column": "Memorize", "seed": 2,

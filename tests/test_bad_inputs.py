@@ -30,10 +30,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deltalab import tables
+from deltalab import accuracies
 from deltalab.__main__ import main
 from deltalab.params import load_scale
-from deltalab.runner import plan
+from deltalab.grid import plan
 from deltalab.store import CorruptRecordError, Store
 from deltalab.train import budget_id, make_spec
 from deltalab.variants import VARIANTS
@@ -108,12 +108,12 @@ def tiny(tmp_path, monkeypatch):
 @pytest.fixture
 def no_training(monkeypatch):
     """Any attempt to train fails the test."""
-    import deltalab.runner
+    import deltalab.grid.local
 
     def refuse(*args, **kwargs):
         raise AssertionError("a run was trained")
 
-    monkeypatch.setattr(deltalab.runner, "train_run", refuse)
+    monkeypatch.setattr(deltalab.grid.local, "train_run", refuse)
 
 
 # --- 1. a row over fewer seeds than asked is marked; so are rows of different precisions -------------------------
@@ -180,8 +180,8 @@ def test_rows_of_different_precisions_are_marked(tmp_path, monkeypatch, capsys):
     assert sorted(written.index) == ["delta_net_4layer [fp32]", "delta_net_4layer_l2_normalized_error_update_in_"
                                      "for_loop [fp32]", "gated_delta_net_4layer [bf16]"]
     # one precision: no mark anywhere
-    marks, notes = tables.row_marks(tables.records_frame(store.records(scale, variants=["delta_net"])),
-                                    {"delta_net": scale.seeds}, tables.expected_runs(scale))
+    marks, notes = accuracies.row_marks(accuracies.records_frame(store.records(scale, variants=["delta_net"])),
+                                    {"delta_net": scale.seeds}, accuracies.expected_runs(scale))
     assert marks == {} and notes == []
 
 
@@ -236,7 +236,7 @@ def test_a_bad_record_is_named_not_counted_listed_and_kept(tiny, capsys, case):
 
 
 def test_status_counts_a_bad_record_in_its_own_column(tiny):
-    from deltalab.runner import grid_status
+    from deltalab.grid import grid_status
 
     _, scale, store = tiny
     spec = _one(scale, "delta_net", "compression", 0)
@@ -400,7 +400,7 @@ def test_table_on_a_full_disk_prints_warns_and_writes_nothing_half_way(tiny, cap
 
 
 def test_reading_creates_nothing_in_the_store(tiny):
-    from deltalab.runner import grid_status, missing
+    from deltalab.grid import grid_status, missing
 
     _, scale, store = tiny
     before = _tree(store.root)
@@ -423,7 +423,7 @@ def test_an_address_that_is_not_a_ray_head_fails_in_seconds_naming_it(tmp_path, 
     pytest.importorskip("ray", reason="Ray is not installed")
     from http.server import HTTPServer, SimpleHTTPRequestHandler
 
-    from deltalab import ray_engine
+    from deltalab.grid import ray_cluster
 
     server = HTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)  # `python -m http.server PORT`
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -432,7 +432,7 @@ def test_an_address_that_is_not_a_ray_head_fails_in_seconds_naming_it(tmp_path, 
     try:
         t0 = time.time()
         with pytest.raises(ValueError, match=f"{address} is not the head of a Ray cluster"):
-            ray_engine.connect(address)
+            ray_cluster.connect(address)
         argv = ["grid", "--scale", "smoke", "--variants", "delta_net", "--tasks", "memorization", "--seeds", "0",
                 "--engine", "ray", "--address", address]
         assert main(argv) == 2
@@ -452,7 +452,7 @@ def test_a_head_that_refuses_the_token_says_which_file_to_remove_or_how_to_pass_
     grpc = pytest.importorskip("grpc")
     from concurrent.futures import ThreadPoolExecutor
 
-    from deltalab import ray_engine
+    from deltalab.grid import ray_cluster
 
     class Refuse(grpc.GenericRpcHandler):
         def service(self, details):
@@ -471,7 +471,7 @@ def test_a_head_that_refuses_the_token_says_which_file_to_remove_or_how_to_pass_
     try:
         t0 = time.time()
         with pytest.raises(ValueError) as caught:
-            ray_engine.connect(f"127.0.0.1:{port}")
+            ray_cluster.connect(f"127.0.0.1:{port}")
         assert time.time() - t0 < 30
     finally:
         server.stop(0)

@@ -13,9 +13,10 @@ when the function is called); imports under ``if TYPE_CHECKING:`` are left out (
   thing.
 - The study's modules never import the performance tools (``deltalab.perf``); only the CLI starts them.
 
-The known exceptions, until the other half of issue #33's re-cut lands, are listed in ``KNOWN_CIRCLES`` and
-``KNOWN_DUPLICATE_NAMES``: the tests pass while they stand, and each one's own case fails (``xfail(strict=True)``
-turns into a failure) once it is gone, so that the entry is removed with it.
+Issue #33's knots keep a case each, so that none comes back unnoticed (``FORMER_CIRCLES``,
+``FORMER_DUPLICATE_NAMES``): runner.py and ray_engine.py, which imported each other, are now ``deltalab.grid``,
+whose engines import the plan they share and nothing above it; the store's ``tables.py``, named like
+``analysis/tables.py``, is now ``deltalab/accuracies.py``.
 """
 from __future__ import annotations
 
@@ -28,14 +29,20 @@ import pytest
 PACKAGE = "deltalab"
 ROOT = Path(__file__).resolve().parents[1] / "lib" / PACKAGE
 
-# circles (the modules on them) that exist today and are to go; each is xfail(strict=True) below
-KNOWN_CIRCLES = {
-    frozenset({"deltalab.runner", "deltalab.ray_engine"}):
-        "issue #33: runner.py and ray_engine.py import each other (the grid engine and its Ray twin)",
+# issue #33: the modules of the former circle runner.py <-> ray_engine.py, now deltalab.grid, and what each of them
+# may import of the grid (the modules below it); planning.py, which both engines import, imports none of it
+GRID = "deltalab.grid"
+FORMER_CIRCLES = {
+    "runner+ray_engine": {
+        "deltalab.grid.engines": {"deltalab.grid.planning", "deltalab.grid.local", "deltalab.grid.ray_cluster"},
+        "deltalab.grid.local": {"deltalab.grid.planning"},
+        "deltalab.grid.ray_cluster": {"deltalab.grid.planning"},
+        "deltalab.grid.status": {"deltalab.grid.planning"},
+        "deltalab.grid.planning": set(),
+    },
 }
-KNOWN_DUPLICATE_NAMES = {
-    "tables.py": "issue #33: deltalab/tables.py and deltalab/analysis/tables.py",
-}
+# issue #33: the store's tables.py (now accuracies.py) was named like analysis/tables.py
+FORMER_DUPLICATE_NAMES = ["tables.py"]
 
 
 def module_name(path: Path) -> str:
@@ -168,21 +175,26 @@ def test_the_graph_sees_the_package():
 
 
 def test_no_two_modules_import_each_other():
-    new = {pair: _describe(pair) for pair in mutual_imports() if pair not in KNOWN_CIRCLES}
-    assert not new, f"modules that import each other: {new}"
+    found = {pair: _describe(pair) for pair in mutual_imports()}
+    assert not found, f"modules that import each other: {found}"
 
 
 @pytest.mark.parametrize("module_level_only", [True, False], ids=["module-level", "with-deferred"])
 def test_no_import_circle(module_level_only):
-    new = {comp: _describe(comp) for comp in circles(module_level_only) if comp not in KNOWN_CIRCLES}
-    assert not new, f"import circles: {list(new.values())}"
+    found = [_describe(comp) for comp in circles(module_level_only)]
+    assert not found, f"import circles: {found}"
 
 
-@pytest.mark.parametrize("known", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=r),
-                                                id="+".join(sorted(m.rpartition('.')[2] for m in c)))
-                                   for c, r in KNOWN_CIRCLES.items()])
-def test_known_circle_is_gone(known):
-    assert known not in circles(module_level_only=False), _describe(known)
+@pytest.mark.parametrize("former", FORMER_CIRCLES)
+def test_known_circle_is_gone(former):
+    """The grid's modules exist, each imports only the grid modules below it (at any level), none is on a circle."""
+    allowed = FORMER_CIRCLES[former]
+    grid_modules = {m for m in MODULES if m.startswith(GRID + ".")}
+    assert grid_modules == set(allowed), grid_modules
+    for module, below in allowed.items():
+        assert {b for b in GRAPH[module] if b.startswith(GRID)} <= below, (module, sorted(GRAPH[module]))
+    assert not [c for c in circles(module_level_only=False) if c & set(allowed)]
+    assert not {"deltalab.runner", "deltalab.ray_engine"} & set(MODULES)
 
 
 def _file_names() -> dict[str, list[str]]:
@@ -194,12 +206,11 @@ def _file_names() -> dict[str, list[str]]:
 
 
 def test_no_module_file_name_twice():
-    twice = {n: paths for n, paths in _file_names().items() if len(paths) > 1 and n not in KNOWN_DUPLICATE_NAMES}
+    twice = {n: paths for n, paths in _file_names().items() if len(paths) > 1}
     assert not twice, f"module file names used more than once: {twice}"
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=r))
-                                  for n, r in KNOWN_DUPLICATE_NAMES.items()])
+@pytest.mark.parametrize("name", FORMER_DUPLICATE_NAMES)
 def test_known_duplicate_name_is_gone(name):
     assert len(_file_names().get(name, [])) <= 1, _file_names()[name]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from deltalab import tables
+from deltalab import accuracies
 from deltalab.core import delta_rule_chunkwise
 from deltalab.params import load_scale
-from deltalab.runner import execute, plan, run_variant
+from deltalab.grid import execute, plan, run_variant
 from deltalab.store import Store
 from deltalab.train import evaluate, make_spec, train_run
 from deltalab.variants import VARIANTS, Variant
@@ -83,7 +83,7 @@ def test_diverged_run_is_recorded_with_its_accuracy(tmp_path):
 
 def _grid_cmd(store: Path, tasks=TASKS):
     code = ("import sys, torch; torch.set_num_threads(1);"
-            "from deltalab.params import load_scale; from deltalab.runner import plan, execute;"
+            "from deltalab.params import load_scale; from deltalab.grid import plan, execute;"
             "from deltalab.store import Store;"
             f"s = load_scale('smoke'); runs = plan(['delta_net', 'gated_delta_net'], s, {list(tasks)!r});"
             f"print(execute(runs, s, Store({str(store)!r}), workers=1, threads=1, progress=False))")
@@ -91,7 +91,7 @@ def _grid_cmd(store: Path, tasks=TASKS):
 
 
 def _table(store: Path):
-    return tables.accuracies_df(tables.records_frame(Store(store).records("smoke")))
+    return accuracies.accuracies_df(accuracies.records_frame(Store(store).records("smoke")))
 
 
 def test_killed_grid_resumes_to_the_same_table(tmp_path):

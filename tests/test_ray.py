@@ -1,4 +1,4 @@
-"""The grid on a real Ray cluster (deltalab.ray_engine), started here for the module: a head node and a second
+"""The grid on a real Ray cluster (deltalab.grid.ray_cluster), started here for the module: a head node and a second
 node, each a `ray start --block` process with one CPU, both given 127.0.0.1 (Ray advertises the machine's own
 interface address for it). Each node has its own data cache (DELTALAB_DATA) and gets no PYTHONPATH: the
 workers import deltalab from the package the driver ships (runtime_env py_modules).
@@ -35,10 +35,10 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'; scripts/setup.sh does)")
 
-from deltalab import ray_engine  # noqa: E402
+from deltalab.grid import ray_cluster  # noqa: E402
 from deltalab.__main__ import main  # noqa: E402
 from deltalab.params import load_scale  # noqa: E402
-from deltalab.runner import execute, plan  # noqa: E402
+from deltalab.grid import execute, plan  # noqa: E402
 from deltalab.runtime import REPO_ROOT  # noqa: E402
 from deltalab.store import Store  # noqa: E402
 
@@ -151,14 +151,14 @@ def cluster():
         start("head", "--head", "--port", str(port), "--temp-dir", str(root / "ray"), "--include-dashboard",
               "false", "--ray-client-server-port", str(_free_port()), "--dashboard-port", str(_free_port()))
         start("worker", "--address", address)
-        ray_engine.connect(address)
+        ray_cluster.connect(address)
         deadline = time.time() + 60
         while len([n for n in ray.nodes() if n["Alive"]]) < 2:
             assert time.time() < deadline, "the second node did not join in 60 s"
             time.sleep(0.5)
         yield Cluster(address, root, trace, nodes)
     finally:
-        ray_engine.disconnect()
+        ray_cluster.disconnect()
         for proc in reversed(nodes):
             _stop_node(proc)
         shutil.rmtree(root, ignore_errors=True)
@@ -228,7 +228,7 @@ def test_smoke_grid_on_the_cluster_equals_the_local_engine(cluster, tmp_path):
         assert _without_timings(a) == _without_timings(b)
     assert not _leftovers(tmp_path)
     traces = _traces(cluster)
-    from deltalab.ray_engine import run_name
+    from deltalab.grid.ray_cluster import run_name
 
     used = {node for _, spec in runs for _, node in traces[run_name(spec)]}
     assert len(used) == 2, "both nodes trained runs"
@@ -253,7 +253,7 @@ def _slow_smoke(folder: Path) -> Path:
 
 
 def test_worker_killed_mid_run_is_retried_and_stored_once(cluster, tmp_path):
-    from deltalab.ray_engine import run_name
+    from deltalab.grid.ray_cluster import run_name
 
     scale_file = _slow_smoke(tmp_path)
     scale = load_scale(scale_file)
@@ -306,7 +306,7 @@ def _driver(cluster: Cluster, results: Path, log: Path) -> subprocess.Popen:
 
 
 def test_killed_driver_then_two_drivers_finish_without_retraining(cluster, tmp_path):
-    from deltalab.ray_engine import run_name
+    from deltalab.grid.ray_cluster import run_name
 
     scale = load_scale("smoke")
     runs = plan(["delta_net", "l2_norm_error"], scale,
@@ -364,7 +364,7 @@ def test_killed_driver_then_two_drivers_finish_without_retraining(cluster, tmp_p
 
 
 def test_a_run_that_raises_fails_alone_and_is_named(cluster, tmp_path):
-    from deltalab.ray_engine import RunsFailed, run_name
+    from deltalab.grid.ray_cluster import RunsFailed, run_name
 
     bad = tmp_path / "fails_on_nodes.py"  # passes the checks on the driver; raises where the nodes' trace is set
     bad.write_text("import os\n\nfrom deltalab.core import delta_rule_chunkwise as _rule\n\n\n"
@@ -467,7 +467,7 @@ def test_a_run_the_cluster_cannot_hold_is_a_clear_error(cluster, tmp_path):
         execute(runs, scale, store, engine="ray", address=cluster.address, num_gpus=1)
     with pytest.raises(ValueError, match=r"has the 2 CPU one run asks for; its nodes: .*1 CPU, 0 GPU"):
         execute(runs, scale, store, engine="ray", address=cluster.address, num_cpus=2)
-    assert ray_engine.run_resources(load_scale("mad")) == ray_engine.Resources(1, 1)  # mad runs ask for a GPU
+    assert ray_cluster.run_resources(load_scale("mad")) == ray_cluster.Resources(1, 1)  # mad runs ask for a GPU
     assert not list(tmp_path.rglob("*")), "nothing claimed or written"
 
 
@@ -491,7 +491,7 @@ def test_run_variant_notebook_on_the_cluster(cluster, tmp_path):
             os.environ["DELTALAB_RESULTS"] = env_before
     nb = nbformat.read(out, as_version=4)
     assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    from deltalab.ray_engine import run_name
+    from deltalab.grid.ray_cluster import run_name
 
     runs = plan(["l2_norm_error", "delta_net", "gated_delta_net"], load_scale("smoke"), ["memorization"], [4])
     traces = _traces(cluster)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deltalab import tables
+from deltalab import accuracies
 from deltalab import tasks as T
 from deltalab.analysis import study
 from deltalab.analysis.names import display_name
@@ -66,7 +66,7 @@ def test_a_malformed_table_is_refused(tmp_path):
     bad = tmp_path / "x.csv"
     bad.write_text("# source: nothing\nvariant,Compress,Memorize\ndelta_net,0.1,0.2\n")
     with pytest.raises(ValueError, match="expected a variant column and the columns"):
-        tables.read_seed_table(bad)
+        accuracies.read_seed_table(bad)
 
 
 @pytest.mark.skipif(not SEEDS, reason="the seed documents are not at hand: set DELTALAB_SEEDS to the folder that "

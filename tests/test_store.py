@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deltalab import tables
+from deltalab import accuracies
 from deltalab.params import load_round, load_scale
-from deltalab.runner import plan, run_variant, variant_id
+from deltalab.grid import plan, run_variant, variant_id
 from deltalab.runtime import REPO_ROOT, default_device, resolve_precision
 from deltalab.store import Store
 from deltalab.train import make_spec
@@ -53,27 +53,27 @@ def test_a_seed_counts_only_with_every_setting_of_its_task():
     recs = [_record(_cpu_spec("delta_net", "in-context-recall", s, seed), acc)
             for seed, accs in ((0, (1.0, 0.6)), (1, (1.0, None)), (2, (1.0, 0.8)))
             for s, acc in zip(({}, {"vocab_size": 64}), accs) if acc is not None]
-    runs = tables.records_frame(recs)
-    cell = tables.summary(runs).set_index("column").loc["Context Recall"]
+    runs = accuracies.records_frame(recs)
+    cell = accuracies.summary(runs).set_index("column").loc["Context Recall"]
     assert cell["n"] == 2 and cell["mean"] == pytest.approx((0.8 + 0.9) / 2)  # not (0.8 + 1.0 + 0.9) / 3
     assert cell["missing"] == "seed 1: vs64"
-    only_incomplete = tables.summary(tables.records_frame(recs[2:3]))
+    only_incomplete = accuracies.summary(accuracies.records_frame(recs[2:3]))
     assert only_incomplete["n"].tolist() == [0] and only_incomplete["mean"].isna().all()
 
 
 def test_a_partial_sweep_is_no_score_and_the_notebooks_use_the_same_rule():
-    """One rule for the CSV tables and the round notebooks (analysis.study.seed_scores uses deltalab.tables): with a
+    """One rule for the CSV tables and the round notebooks (analysis.study.seed_scores uses deltalab.accuracies): with a
     two-point lr sweep, a seed whose setting has only one of them counts neither for the setting nor for the task."""
     from deltalab.analysis import study
 
     expected = {"Compress": {("baseline", 1e-3, 0.1), ("baseline", 1e-2, 0.1)}}
     recs = [_record(make_spec("delta_net", "compression", {}, lr, 0.1, seed, "cpu-v1", "b"), acc)
             for seed, lr, acc in ((0, 1e-3, 0.3), (0, 1e-2, 0.5), (1, 1e-3, 0.4))]
-    runs = tables.records_frame(recs)
-    cell = tables.summary(runs, expected=expected).iloc[0]
+    runs = accuracies.records_frame(recs)
+    cell = accuracies.summary(runs, expected=expected).iloc[0]
     assert cell["n"] == 1 and cell["mean"] == pytest.approx(0.5)
     assert cell["missing"] == "seed 1: baseline lr 0.01 wd 0.1"
-    assert tables.setting_scores(runs, expected=expected)["seed"].tolist() == [0]
+    assert accuracies.setting_scores(runs, expected=expected)["seed"].tolist() == [0]
     scores, incomplete = study.seed_scores(runs, expected)
     assert set(scores["seed"]) == {0} and study.per_seed(scores, "delta_net", "Compress") == {0: pytest.approx(0.5)}
     assert incomplete.to_dict("records") == [{"variant": "delta_net", "column": "Compress", "seed": 1,
@@ -82,10 +82,10 @@ def test_a_partial_sweep_is_no_score_and_the_notebooks_use_the_same_rule():
 
 def test_the_committed_store_incomplete_seed_is_left_out():
     """sigmoid_similarity_gate, seed 1, in-context recall: the baseline run without its V=64 run."""
-    runs = tables.records_frame(Store(CPU_STORE).records("cpu-v1", variants=["sigmoid_similarity_gate"],
+    runs = accuracies.records_frame(Store(CPU_STORE).records("cpu-v1", variants=["sigmoid_similarity_gate"],
                                                          tasks=["in-context-recall"]))
     assert sorted(runs["seed"].unique()) == [0, 1, 2] and len(runs) == 5
-    cell = tables.summary(runs).iloc[0]
+    cell = accuracies.summary(runs).iloc[0]
     assert cell["n"] == 2 and cell["missing"] == "seed 1: vs64"
     complete = runs[runs["seed"] != 1].groupby("seed")["test_acc"].mean().mean()
     assert cell["mean"] == pytest.approx(complete)
@@ -93,12 +93,13 @@ def test_the_committed_store_incomplete_seed_is_left_out():
 
 @pytest.mark.parametrize("scale", ["cpu-v1", "cpu"])
 def test_committed_tables_are_what_table_computes_from_the_committed_store(tmp_path, scale):
+    """accuracies_df.csv and accuracies_summary.csv, recomputed from the committed runs, byte for byte."""
     sc = load_scale(scale)
-    runs = tables.records_frame(Store(CPU_STORE).records(scale))
-    paths = tables.write_accuracies(runs, scale, tmp_path, expected=tables.expected_runs(sc))
+    runs = accuracies.records_frame(Store(CPU_STORE).records(scale))
+    paths = accuracies.write_accuracies(runs, scale, tmp_path, expected=accuracies.expected_runs(sc))
     for name in ("accuracies", "summary"):
         committed = REPO_ROOT / "outputs" / scale / paths[name].name
-        assert committed.read_text() == paths[name].read_text(), committed
+        assert committed.read_bytes() == paths[name].read_bytes(), committed
 
 
 # --- 2. a row is a variant id, never a label --------------------------------------------------------------
@@ -107,7 +108,7 @@ def test_a_user_file_named_like_a_baseline_is_a_row_of_its_own():
     recs = [_record(_cpu_spec("delta_net", "memorization", s, 0), 0.5) for s in ({}, {"vocab_size": 2048})]
     recs += [_record(_cpu_spec("delta_net_4layer-1a2b3c4d", "memorization", s, 0), 0.9, label="delta_net_4layer")
              for s in ({}, {"vocab_size": 2048})]
-    table = tables.accuracies_df(tables.records_frame(recs))
+    table = accuracies.accuracies_df(accuracies.records_frame(recs))
     assert table.loc["delta_net_4layer", "Memorize"] == pytest.approx(0.5)  # not max(0.5, 0.9)
     assert table.loc["delta_net_4layer@1a2b3c4d", "Memorize"] == pytest.approx(0.9)
 
@@ -116,7 +117,7 @@ def test_an_edited_user_file_is_a_row_of_its_own():
     label = "delta_net_4layer_my_rule_in_for_loop"
     recs = [_record(_cpu_spec(vid, "memorization", s, 0), acc, label=label)
             for vid, acc in (("my_rule-aaaaaaaa", 0.2), ("my_rule-bbbbbbbb", 0.7)) for s in ({}, {"vocab_size": 2048})]
-    table = tables.accuracies_df(tables.records_frame(recs))
+    table = accuracies.accuracies_df(accuracies.records_frame(recs))
     assert table["Memorize"].to_dict() == {f"{label}@aaaaaaaa": pytest.approx(0.2),
                                            f"{label}@bbbbbbbb": pytest.approx(0.7)}
 
@@ -124,7 +125,7 @@ def test_an_edited_user_file_is_a_row_of_its_own():
 def test_two_ids_with_one_label_are_an_error():
     recs = [_record(_cpu_spec(vid, "compression", {}, 0), 0.3, label="delta_net_4layer") for vid in ("old_a", "old_b")]
     with pytest.raises(ValueError, match="label collision.*old_a, old_b"):
-        tables.accuracies_df(tables.records_frame(recs))
+        accuracies.accuracies_df(accuracies.records_frame(recs))
 
 
 # --- 3. user variants stay out of the study's table -------------------------------------------------------
@@ -132,7 +133,7 @@ def test_two_ids_with_one_label_are_an_error():
 def test_user_rows_are_not_in_the_study_table(tmp_path):
     recs = [_record(_cpu_spec(v, "compression", {}, 0), 0.3, label=lab)
             for v, lab in (("delta_net", None), ("my_rule-1a2b3c4d", "delta_net_4layer_my_rule_in_for_loop"))]
-    paths = tables.write_accuracies(tables.records_frame(recs), "cpu", tmp_path)
+    paths = accuracies.write_accuracies(accuracies.records_frame(recs), "cpu", tmp_path)
     assert list(pd.read_csv(paths["accuracies"], index_col=0).index) == ["delta_net_4layer"]
     assert "my_rule" not in paths["summary"].read_text()
 
@@ -175,10 +176,10 @@ def test_budget_id_hashes_the_precision_used():
 def test_a_cell_mixing_precisions_is_refused_and_the_summary_shows_it():
     recs = [_record(_cpu_spec("delta_net", "compression", {}, seed), 0.3, precision=p)
             for seed, p in ((0, "fp32"), (1, "fp32"))]
-    assert tables.summary(tables.records_frame(recs))["precision"].tolist() == ["fp32"]
+    assert accuracies.summary(accuracies.records_frame(recs))["precision"].tolist() == ["fp32"]
     recs.append(_record(_cpu_spec("delta_net", "compression", {}, 2), 0.3, precision="bf16"))
     with pytest.raises(ValueError, match="delta_net / Compress mixes.*bf16: seeds 2; fp32: seeds 0, 1"):
-        tables.summary(tables.records_frame(recs))
+        accuracies.summary(accuracies.records_frame(recs))
 
 
 def test_committed_store_is_keyed_by_the_precision_it_trained_in():
@@ -384,7 +385,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_workers_exit_when_their_grid_process_is_killed(tmp_path):
-    code = ("from deltalab.params import load_scale; from deltalab.runner import plan, execute;"
+    code = ("from deltalab.params import load_scale; from deltalab.grid import plan, execute;"
             "from deltalab.store import Store;"
             "s = load_scale('smoke'); runs = plan(['delta_net', 'gated_delta_net'], s);"
             f"execute(runs, s, Store({str(tmp_path)!r}), workers=2, threads=1, progress=False)")
@@ -410,33 +411,35 @@ def test_workers_exit_when_their_grid_process_is_killed(tmp_path):
 # --- 9. an unwritable store fails before training, naming the path ----------------------------------------
 
 def test_an_unwritable_store_fails_before_training_naming_the_path(tmp_path, monkeypatch):
-    import deltalab.runner as runner
+    import deltalab.grid.local as local
+    from deltalab.grid import execute
 
-    monkeypatch.setattr(runner, "train_run", lambda *a, **k: pytest.fail("trained into an unwritable store"))
+    monkeypatch.setattr(local, "train_run", lambda *a, **k: pytest.fail("trained into an unwritable store"))
     (_, spec), = plan(["delta_net"], load_scale("smoke"), ["memorization"])
     store = Store(tmp_path)
     folder = store.path(spec).parent
     folder.parent.mkdir(parents=True)
     folder.write_text("a file where the run's folder should be")
     with pytest.raises(OSError, match=f"not writable at {folder}"):
-        runner.execute([("delta_net", spec)], load_scale("smoke"), store, progress=False)
+        execute([("delta_net", spec)], load_scale("smoke"), store, progress=False)
 
 
 def test_a_full_disk_fails_before_training_naming_the_folder(tmp_path, monkeypatch):
     import errno
 
-    import deltalab.runner as runner
+    import deltalab.grid.local as local
+    from deltalab.grid import execute
     import deltalab.store as store_mod
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(runner, "train_run", lambda *a, **k: pytest.fail("trained onto a full disk"))
+    monkeypatch.setattr(local, "train_run", lambda *a, **k: pytest.fail("trained onto a full disk"))
     monkeypatch.setattr(store_mod.os, "fsync", full)
     (_, spec), = plan(["delta_net"], load_scale("smoke"), ["memorization"])
     store = Store(tmp_path)
     with pytest.raises(OSError, match=f"not writable at {store.path(spec).parent}: No space left"):
-        runner.execute([("delta_net", spec)], load_scale("smoke"), store, progress=False)
+        execute([("delta_net", spec)], load_scale("smoke"), store, progress=False)
     assert not list(tmp_path.rglob("*.lock")) and not list(tmp_path.rglob("*.tmp"))
 
 
@@ -543,7 +546,7 @@ def test_a_rule_that_raises_mid_training_names_variant_task_setting_and_seed(tmp
 # --- 12. reproducible outputs ----------------------------------------------------------------------------
 
 def test_environment_json_describes_the_runs_and_is_not_rewritten(tmp_path):
-    from deltalab.report import write_environment
+    from deltalab.analysis.report import write_environment
 
     store = Store(tmp_path / "results")
     sc = load_scale("smoke")
@@ -555,6 +558,45 @@ def test_environment_json_describes_the_runs_and_is_not_rewritten(tmp_path):
     os.utime(path, (1, 1))
     write_environment(path, scale="smoke", store=store)  # nothing new trained: left as it is
     assert path.stat().st_mtime == 1
+
+
+# the cheapest committed cpu run (about 4 s of training), and the fields of a record that describe the machine
+COMMITTED_RUN = CPU_STORE / "cpu" / "sharp_softmax" / "memorization" / "baseline" / "lr0.001_wd0.1_seed3_bcfbeb1.json"
+MACHINE_FIELDS = ("wall_time_s", "train_time_s", "eval_time_s", "train_tokens_per_s", "environment")
+
+
+def test_a_committed_run_is_reproduced_exactly_by_training_it_again(tmp_path):
+    """A committed cpu run, planned again as the cpu grid plans it and trained again by the grid's local engine into
+    an empty store (in a fresh process with one thread, as the grid trained it), is the committed record: its path,
+    every metric and every learning-curve value exactly, and every other field but the timings and the environment
+    (commit, host), of which the train path must match too. Exact on the kind of machine the store was trained on
+    (x86_64, the record's torch version; skipped under another torch)."""
+    import torch
+
+    committed = json.loads(COMMITTED_RUN.read_text())
+    if committed["environment"]["versions"]["torch"] != torch.__version__:
+        pytest.skip(f"the record was trained under torch {committed['environment']['versions']['torch']}, "
+                    f"this is {torch.__version__}")
+    s = committed["spec"]
+    sc = load_scale(s["scale"])
+    (_, spec), = [run for run in plan([s["variant"]], sc, [s["task"]], seeds=[s["seed"]]) if not run[1].setting]
+    assert Store(CPU_STORE).path(spec) == COMMITTED_RUN  # the plan names the committed run
+    code = ("from deltalab.grid import execute, plan\n"
+            "from deltalab.params import load_scale\n"
+            "from deltalab.store import Store\n"
+            f"sc = load_scale({s['scale']!r})\n"
+            f"runs = [run for run in plan([{s['variant']!r}], sc, [{s['task']!r}], seeds=[{s['seed']}]) "
+            "if not run[1].setting]\n"
+            f"print(execute(runs, sc, Store({str(tmp_path)!r}), workers=1, threads=1, progress=False))\n")
+    done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1 trained (0 diverged)"), done.stdout
+    again = json.loads(Store(tmp_path).path(spec).read_text())
+    assert again["metrics"] == committed["metrics"]
+    assert again["curve"] == committed["curve"]
+    assert again["environment"].get("train_path") == committed["environment"].get("train_path")
+    assert ({k: v for k, v in again.items() if k not in MACHINE_FIELDS}
+            == {k: v for k, v in committed.items() if k not in MACHINE_FIELDS})
 
 
 @pytest.mark.skipif(not os.environ.get("DELTALAB_SLOW"), reason="runs the whole smoke study twice (minutes); "
@@ -581,7 +623,7 @@ def test_study_twice_in_a_row_changes_no_file(tmp_path):
 
 def test_status_counts_each_run_once_and_projects_from_stored_wall_times(tmp_path, monkeypatch, capsys):
     from deltalab.__main__ import main
-    from deltalab.runner import grid_status, status_report
+    from deltalab.grid import grid_status, status_report
 
     monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path))
     store = Store()
@@ -666,9 +708,9 @@ def test_a_store_mixing_training_paths_is_refused_naming_the_runs():
     recs[3]["environment"] = recs[3]["environment"] | {"train_path": "fast"}
     with pytest.raises(ValueError, match=r"mix training paths \(reference: 3, fast: 1; e\.g\. fast: "
                                          r"decay_state/compression/baseline/seed 1\)"):
-        tables.summary(tables.records_frame(recs))
+        accuracies.summary(accuracies.records_frame(recs))
     recs[3]["environment"]["train_path"] = "reference"
-    assert tables.summary(tables.records_frame(recs))["n"].tolist() == [2, 2]
+    assert accuracies.summary(accuracies.records_frame(recs))["n"].tolist() == [2, 2]
 
 
 def test_a_missing_variant_file_is_named(capsys):

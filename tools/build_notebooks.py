@@ -49,7 +49,7 @@ RUN_VARIANT = [
     new_code_cell(
         "import pandas as pd\n"
         "from IPython.display import Image, Markdown, display\n\n"
-        "from deltalab import report\n"
+        "from deltalab.analysis import report\n"
         "from deltalab.analysis.tables import marked\n"
         "from deltalab.params import load_scale\n\n"
         'pd.set_option("display.width", 200)\n'

@@ -15,7 +15,7 @@
           run and grid take --engine local|ray [--address HOST:PORT] (README: "On a Ray cluster")
     agreement [--scale S] [--readme] the scale's rank agreement with MAD's full protocol (the seed table)
     migrate-store [--scale S]        re-key records stored before the precision was part of a run's id
-    bench [...]                      train-step throughput of every path (see deltalab.bench)
+    bench [...]                      train-step throughput of every path (see deltalab.perf.bench)
     site [--scale S] [--out D]       the executed study as a static site, nothing re-executed (see deltalab.site)
 
 A table computed from an incomplete store (a run the scale plans for the registered variants is not
@@ -118,13 +118,13 @@ def _study_table(sc, store) -> int:
     (a loaded Scale). A row over fewer seeds than the scale plans, or of another precision than the others, is
     marked. When the tables cannot be written (a read-only store, a full disk) the table is printed with a
     warning naming the folder, and no file is changed."""
-    from . import tables
-    from .runner import missing, plan
+    from . import accuracies
+    from .grid import missing, plan
 
     scale = sc.name
-    expected = tables.expected_runs(sc)
+    expected = accuracies.expected_runs(sc)
     bad: list = []
-    runs = tables.study_runs(tables.records_frame(store.records(sc, bad=bad)))
+    runs = accuracies.study_runs(accuracies.records_frame(store.records(sc, bad=bad)))
     _report_bad(bad)
     if runs.empty:
         print(f"no stored runs of the registered variants for scale {scale!r} in {store.root}", file=sys.stderr)
@@ -132,7 +132,7 @@ def _study_table(sc, store) -> int:
     lacking = missing(plan(sc.rows(), sc), store)
     out_dir = store.tables_dir(scale)
     try:
-        paths = tables.write_accuracies(runs, scale, out_dir, complete=not lacking, expected=expected)
+        paths = accuracies.write_accuracies(runs, scale, out_dir, complete=not lacking, expected=expected)
         written = f"written: {paths['accuracies']} and {paths['summary']}"
     except OSError as e:
         written = "not written (see the warning)"
@@ -141,9 +141,9 @@ def _study_table(sc, store) -> int:
                    "only (no file was changed)")
     else:
         warning = None
-    marks, notes = tables.row_marks(runs, {v: sc.seeds_for(v) for v in runs["variant"].unique()}, expected)
-    table = tables.with_average(tables.accuracies_df(runs, expected=expected))
-    print(tables.marked(table, marks).round(3).to_string())
+    marks, notes = accuracies.row_marks(runs, {v: sc.seeds_for(v) for v in runs["variant"].unique()}, expected)
+    table = accuracies.with_average(accuracies.accuracies_df(runs, expected=expected))
+    print(accuracies.marked(table, marks).round(3).to_string())
     precisions = sorted(runs["precision"].unique())
     print(f"\nscale: {scale}; store: {store.root}; precision: {', '.join(precisions)}; {written}")
     for note in notes:
@@ -171,29 +171,29 @@ def _rows_table(sc, store, variants: list[str], out: str | None = None,
     bad, 2 when ``out`` cannot be written."""
     from pathlib import Path
 
-    from . import tables
-    from .runner import variant_id
+    from . import accuracies
+    from .grid import variant_id
 
     ids = [variant_id(v) if Path(v).suffix == ".py" else v for v in variants]
-    expected = tables.expected_runs(sc)
+    expected = accuracies.expected_runs(sc)
     bad: list = []
-    runs = tables.records_frame(store.records(sc, variants=ids, bad=bad))
+    runs = accuracies.records_frame(store.records(sc, variants=ids, bad=bad))
     _report_bad(bad)
     if runs.empty:
         print(f"no stored runs of {', '.join(ids)} for scale {sc.name!r} in {store.root}", file=sys.stderr)
         return 1
     want = {v: tuple((seeds or {}).get(v) or sc.seeds_for(v)) for v in ids}
-    marks, notes = tables.row_marks(runs, want, expected)
-    table = tables.accuracies_df(runs, expected=expected)
-    print(tables.marked(tables.with_average(table), marks).round(3).to_string())
+    marks, notes = accuracies.row_marks(runs, want, expected)
+    table = accuracies.accuracies_df(runs, expected=expected)
+    print(accuracies.marked(accuracies.with_average(table), marks).round(3).to_string())
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if out:
         out = Path(out)
         paths = [out / "accuracies_df.csv", out / "accuracies_summary.csv"]
         try:
-            tables.write_frames({paths[0]: (tables.marked(table, tables.precision_marks(runs)), True),
-                                 paths[1]: (tables.summary(runs, expected=expected), False)})
+            accuracies.write_frames({paths[0]: (accuracies.marked(table, accuracies.precision_marks(runs)), True),
+                                     paths[1]: (accuracies.summary(runs, expected=expected), False)})
         except OSError as e:
             where = f" ({e.filename})" if e.filename and str(e.filename) != str(out) else ""
             print(f"error: could not write the table to {out}{where}: {e.strerror or e} (no file was changed; pass "
@@ -206,7 +206,7 @@ def _rows_table(sc, store, variants: list[str], out: str | None = None,
 
 def _missing_report(runs, store) -> int:
     """After training: 1 (and the list, with each lock) when planned runs are still not stored."""
-    from .runner import missing
+    from .grid import missing
 
     lacking = missing(runs, store)
     if lacking:
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as e:
             return e.code if isinstance(e.code, int) else 2
 
-    from .runner import RunsFailed
+    from .grid import RunsFailed
     from .variants import VARIANTS, variants_table
 
     try:
@@ -314,12 +314,12 @@ def main(argv: list[str] | None = None) -> int:
             print(variants_table())
             return 0
         from .params import load_scale
-        from .runner import execute, plan, run_variant
+        from .grid import execute, plan, run_variant
         from .store import Store, StoreError
 
         store = Store()
         if args.command == "run":
-            from .runner import variant_id
+            from .grid import variant_id
 
             scale = load_scale(args.scale)
             engine = _engine(args)
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             _study_table(scale, store)  # says so if the store is incomplete for the scale
             return _missing_report(runs, store)
         if args.command == "status":
-            from .runner import grid_status, status_report
+            from .grid import grid_status, status_report
 
             scale = load_scale(args.scale)
             print(f"scale {scale.name!r}, store {store.root}:")

@@ -8,6 +8,8 @@
     tables.py      the tables a notebook shows (one path for rows × tasks + Average)
     sentences.py   every sentence of the notebooks, generated from the data
     figures.py     the round's figures (drawn by ``deltalab.plots``)
+    report.py      run_variant.ipynb's report (one variant against the baselines); the environment file beside an
+                   executed notebook
     mechanisms.py  what the model's constants say (softmax inside the chunk is near-uniform)
     cost.py        throughput from a quiet-machine bench report, or no cost figure
     names.py       display names, shared constants, number formats

@@ -142,7 +142,7 @@ def scale_agreement(scale: str, store=None, boot_seed: int = 0) -> pd.DataFrame:
     """``agreement`` of a scale's stored runs (every row its grid covers) with the full protocol's seed table, held
     out from the scale's ``calibration_rows``; the seed table's noise and one-model rows as ``claims`` measures
     them. Trains nothing; a row or seed without every planned run of a task is left out of that task."""
-    from .. import tables as store_tables
+    from .. import accuracies
     from ..params import load_scale
     from ..store import Store
     from . import inert as inert_cells
@@ -151,7 +151,7 @@ def scale_agreement(scale: str, store=None, boot_seed: int = 0) -> pd.DataFrame:
     sc = load_scale(scale)
     tasks = list(sc.tasks)
     records = (store or Store()).records(sc.name, variants=sc.rows())
-    scores, _ = seed_scores(store_tables.records_frame(records), store_tables.expected_runs(sc, tasks))
+    scores, _ = seed_scores(accuracies.records_frame(records), accuracies.expected_runs(sc, tasks))
     inert = inert_cells.cells(records, expected_settings(sc, tasks), sc)
     return with_seed_table(scores, inert, seed_table(full_protocol_document()), sc.calibration_rows, boot_seed)
 

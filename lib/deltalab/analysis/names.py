@@ -1,6 +1,6 @@
 """The names every table, figure and sentence of the analysis shares, and how numbers are written.
 
-A row is identified by its variant id (``runner.variant_id``: the registered short name, or ``<stem>-<hash>`` for a
+A row is identified by its variant id (``grid.variant_id``: the registered short name, or ``<stem>-<hash>`` for a
 user's file) and shown under that same name everywhere: tables, figures, sentences and the round files all say
 ``l2_norm_error``, never the seed documents' long label ``delta_net_4layer_l2_normalized_error_update_in_for_loop``.
 """

@@ -8,7 +8,7 @@ MAD's score (mad/analysis.py), per row, task and seed:
 
 A seed counts for a task only when every run the scale plans for it (each setting × lr × wd) is stored, and for the
 Average only when every task counts: a missing run is reported as missing (``Study.incomplete``), never averaged
-around. The rule is ``deltalab.tables``'s (one implementation for the notebooks and the CSV tables).
+around. The rule is ``deltalab.accuracies``'s (one implementation for the notebooks and the CSV tables).
 
 ``scores`` holds all of it in one long frame, ``variant, column, setting, seed, acc``: a setting's score under its
 setting id, a task's under ``setting = "all"``, the Average as ``column = "Average"``. Rows are variant ids.
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import tables as store_tables
+from .. import accuracies
 from .. import tasks as T
 from ..params import PARAMS_DIR, Round, Scale, available_rounds, load_round, load_scale
-from ..runner import Summary, resolve_tasks, run_variant
+from ..grid import Summary, resolve_tasks, run_variant
 from ..store import Store
 from ..variants import VARIANTS
 from . import inert as inert_cells
@@ -50,9 +50,9 @@ def seed_table_path(document: str) -> Path:
 
 
 def seed_table(document: str) -> pd.DataFrame:
-    """A seed document's ``accuracies_df`` as committed (``tables.read_seed_table``), rows under their short
+    """A seed document's ``accuracies_df`` as committed (``accuracies.read_seed_table``), rows under their short
     names."""
-    return store_tables.read_seed_table(seed_table_path(document)).rename(index=display_name)
+    return accuracies.read_seed_table(seed_table_path(document)).rename(index=display_name)
 
 
 def proposals() -> dict[int, str]:
@@ -83,17 +83,17 @@ def expected_settings(scale: Scale, tasks: list[str]) -> dict[str, list[str]]:
 
 def seed_scores(runs: pd.DataFrame, expected: dict[str, set[tuple[str, float, float]]]
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(scores, incomplete)`` from one row per run (``tables.records_frame``) and the runs a seed needs per task
-    column (``tables.expected_runs(scale, tasks)``: each setting × lr × wd): ``scores`` as the module docstring
+    """``(scores, incomplete)`` from one row per run (``accuracies.records_frame``) and the runs a seed needs per task
+    column (``accuracies.expected_runs(scale, tasks)``: each setting × lr × wd): ``scores`` as the module docstring
     says; ``incomplete``: the (variant, column, seed) that lack a planned run, with the runs they lack. Which seeds
-    count is decided by ``deltalab.tables`` (``setting_scores``, ``seed_coverage``, ``task_scores``), the same rule
+    count is decided by ``deltalab.accuracies`` (``setting_scores``, ``seed_coverage``, ``task_scores``), the same rule
     as the study's CSV tables."""
     empty_missing = pd.DataFrame(columns=["variant", "column", "seed", "missing"])
     if runs.empty:
         return pd.DataFrame(columns=SCORE_COLUMNS), empty_missing
-    runs = store_tables.planned(runs, expected)
-    best = store_tables.setting_scores(runs, expected=expected).rename(columns={"test_acc": "acc"})
-    tasks = store_tables.task_scores(runs, expected=expected).rename(columns={"test_acc": "acc"})
+    runs = accuracies.planned(runs, expected)
+    best = accuracies.setting_scores(runs, expected=expected).rename(columns={"test_acc": "acc"})
+    tasks = accuracies.task_scores(runs, expected=expected).rename(columns={"test_acc": "acc"})
     tasks = tasks.assign(setting=ALL_SETTINGS)[SCORE_COLUMNS]
     averages = []
     for (variant, seed), g in tasks.groupby(["variant", "seed"], sort=False):
@@ -103,7 +103,7 @@ def seed_scores(runs: pd.DataFrame, expected: dict[str, set[tuple[str, float, fl
     scores = pd.concat([best[SCORE_COLUMNS], tasks, pd.DataFrame(averages, columns=SCORE_COLUMNS)],
                        ignore_index=True)
     scores["seed"] = scores["seed"].astype(int)
-    cover = store_tables.seed_coverage(runs, expected)
+    cover = accuracies.seed_coverage(runs, expected)
     missing = cover[~cover["complete"]].rename(columns={"lacks": "missing"})
     return scores, (missing[["variant", "column", "seed", "missing"]].reset_index(drop=True) if not missing.empty
                     else empty_missing)
@@ -124,7 +124,7 @@ class Study:
     columns: list[str]  # the task columns measured (all six unless ``tasks`` restricted them)
     settings: dict[str, list[str]]  # column → its setting ids at this scale
     records: list[dict]
-    runs: pd.DataFrame  # tables.records_frame(records)
+    runs: pd.DataFrame  # accuracies.records_frame(records)
     scores: pd.DataFrame  # variant, column, setting, seed, acc (see the module docstring)
     incomplete: pd.DataFrame  # variant, column, seed, missing: seeds not counted for a task
     inert: pd.DataFrame  # inert.cells(records, ...): where the change does not act
@@ -154,9 +154,9 @@ def run_round(rnd: Round | str, scale: str = "cpu", tasks=None, seeds=None, work
               results_dir: str | Path | None = None, progress: bool = False, engine: str = "local",
               address: str | None = None) -> Study:
     """Train or reuse every row of the round and its proposal (and, for the concluding round, every registered
-    variant) through the store, at the scale's seeds for each (``Scale.seeds_for``, as the grid runner does, so a
+    variant) through the store, at the scale's seeds for each (``Scale.seeds_for``, as the grid does, so a
     notebook trains nothing the grid did not). ``engine="ray"`` trains on the Ray cluster at ``address``
-    (``deltalab.ray_engine``)."""
+    (``deltalab.grid.ray_cluster``)."""
     rnd = load_round(rnd) if isinstance(rnd, (str, Path)) else rnd
     sc = load_scale(scale)
     task_list = resolve_tasks(None if tasks in (None, "all") else tasks, sc)
@@ -179,10 +179,10 @@ def run_round(rnd: Round | str, scale: str = "cpu", tasks=None, seeds=None, work
 def assemble(rnd: Round, scale: Scale, task_list: list[str], records: list[dict], trained: dict[str, Summary],
              seed: pd.DataFrame, names: list[str]) -> Study:
     """The Study of already collected records (``run_round`` without the training)."""
-    runs = store_tables.records_frame(records)
+    runs = accuracies.records_frame(records)
     columns = [c for c in T.COLUMNS if c in {T.COLUMN[t] for t in task_list}]
     expected = expected_settings(scale, task_list)
-    scores, incomplete = seed_scores(runs, store_tables.expected_runs(scale, task_list))
+    scores, incomplete = seed_scores(runs, accuracies.expected_runs(scale, task_list))
     inert = inert_cells.cells(records, expected, scale)
     return Study(rnd, scale, columns, expected, records, runs, scores, incomplete, inert, trained, seed, names,
                  twins=inert_cells.twins(records, expected))

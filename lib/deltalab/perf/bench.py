@@ -35,7 +35,7 @@ one, at the chosen threads, best of several).
 
 ``--thread-layouts`` (on by default for a full run) also compares, for delta_net, one process with two
 threads (libgomp's default spin-waiting, and ``OMP_WAIT_POLICY=PASSIVE``) against two concurrent
-single-thread processes (summed throughput): the grid runner's choice. ``--omp-passive`` runs every path with
+single-thread processes (summed throughput): the grid's choice. ``--omp-passive`` runs every path with
 ``OMP_WAIT_POLICY=PASSIVE``: with other load on the cores, spin-waiting makes two-thread steps 2-6× slower
 (docs/performance.md).
 """

@@ -2,7 +2,7 @@
 
 Trains a fixed mini-grid, every run of it, once through today's path (``train_run(path="reference")``: the
 loop the study's cpu grids ran) and once through the new one (``path="fast"``), each with the
-grid runner's own layout (``runner.execute``: 2 worker processes × 1 thread on a 2-core machine) into a fresh
+grid's own layout (``grid.execute``: 2 worker processes × 1 thread on a 2-core machine) into a fresh
 temporary store, and prints runs per hour and training tokens per second of each and their ratio (new over
 old), with the machine's conditions, and the CPU time the workers took per run (``getrusage`` of the reaped worker
 processes: less disturbed than the wall clock when other work shares the cores). ``--rounds 2`` runs old,
@@ -81,7 +81,7 @@ def _train_path(path: str):
 
 def run_grid(path: str, runs, scale, scale_file: Path, root: Path, workers: int, threads: int) -> dict:
     """Train every run of ``runs`` through ``path`` into a fresh store under ``root``; timings and records."""
-    from ..runner import execute
+    from ..grid import execute
     from ..store import Store
 
     store = Store(root / path)
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.filterwarnings("ignore", message="Triton is not supported")
     from ..params import load_scale
-    from ..runner import plan
+    from ..grid import plan
     from ..runtime import _cpu_model, cpu_has_native_bf16
     from ..train import run_data
     from ..variants import VARIANTS

@@ -3,7 +3,7 @@
 One Ray core task per run (not Tune: the study has its own plan and store). The driver, the process that
 runs this module, does everything that touches the results store; the workers only train:
 
-    plan (runner.plan) → skip the stored runs (Store.get) → claim a run (Store.claim, on the driver's host)
+    plan (grid.planning.plan) → skip the stored runs (Store.get) → claim a run (Store.claim, on the driver's host)
     → submit it with the CPUs/GPUs one run of the scale asks for → a worker generates the run's data from
     its seed, trains, returns the record → the driver writes it (Store.put, atomic) → releases the claim.
 
@@ -47,10 +47,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from .params import Scale
-from .runner import RunsFailed  # raised after a grid with failed runs (also importable from here)
-from .store import Store
-from .train import RunSpec
+from ..params import Scale
+from ..store import Store
+from ..train import RunSpec
+from .planning import RunsFailed, Summary, check_budget, describe  # RunsFailed: also importable from here
 
 DEFAULT_MAX_RETRIES = 3  # attempts after a worker process dies (Ray's default for tasks)
 
@@ -256,10 +256,9 @@ def _train_on_worker(ref: str, source: str | None, spec: RunSpec, scale: Scale, 
 
         Path(trace, f"{run_name(spec)}.{os.getpid()}").write_text(ray.get_runtime_context().get_node_id())
     os.environ.setdefault("DELTALAB_DATA", str(Path(tempfile.gettempdir()) / "deltalab-data"))
-    from .runner import check_budget
-    from .runtime import set_threads
-    from .train import train_run
-    from .variants import get_variant
+    from ..runtime import set_threads
+    from ..train import train_run
+    from ..variants import get_variant
 
     set_threads(threads)
     check_budget(spec, scale)  # this node would train the run under the id the driver planned (precision)
@@ -284,12 +283,11 @@ def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | No
                 address: str | None = None, progress: bool = True, num_cpus: float | None = None,
                 num_gpus: float | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
                 max_in_flight: int | None = None):
-    """Train every run of ``runs`` not stored yet on the Ray cluster at ``address``; returns the runner's
+    """Train every run of ``runs`` not stored yet on the Ray cluster at ``address``; returns a
     ``Summary`` (a run another process holds is left to it and listed in ``Summary.held``, as the local engine
     does). Raises ``RunsFailed`` after the grid if some runs failed (every other run is stored)."""
-    from .runner import Summary, describe
-    from .runtime import git_commit
-    from .variants import VARIANTS
+    from ..runtime import git_commit
+    from ..variants import VARIANTS
 
     store = store or Store()
     summary = Summary()

@@ -1,4 +1,5 @@
-"""From stored run records to the study's tables.
+"""The accuracy tables of the stored runs: from run records to the study's tables (``accuracies_df.csv``,
+``accuracies_summary.csv``) and the per-seed scores every notebook table is built from.
 
 MAD's score, per variant and task (mad/analysis.py):
 
@@ -38,7 +39,7 @@ from . import tasks as T
 from .variants import VARIANTS
 
 COLUMNS = list(T.COLUMNS)
-_USER_ID = re.compile(r".+-([0-9a-f]{8})")  # runner.variant_id of a user's file
+_USER_ID = re.compile(r".+-([0-9a-f]{8})")  # grid.variant_id of a user's file
 
 
 def row_label(variant: str, recorded_label: str) -> str:
@@ -120,11 +121,12 @@ def _expected_for(runs: pd.DataFrame, expected: dict | None) -> dict:
     scales = sorted(runs["scale"].unique())
     if len(scales) != 1:
         raise ValueError(f"runs of several scales ({', '.join(scales)}) in one table; pass expected= "
-                         "(tables.expected_runs(scale)) or keep one scale per table")
+                         "(accuracies.expected_runs(scale)) or keep one scale per table")
     try:
         return expected_runs(load_scale(scales[0]))
     except ValueError as e:
-        raise ValueError(f"cannot tell which runs a seed needs: {e}; pass expected=tables.expected_runs(scale)") from e
+        raise ValueError(f"cannot tell which runs a seed needs: {e}; pass "
+                         "expected=accuracies.expected_runs(scale)") from e
 
 
 def planned(runs: pd.DataFrame, expected: dict) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """What run_variant.ipynb calls: train-or-reuse through the store, then the same row assembly, paired statistics
-and sentences as the round notebooks (``deltalab.analysis``).
+and sentences as the round notebooks (the rest of ``deltalab.analysis``); and ``write_environment``, the
+environment file beside an executed notebook (both notebooks, scripts/study.sh).
 
 Notebooks hold no logic of their own (no ``def``/``class``): they call these functions and show results.
 """
@@ -12,19 +13,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import plots
-from . import tasks as T
-from .analysis import inert as inert_cells
-from .analysis import sentences, stats
-from .analysis import tables as views
-from .analysis.names import AVERAGE, BASELINES
-from .analysis.study import expected_settings, per_seed, seed_scores
-from .params import load_scale
-from .runner import Summary, resolve_tasks, run_variant, variant_id
-from .runtime import environment
-from .store import Store
-from .tables import expected_runs, records_frame
-from .variants import VARIANTS, get_variant
+from .. import plots
+from .. import tasks as T
+from ..accuracies import expected_runs, records_frame
+from ..grid import Summary, resolve_tasks, run_variant, variant_id
+from ..params import load_scale
+from ..runtime import environment
+from ..store import Store
+from ..variants import VARIANTS, get_variant
+from . import inert as inert_cells
+from . import sentences, stats, tables
+from .names import AVERAGE, BASELINES
+from .study import expected_settings, per_seed, seed_scores
 
 
 @dataclass
@@ -52,7 +52,7 @@ def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, wor
                    progress: bool = False, engine: str = "local", address: str | None = None) -> VariantReport:
     """Train (or reuse) ``variant`` and both baselines on the scale's tasks; compare them, paired over seeds. The
     figure goes to ``figures_dir`` (default: beside the store, ``<tables dir>/figures``). ``engine="ray"`` trains
-    on the Ray cluster at ``address`` (``deltalab.ray_engine``)."""
+    on the Ray cluster at ``address`` (``deltalab.grid.ray_cluster``)."""
     store = store or Store()
     v = get_variant(variant)  # validity checks run here, before anything is trained or written
     sc = load_scale(scale)
@@ -69,7 +69,7 @@ def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, wor
     expected = expected_settings(sc, task_list)
     scores, _ = seed_scores(records_frame(records), expected_runs(sc, task_list))
     inert = inert_cells.cells(records, expected, sc)
-    table = views.means(scores, rows, columns)
+    table = tables.means(scores, rows, columns)
     figures_dir = Path(figures_dir or store.tables_dir(scale) / "figures")
     bars = []
     for r in rows:

@@ -1,0 +1,126 @@
+"""The grid on this machine: a pool of worker processes, each training one run at a time into the store.
+
+``execute_local`` trains every planned run that is not stored yet, in ``workers`` processes (each with
+``threads // workers`` torch threads: on a 2-core machine two single-thread processes out-run one two-thread
+process, see params/scales/cpu.yaml). A worker claims its run (``Store.claim``) and writes its record the moment it
+finishes, so an interrupted grid resumes where it stopped; a worker whose grid process is killed stops.
+``grid.engines.execute`` chooses between this engine and the Ray one.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from pathlib import Path
+
+from ..params import Scale, load_scale
+from ..runtime import set_threads
+from ..store import Store
+from ..train import RunSpec, train_run
+from ..variants import get_variant
+from .planning import RunError, RunsFailed, Summary, check_budget, describe
+
+
+def _watch_parent(parent: int, every: float = 1.0) -> None:
+    """Worker initializer: a daemon thread ends this process once its grid process is gone (killed), so a
+    running worker does not train on for nobody; the lock of the run it held is then stale."""
+    def watch():
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent:
+                os._exit(70)
+
+    threading.Thread(target=watch, name="watch grid process", daemon=True).start()
+
+
+def _run_one(ref: str, spec: RunSpec, scale_name: str, store_root: str, threads: int | None,
+             parent: int | None = None) -> str:
+    """Worker: train ``spec`` unless stored or claimed by another process. Returns what happened. A worker
+    whose grid process is gone (killed) starts nothing new (and ``_watch_parent`` ends a running one)."""
+    if parent is not None and os.getppid() != parent:
+        return "busy"
+    set_threads(threads)
+    store = Store(store_root)
+    if store.get(spec, quarantine=True) is not None:
+        return "skipped"
+    with store.claim(spec) as owned:
+        if not owned:
+            return "busy"
+        if store.get(spec, quarantine=True) is not None:  # finished by another process meanwhile
+            return "skipped"
+        scale = load_scale(scale_name) if not Path(scale_name).suffix else load_scale(Path(scale_name))
+        check_budget(spec, scale)
+        store.check_writable(spec)  # a full disk or unwritable store fails now, not after training
+        try:
+            result = train_run(spec, scale, get_variant(ref))
+        except Exception as e:
+            raise RunError(f"{describe(spec, ref)} failed: {type(e).__name__}: {e}") from e
+        store.put(spec, result.to_record())
+    return "diverged" if result.diverged else "trained"
+
+
+def execute_local(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None, workers: int = 1,
+                  threads: int | None = None, progress: bool = True, scale_ref: str | None = None) -> Summary:
+    """Train every run not yet stored on this machine. ``workers`` > 1 uses that many processes; ``threads`` per
+    process defaults to ``cpu_count // workers``. A run another process holds is left to it and listed in
+    ``Summary.held``; a corrupt record is moved aside and re-trained. ``scale_ref``: the scale as the workers load
+    it (a name or a scale file's path; default ``scale.name``). Raises ``RunsFailed`` after the grid if some runs
+    failed (every other run is stored)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer ≥ 1 (processes); got {workers!r}")
+    store = store or Store()
+    summary = Summary()
+    t0 = time.perf_counter()
+    todo = [(ref, spec) for ref, spec in runs if store.get(spec, quarantine=True) is None]
+    summary.skipped = len(runs) - len(todo)
+    threads = threads or max(1, (os.cpu_count() or 1) // max(workers, 1))
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"{scale.name} grid", file=sys.stderr, unit="run")
+
+    def tally(outcome: str, spec: RunSpec) -> None:
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+        if outcome == "busy":
+            summary.held.append(f"{describe(spec)}: {store.lock_state(store.lock_path(spec))[1]}")
+        if bar is not None:
+            bar.update(1)
+
+    failures: list[tuple[RunSpec, BaseException]] = []
+
+    def settle(spec: RunSpec, outcome) -> None:
+        """Tally a finished run; a run that raised (or whose worker died) is a failure, and the grid goes on."""
+        try:
+            tally(outcome(), spec)
+        except (RunError, BrokenProcessPool) as e:
+            failures.append((spec, e))
+            tally("failed", spec)
+
+    scale_name = scale_ref or scale.name
+    if workers <= 1:
+        for ref, spec in todo:
+            settle(spec, lambda: _run_one(ref, spec, scale_name, str(store.root), threads))
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                 initializer=_watch_parent, initargs=(os.getpid(),)) as pool:
+            pending = {pool.submit(_run_one, ref, spec, scale_name, str(store.root), threads, os.getpid()): spec
+                       for ref, spec in todo}
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        settle(pending.pop(f), f.result)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # the runs in progress finish; none start
+                raise
+    if bar is not None:
+        bar.close()
+    summary.seconds = time.perf_counter() - t0
+    if failures:
+        raise RunsFailed(failures, len(todo))
+    return summary
