@@ -26,6 +26,11 @@ from build_notebooks import CHECK, notebook
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "notebooks" / "round.ipynb"
 
+def tagged(*site_roles: str) -> dict:
+    """nbval checks the cell's output; ``site_roles`` name the cell for ``deltalab.site`` (the landing page)."""
+    return {"tags": CHECK["tags"] + list(site_roles)}
+
+
 ROUND = [
     new_markdown_cell(
         "# An analysis round, re-measured\n\n"
@@ -66,7 +71,7 @@ ROUND = [
         "rnd = load_round(round_file)\n"
         "scale_params = load_scale(scale)\n"
         "display(Markdown(sentences.header(rnd, scale_params)))",
-        metadata=CHECK,
+        metadata=tagged("site-header"),
     ),
     new_markdown_cell("## Train, or reuse the stored runs\n\n"
                       "Every finished run is stored under the results folder; a second execution trains nothing."),
@@ -77,7 +82,7 @@ ROUND = [
         "report.trained_counts(study.trained)"
     ),
     new_code_cell("display(Markdown(sentences.training_note(study.runs, every_row, columns, study.incomplete, "
-                  "study.tag, rnd.conclusion)))", metadata=CHECK),
+                  "study.tag, rnd.conclusion)))", metadata=tagged("site-training")),
     new_markdown_cell("## How the verdicts are reached"),
     new_code_cell('display(Markdown(sentences.method(study.scores["seed"].nunique())))', metadata=CHECK),
     new_markdown_cell(
@@ -173,7 +178,7 @@ ROUND = [
                   "else:\n"
                   '    display(Markdown(f"Round {rnd.number} does not conclude the study; round {concluding_round()} '
                   'measures the agreement of the scale."))',
-                  metadata={"tags": CHECK["tags"] + ["site-agreement"]}),
+                  metadata=tagged("site-agreement")),
     new_markdown_cell("## Figures\n\nHatched cells: the change does not act there (DeltaNet's runs); cross-hatched "
                       "cells: the row has not learned the task within the budget. The rank figure sets ranks against "
                       "ranks (the two scales' values are not expected to match) over every row in both tables."),
@@ -230,7 +235,7 @@ ROUND = [
         "    claims.claims_table(rnd.success_criteria, here, there, rows, columns, seed_rows)])\n"
         "display(Markdown(sentences.family_note([claim_table, criteria], study.tag)))\n"
         'display(Markdown(sentences.verdicts_markdown(claim_table, study.tag, "claims")))',
-        metadata={"tags": CHECK["tags"] + ["site-claims"]},
+        metadata=tagged("site-claims"),
     ),
     new_markdown_cell("## The proposal and its own success criteria\n\n"
                       "Judged above with the claims (one family, one adjustment); shown here."),
@@ -238,7 +243,7 @@ ROUND = [
         'display(Markdown(sentences.verdicts_markdown(criteria, study.tag, "success criteria")))\n'
         'display(Markdown(sentences.proposal_summary(list(criteria["verdict here"]), rnd.proposal, study.tag,\n'
         '                                            list(criteria["verdict adjusted"]))))',
-        metadata={"tags": CHECK["tags"] + ["site-criteria"]},
+        metadata=tagged("site-criteria"),
     ),
     new_markdown_cell("## The study's conclusion\n\n"
                       "Only the last round concludes: it ranks every registered variant whose change acts somewhere by "
@@ -260,15 +265,17 @@ ROUND = [
         "    display(proposals)\n"
         "else:\n"
         '    display(Markdown(f"Round {rnd.number} does not conclude the study; round {concluding_round()} does."))',
-        metadata=CHECK,
+        metadata=tagged("site-conclusion"),
     ),
     new_code_cell('if "all" in pictures:\n    display(Image(filename=str(pictures["all"])))\n'
-                  'if "all_heatmap" in pictures:\n    display(Image(filename=str(pictures["all_heatmap"])))'),
+                  'if "all_heatmap" in pictures:\n    display(Image(filename=str(pictures["all_heatmap"])))',
+                  metadata={"tags": ["site-ranking-figure"]}),
     new_markdown_cell("## Cost"),
     new_code_cell(
         "display(Markdown(cost.cost_note(bench, Path(bench_file).name if bench_file else None)))\n"
         'if "cost" in pictures:\n'
-        '    display(Image(filename=str(pictures["cost"])))'
+        '    display(Image(filename=str(pictures["cost"])))',
+        metadata={"tags": ["site-cost"]},
     ),
     new_code_cell("if environment_file:\n    report.write_environment(environment_file)"),
 ]
