@@ -305,3 +305,16 @@ def test_the_paired_table_says_it_is_an_unadjusted_screen():
     paired = pd.DataFrame({"Compress": ["+0.100 ▲ [+0.01, +0.2] n=4", "+0.001 [-0.01, +0.02] n=4", "does not act"]})
     text = sentences.screen_note(paired, "t")
     assert "1 of the 2 differences" in text and "unadjusted" in text
+
+
+def test_a_seed_table_judges_a_claim_on_the_average():
+    """A seed table has no runs and no curves: a pairwise claim on its Average is judged on its point values (the
+    check that two rows' runs are each other's, or unlearned, never applies to it)."""
+    from deltalab.params import Claim
+
+    table = claims.TableEvidence(pd.DataFrame({"Compress": {"delta_net": 0.44, "decay_state": 0.43},
+                                               "Memorize": {"delta_net": 0.40, "decay_state": 0.36}}), None, set())
+    assert table.columns == ["Compress", "Memorize"]
+    v = claims.judge(Claim(text="t", kind="beats", task="Average", variant="decay_state", other="delta_net"),
+                     table, ["delta_net", "decay_state"], ["Compress", "Memorize"])
+    assert claims.is_verdict(v.status) and v.status.startswith("not established")  # no noise known: unclear

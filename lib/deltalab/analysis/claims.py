@@ -246,6 +246,11 @@ class TableEvidence:
     def inert_in_mad(self, v: str, column: str) -> bool:
         return (v, column) in self.mad_inert
 
+    @property
+    def columns(self) -> list[str]:
+        """The task columns the table reports (its Average is theirs)."""
+        return [c for c in self.frame.columns if c != AVERAGE]
+
     def same_runs(self, a: str, b: str, column: str, setting: str) -> list[str]:
         return []  # a table has no runs to compare
 
