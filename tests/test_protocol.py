@@ -210,3 +210,29 @@ def test_a_changed_budget_is_a_new_run(tmp_path):
     stale["spec"]["budget_id"] = "000000"
     next(tmp_path.rglob("*.json")).write_text(json.dumps(stale))
     assert Store(tmp_path).records("smoke") == []
+
+
+def test_a_task_can_sweep_its_own_learning_rates(tmp_path):
+    """``tasks.<task>.lrs`` overrides the scale's ``lrs`` for that task alone: the plan and the runs a seed needs
+    follow it, and a bad value names the key."""
+    import yaml
+
+    from deltalab import tasks as T
+    from deltalab.params import PARAMS_DIR
+
+    data = yaml.safe_load((PARAMS_DIR / "scales" / "smoke.yaml").read_text())
+    task = next(iter(data["tasks"]))
+    data["tasks"][task]["lrs"] = [0.003]
+    path = tmp_path / "smoke.yaml"
+    path.write_text(yaml.safe_dump(data))
+    scale = load_scale(path)
+    assert scale.lrs_for(task) == (0.003,) and all(scale.lrs_for(t) == scale.lrs for t in scale.tasks if t != task)
+    lrs = {spec.task: set() for _, spec in plan(["delta_net"], scale)}
+    for _, spec in plan(["delta_net"], scale):
+        lrs[spec.task].add(spec.lr)
+    assert lrs[task] == {0.003} and all(v == set(scale.lrs) for t, v in lrs.items() if t != task)
+    assert {lr for _, lr, _ in accuracies.expected_runs(scale)[T.COLUMN[task]]} == {0.003}
+    data["tasks"][task]["lrs"] = [-1]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match=rf"tasks.{task}.lrs\[0\]"):
+        load_scale(path)

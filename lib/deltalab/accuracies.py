@@ -91,7 +91,8 @@ def expected_runs(scale, tasks: list[str] | None = None) -> dict[str, set[tuple[
         if tasks is not None and task not in tasks:
             continue
         sids = [T.setting_id(task, s) if s else "baseline" for s in budget.settings]
-        out[T.COLUMN[task]] = {(sid, float(lr), float(wd)) for sid in sids for lr in scale.lrs for wd in scale.wds}
+        out[T.COLUMN[task]] = {(sid, float(lr), float(wd)) for sid in sids for lr in scale.lrs_for(task)
+                               for wd in scale.wds}
     return out
 
 

@@ -22,7 +22,8 @@ A scale (``params/scales/<name>.yaml``) says how much of MAD's protocol a run ge
     calibration_rows           the seed-table rows a reduced scale was calibrated on (pre-registered: its
                                agreement with the full protocol is reported on the other rows, held out)
     tasks:                     per task: the budget and the MAD settings kept
-      <task>: {num_train_examples, epochs, batch_size, settings: [changes from MAD's baseline]}
+      <task>: {num_train_examples, epochs, batch_size, settings: [changes from MAD's baseline],
+               lrs: [the task's own learning rates, where they differ from the scale's]}
 
 A round (``params/rounds/round_<n>.yaml``) is one seed document: its table's rows, its claims and its proposal's
 success criteria (``Round``, ``Claim``). How a claim is written — kinds, ``margin``, ``setting``, and the
@@ -121,6 +122,7 @@ class TaskBudget:
     epochs: int
     batch_size: int
     settings: tuple[dict, ...] = ({},)  # changes from MAD's baseline setting; {} is the baseline itself
+    lrs: tuple[float, ...] = ()  # this task's learning-rate sweep, where it differs from the scale's ``lrs``
 
     def __post_init__(self):
         for name in ("num_train_examples", "epochs", "batch_size"):
@@ -153,6 +155,10 @@ class Scale:
         if variant in more and self.baseline_seeds:
             return tuple(dict.fromkeys(self.seeds + self.baseline_seeds))
         return self.seeds
+
+    def lrs_for(self, task: str) -> tuple[float, ...]:
+        """The learning rates a task sweeps: its own ``lrs`` where the scale file gives them, else the scale's."""
+        return self.tasks[task].lrs or self.lrs
 
     def rows(self) -> list[str]:
         """The variants the scale's grid and tables cover: ``variants``, or every registered one."""
@@ -259,6 +265,8 @@ def _scale_values(data: dict, where: str, stem: str) -> dict:
         budget = dict(budget)
         for key in ("num_train_examples", "epochs", "batch_size"):
             _int(where, f"{at}.{key}", budget[key])
+        if "lrs" in budget:
+            budget["lrs"] = _list(where, f"{at}.lrs", budget["lrs"], lambda w, k, x: _number(w, k, x, positive=True))
         settings = budget.pop("settings", None) or [{}]
         if settings == "all":  # every MAD setting of the task, written as its change from the baseline
             base = task_registry.baseline(task)

@@ -70,7 +70,7 @@ def plan(variant_refs: list[str], scale: Scale, tasks: list[str] | None = None,
         for task in tasks:
             budget = budget_id(scale, task)
             for setting in scale.tasks[task].settings:
-                for lr in scale.lrs:
+                for lr in scale.lrs_for(task):
                     for wd in scale.wds:
                         for seed in run_seeds:
                             runs.append((ref, make_spec(vid, task, setting, lr, wd, seed, scale.name, budget)))
