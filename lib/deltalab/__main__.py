@@ -283,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
                            "nothing)")
     agree.add_argument("--scale", type=_scale, default="cpu", help="a scale's name or a path to a scale file")
     agree.add_argument("--readme", action="store_true", help="also write the table into README.md's agreement block")
+    agree.add_argument("--per-setting", action="store_true", help="also judge each of the scale's settings alone")
+    agree.add_argument("--calibration-of", type=_scale, default=None, help="hold out from another scale's "
+                       "calibration_rows (e.g. cpu's, to read an older scale's runs of the same rows)")
 
     sub.add_parser("bench", help="train-step throughput benchmark", add_help=False)
     sub.add_parser("site", help="the study as a static site, from the executed notebooks (see deltalab.site)",
@@ -362,8 +365,14 @@ def main(argv: list[str] | None = None) -> int:
             from .runtime import REPO_ROOT
 
             scale = load_scale(args.scale)
-            frame = agreement.scale_agreement(args.scale, store=store)
+            calibration = load_scale(args.calibration_of).calibration_rows if args.calibration_of else None
+            frame = agreement.scale_agreement(args.scale, store=store, calibration=calibration)
             print(agreement.markdown(frame, scale.name))
+            print(f"\nper row set (calibration: the rows the scale was tuned on):\n"
+                  f"{frame.round(3).to_string(index=False)}")
+            if args.per_setting:
+                each = agreement.scale_agreement(args.scale, store=store, per_setting=True, calibration=calibration)
+                print(f"\neach setting alone:\n{each.round(3).to_string(index=False)}")
             if args.readme:
                 readme = REPO_ROOT / "README.md"
                 text = agreement.replace_readme_block(readme.read_text(), agreement.readme_block(frame, scale.name),

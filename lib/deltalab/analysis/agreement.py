@@ -96,7 +96,8 @@ def classify(per_seed: dict[str, dict[int, float]], seed_column: pd.Series) -> t
 
 def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, ...] | list[str],
               noise_sd: float, same_model: dict[str, set[str]] | None = None, boot_seed: int = 0) -> pd.DataFrame:
-    """One row per task × row set ("all", and "held-out" when the scale names its ``calibration`` rows): ``COLUMNS``. ``scores``: the study's long frame (``variant,
+    """One row per task × row set ("all"; "held-out" and "calibration" when the scale names its ``calibration``
+    rows): ``COLUMNS``. ``scores``: the study's long frame (``variant,
     column, setting, seed, acc``; task scores under ``setting == "all"``); ``seed``: the seed table (short names);
     ``same_model``: task column → the rows that are one model there (tied in the ceiling's truth)."""
     same_model = same_model or {}
@@ -106,7 +107,8 @@ def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, 
         here = task_scores[task_scores["column"] == column]
         per_seed = {v: dict(zip(g["seed"].astype(int), g["acc"].astype(float))) for v, g in here.groupby("variant")}
         matched = [r for r in seed.index if r in per_seed]
-        sets = [("all", matched)] + ([("held-out", [r for r in matched if r not in set(calibration)])]
+        sets = [("all", matched)] + ([("held-out", [r for r in matched if r not in set(calibration)]),
+                                      ("calibration", [r for r in matched if r in set(calibration)])]
                                      if calibration else [])
         for label, rows in sets:
             if len(rows) < 2:
@@ -138,10 +140,14 @@ def full_protocol_document() -> str:
     return load_round(f"round_{concluding_round()}").seed_document
 
 
-def scale_agreement(scale: str, store=None, boot_seed: int = 0) -> pd.DataFrame:
+def scale_agreement(scale: str, store=None, boot_seed: int = 0, per_setting: bool = False,
+                    calibration: tuple[str, ...] | None = None) -> pd.DataFrame:
     """``agreement`` of a scale's stored runs (every row its grid covers) with the full protocol's seed table, held
     out from the scale's ``calibration_rows``; the seed table's noise and one-model rows as ``claims`` measures
-    them. Trains nothing; a row or seed without every planned run of a task is left out of that task."""
+    them. Trains nothing; a row or seed without every planned run of a task is left out of that task.
+    ``calibration``: the rows held out from (default: the scale's own ``calibration_rows``); ``per_setting``:
+    each of the scale's settings judged on its own (a ``setting`` column says which), as if it
+    were the task's only one."""
     from .. import accuracies
     from ..params import load_scale
     from ..store import Store
@@ -153,7 +159,13 @@ def scale_agreement(scale: str, store=None, boot_seed: int = 0) -> pd.DataFrame:
     records = (store or Store()).records(sc.name, variants=sc.rows())
     scores, _ = seed_scores(accuracies.records_frame(records), accuracies.expected_runs(sc, tasks))
     inert = inert_cells.cells(records, expected_settings(sc, tasks), sc)
-    return with_seed_table(scores, inert, seed_table(full_protocol_document()), sc.calibration_rows, boot_seed)
+    seed = seed_table(full_protocol_document())
+    calibration = sc.calibration_rows if calibration is None else tuple(calibration)
+    if not per_setting:
+        return with_seed_table(scores, inert, seed, calibration, boot_seed)
+    frames = [with_seed_table(g.assign(setting="all"), inert, seed, calibration, boot_seed).assign(setting=s)
+              for s, g in scores[scores["setting"] != "all"].groupby("setting")]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*COLUMNS, "setting"])
 
 
 def with_seed_table(scores: pd.DataFrame, inert: pd.DataFrame, seed: pd.DataFrame, calibration, boot_seed: int = 0
