@@ -19,11 +19,9 @@ import re
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import pytest
 
 from deltalab import site
@@ -187,22 +185,6 @@ def test_a_notebook_of_another_scale_is_refused(study, tmp_path):
     shutil.copy(REPO_ROOT / "outputs" / "cpu" / "run_variant.ipynb", tmp_path)
     with pytest.raises(site.SiteError, match="another scale"):
         site.read_study(tmp_path, "smoke")
-
-
-def test_the_agreement_hook(monkeypatch, capsys):
-    module = "deltalab.analysis.agreement"
-    monkeypatch.setitem(sys.modules, module, None)  # the module does not exist
-    table, note = site.agreement_html("smoke")
-    assert table is None and note.startswith("Not yet measured")
-    fake = types.ModuleType(module)
-    monkeypatch.setitem(sys.modules, module, fake)  # it exists, without the function
-    assert site.agreement_html("smoke")[1].startswith("Not yet measured")
-    fake.agreement_table = lambda scale: pd.DataFrame({"protocol": ["full", "proxy"], "Spearman": [1.0, 0.812]})
-    table, note = site.agreement_html("smoke")
-    assert "0.812" in table and "proxy" in table and "agreement_table('smoke')" in note
-    fake.agreement_table = lambda scale: 1 / 0  # it fails: said on the page and on stderr, the build goes on
-    table, note = site.agreement_html("smoke")
-    assert table is None and "ZeroDivisionError" in note and "ZeroDivisionError" in capsys.readouterr().err
 
 
 def test_cells_are_found_by_tag_first_and_text_changes_are_tolerated(study):

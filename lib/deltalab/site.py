@@ -14,8 +14,7 @@ The landing page is generated, not typed: every sentence, table and figure on it
 executed notebook (or, for the scale, from params/scales/<scale>.yaml), so its numbers are the notebooks' numbers.
 A cell is found by its tag ``site-<role>`` when the notebook builder sets one, else by a piece of its source
 (``ROLES``); a part the notebooks do not have says so on the page instead of failing the build. The rank-agreement
-table is the concluding round's (its `site-agreement` cell) when it shows one; else, the hook,
-``deltalab.analysis.agreement.agreement_table(scale)`` when that function exists; else "not yet measured".
+table is the concluding round's (its `site-agreement` cell); a study whose concluding notebook has none says so.
 
 The source tree Sphinx reads is staged in a temporary folder: copies of the notebooks, each retitled with its round's
 title (the round notebooks all open with the same generic heading), with its code cells folded (``hide-input``)
@@ -296,48 +295,6 @@ def archived(description: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The rank-agreement hook
-
-
-def agreement_html(scale: str) -> tuple[str | None, str]:
-    """(HTML of the rank-agreement table, a note). The table is ``deltalab.analysis.agreement.agreement_table(scale)``
-    when that function exists; otherwise None and "not yet measured"."""
-    module = "deltalab.analysis.agreement"
-    not_yet = (f"Not yet measured: `{module}.agreement_table` does not exist yet, so no proxy protocol's rank "
-               f"agreement with the full protocol is shown for scale `{scale}`.")
-    try:
-        import importlib
-
-        agreement = importlib.import_module(module)
-        table_of = getattr(agreement, "agreement_table", None)
-        if table_of is None:
-            return None, (f"Not yet measured: `{module}` has no `agreement_table(scale)` yet, so no proxy "
-                          f"protocol's rank agreement with the full protocol is shown for scale `{scale}`.")
-        table = table_of(scale)
-    except ModuleNotFoundError as e:
-        if e.name == module:
-            return None, not_yet
-        error = e
-    except Exception as e:  # shown on the page and warned about; the rest of the site still builds
-        error = e
-    else:
-        error = None
-    if error is not None:
-        print(f"warning: {module}.agreement_table({scale!r}) failed: {type(error).__name__}: {error}",
-              file=sys.stderr)
-        return None, f"Not measured: `agreement_table({scale!r})` failed: {type(error).__name__}: {error}"
-    if table is None:
-        return None, f"Not yet measured: `agreement_table({scale!r})` returned nothing."
-    note = f"From `{module}.agreement_table({scale!r})`, computed from the stored runs when the site was built."
-    if hasattr(table, "to_html"):
-        try:
-            return table.to_html(classes="dataframe", border=0, na_rep=""), note  # a DataFrame
-        except TypeError:
-            return table.to_html(), note  # a Styler
-    return f"<pre>{html.escape(str(table))}</pre>", note
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # The landing page
 
 
@@ -393,11 +350,9 @@ def landing(scale: str, notebooks: list[Notebook], others: list[tuple[str, str, 
         md.extend(p + "\n" for p in concluding.intro("agreement"))
         md.extend(_raw(o.data) if o.kind == "html" else o.data.strip() + "\n" for o in shown
                   if o.kind in ("html", "markdown"))
-    else:  # the hook: the analysis function, when it exists
-        table, note = agreement_html(scale)
-        md.append(note + "\n")
-        if table:
-            md.append(_raw(table))
+    else:
+        md.append(f"Not measured: the study's concluding notebook has no agreement table (re-execute it: "
+                  f"`python -m deltalab agreement --scale {scale}` prints the table from the stored runs).\n")
 
     md.append("## The conclusion\n")
     if concluding is None:
