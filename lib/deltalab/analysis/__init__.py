@@ -1,10 +1,13 @@
 """The analysis layer: from stored runs to the round notebooks' tables, figures and verdicts, one role per module.
 
-    study.py       the seed documents; train or reuse a round's rows; per-seed scores (``Study``); learning curves
+    study.py       the seed tables (params/seed_tables/); train or reuse a round's rows; per-seed scores (``Study``);
+                   learning curves
     inert.py       where a change does not act (runs that are DeltaNet's bit for bit, or two rows' runs each other's),
-                   null controls
-    stats.py       paired differences per seed, one row's interval in [0, 1], the seed tables' noise, signal ratio
-    claims.py      judging a claim: verdict words, evidence from the study or from a seed table
+                   null controls; where a row has not learned a setting within the budget, or is still climbing
+    stats.py       paired differences per seed with p-values and sign counts, Holm's adjustment, one row's interval in
+                   [0, 1], the seed tables' noise, Spearman's ρ with its bootstrap interval, signal ratio
+    claims.py      judging a claim: verdict words, evidence from the study or from a seed table, a round's family
+    agreement.py   how well a scale predicts MAD's full protocol (rank agreement with the seed table, held-out rows)
     tables.py      the tables a notebook shows (one path for rows × tasks + Average)
     sentences.py   every sentence of the notebooks, generated from the data
     figures.py     the round's figures (drawn by ``deltalab.plots``)
