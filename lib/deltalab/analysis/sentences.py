@@ -20,6 +20,11 @@ from .tables import CEILING, CLIMBING_MARK, NOT_ACTING, NOT_LEARNED, setting_lab
 
 # --- the round and its data -------------------------------------------------------------------------------
 
+def opening(words: str) -> str:
+    """``words`` as the start of a sentence ("at scale `cpu`" → "At scale `cpu`")."""
+    return words[:1].upper() + words[1:]
+
+
 def header(rnd: Round, scale: Scale) -> str:
     """The round's title, question, proposal and scale, as markdown."""
     rows = ", ".join(f"`{v}`" for v in rnd.variants)
@@ -69,7 +74,7 @@ def learning_note(learning: pd.DataFrame, rows: list[str], columns: list[str], t
             f"it is still climbing when it gained more than {fmt(inert_cells.CLIMBING)} in the last epoch.")
     unlearned = {c: [v for v in whole[(whole["column"] == c) & ~whole["learned"]]["variant"]] for c in columns}
     unlearned = {c: vs for c, vs in unlearned.items() if vs}
-    text = f"{tag}: " + (
+    text = f"{opening(tag)}: " + (
         "every row has learned every task within the budget." if not unlearned else
         "rows that have not learned a task within the budget: " + "; ".join(
             f"{c}: {join_words(vs)}" for c, vs in unlearned.items())
@@ -91,7 +96,7 @@ def screen_note(paired: pd.DataFrame, tag: str) -> str:
     """What the ▲/▼ of a paired table are: an unadjusted screen, with its count of tests and marks."""
     cells = [str(x) for x in paired.to_numpy().ravel() if str(x) and "[" in str(x)]
     marks = sum(("▲" in x) or ("▼" in x) for x in cells)
-    return (f"{tag}: ▲/▼ mark an unadjusted screen, each cell tested on its own: {marks} of the {len(cells)} "
+    return (f"{opening(tag)}: ▲/▼ mark an unadjusted screen, each cell tested on its own: {marks} of the {len(cells)} "
             f"differences in this table have an interval that excludes 0; if no row differed from DeltaNet anywhere, "
             f"about {(1 - stats.LEVEL) * len(cells):.0f} would by chance. The verdicts below are adjusted for the "
             f"number of claims they judge; these marks are not.")
@@ -100,7 +105,7 @@ def screen_note(paired: pd.DataFrame, tag: str) -> str:
 def training_note(runs: pd.DataFrame, rows: list[str], columns: list[str], incomplete: pd.DataFrame, tag: str,
                   conclusion: bool) -> str:
     seeds = sorted({int(s) for s in runs["seed"]}) if not runs.empty else []
-    text = (f"{tag}: {len(runs)} stored runs for {len(rows)} rows on {len(columns)} tasks "
+    text = (f"{opening(tag)}: {len(runs)} stored runs for {len(rows)} rows on {len(columns)} tasks "
             f"(seeds used: {', '.join(map(str, seeds))}).")
     if conclusion:
         text += f" This concluding round also trains every other registered variant: {len(rows)} rows in all."
@@ -121,7 +126,7 @@ def inert_note(inert: pd.DataFrame, rows: list[str], columns: list[str], tag: st
     partial = partial[[not ((whole["variant"] == v) & (whole["column"] == c)).any()
                        for v, c in zip(partial["variant"], partial["column"])]]
     if whole.empty and partial.empty:
-        return (f"{tag}: every row's runs differ from DeltaNet's (test loss per epoch) on every task it was measured "
+        return (f"{opening(tag)}: every row's runs differ from DeltaNet's (test loss per epoch) on every task it was measured "
                 f"on, so each change acted on each task.")
     groups: dict[tuple[tuple[str, ...], str], list[str]] = {}
     for v, g in whole.groupby("variant", sort=False):
@@ -130,7 +135,7 @@ def inert_note(inert: pd.DataFrame, rows: list[str], columns: list[str], tag: st
         groups.setdefault((cols, why), []).append(v)
     parts = [f"{join_words(vs)} on {'every task measured' if list(cols) == columns else join_words(cols)} ({why})"
              for (cols, why), vs in sorted(groups.items(), key=lambda kv: (-len(kv[0][0]), kv[0]))]
-    text = (f"{tag}, the change does not act here at this scale, for: {'; '.join(parts)}. Those runs are DeltaNet's bit "
+    text = (f"{opening(tag)}, the change does not act here at this scale, for: {'; '.join(parts)}. Those runs are DeltaNet's bit "
             f"for bit (the same test loss at every epoch of every run), so the scores there are DeltaNet's, not "
             f"evidence about the change: they are left out of verdicts, rankings and \"best\" lists, and marked "
             f"`{NOT_ACTING}` in the tables and hatched in the heat maps.")
@@ -165,7 +170,7 @@ def null_control_note(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str]
                       "none on any task measured.")
                    + " A difference between two rows of that size is run-to-run noise. It is shown in the tables, "
                      "not ranked as a variant.")
-    return "\n\n".join(out) if out else f"{tag}: no row is a null control."
+    return "\n\n".join(out) if out else f"{opening(tag)}: no row is a null control."
 
 
 # --- what the numbers say --------------------------------------------------------------------------------
@@ -194,7 +199,7 @@ def best_per_task(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], co
     """Per task (and the Average): the top row among those whose change acts there (and, with ``learning``, that
     have learned the task), and which rows it is clearly ahead of (paired, unadjusted), so no two sentences can
     disagree."""
-    out = [f"{tag}, among the rows whose change acts on the task (null controls left out"
+    out = [f"{opening(tag)}, among the rows whose change acts on the task (null controls left out"
            + (", and rows that have not learned the task within the budget" if learning is not None else "")
            + "; \"clearly\": each pair on its own, unadjusted):"]
     for col in columns + [AVERAGE]:
@@ -230,7 +235,7 @@ def against_reference(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str]
     """Per task: the rows clearly above and clearly below ``reference`` (paired, unadjusted), and how many show no
     clear difference; with ``learning``, no comparison on a task the reference has not learned, and rows that have
     not learned a task left out of it."""
-    out = [f"{tag}, against `{reference}` (paired over seeds, each row on its own, unadjusted):"]
+    out = [f"{opening(tag)}, against `{reference}` (paired over seeds, each row on its own, unadjusted):"]
     for col in columns + [AVERAGE]:
         present = [r for r in _acting(scores, inert, rows, col, columns) if r != reference]
         if not per_seed(scores, reference, col) or not present:
@@ -277,20 +282,20 @@ def where_delta_net_lags(scores: pd.DataFrame, columns: list[str], tag: str,
     words = {"below": "clearly lags it on", "above": "is clearly ahead of it on", "unclear": "shows no clear difference on",
              "unlearned": "is not compared with it on"}
     said = [f"{words[k]} {'; '.join(v)}" for k, v in parts.items() if v]
-    return f"{tag}: DeltaNet against Gated DeltaNet " + (" — ".join(said) if said else "is not measured") + "."
+    return f"{opening(tag)}: DeltaNet against Gated DeltaNet " + (" — ".join(said) if said else "is not measured") + "."
 
 
 def seed_spread_note(spread: pd.DataFrame, cells: int, tag: str, min_range: float) -> str:
     """A sentence on the seed-spread table: how many cells with two or more seeds disagree by ``min_range``."""
     if cells == 0:
-        return f"{tag}: no row has two seeds on any setting, so the spread over seeds is not measured."
+        return f"{opening(tag)}: no row has two seeds on any setting, so the spread over seeds is not measured."
     if spread.empty:
-        return (f"{tag}: in each of the {cells} (row, task, setting) cells with two or more seeds, the seeds agree "
+        return (f"{opening(tag)}: in each of the {cells} (row, task, setting) cells with two or more seeds, the seeds agree "
                 f"within {min_range:g} accuracy.")
     per_task = spread.groupby("task", sort=True).size()
     where = join_words([f"{task} ({n})" for task, n in per_task.items()])
     seeds = sorted({len(str(s).split(",")) for s in spread["seeds"]})
-    return (f"{tag}: {len(spread)} of the {cells} (row, task, setting) cells with two or more seeds have seeds that "
+    return (f"{opening(tag)}: {len(spread)} of the {cells} (row, task, setting) cells with two or more seeds have seeds that "
             f"disagree by {min_range:g} accuracy or more: {where}. There a run either learns the setting within the "
             f"scale's budget or does not, the per-seed differences are far from normal, and a paired t interval over "
             f"{join_words([str(n) for n in seeds], 'or')} seeds says little.")
@@ -298,9 +303,9 @@ def seed_spread_note(spread: pd.DataFrame, cells: int, tag: str, min_range: floa
 
 def ceiling_note(ceilings: dict[str, list[str]], tag: str) -> str:
     if not ceilings:
-        return f"{tag}: DeltaNet is below {CEILING:g} on every setting, so every setting leaves room above it."
+        return f"{opening(tag)}: DeltaNet is below {CEILING:g} on every setting, so every setting leaves room above it."
     parts = [f"{c} ({join_words(s)})" for c, s in ceilings.items()]
-    return (f"{tag}, DeltaNet is at the ceiling (≥ {CEILING:g}) on {join_words(parts)}: no row can beat it there, so a "
+    return (f"{opening(tag)}, DeltaNet is at the ceiling (≥ {CEILING:g}) on {join_words(parts)}: no row can beat it there, so a "
             f"\"beats\" claim on those tasks rests on their other settings, and a task column that averages a ceiling "
             f"setting with an open one halves the visible difference.")
 
@@ -382,7 +387,7 @@ def controls_note(scores: pd.DataFrame, rows: list[str], columns: list[str], tag
 
         compared = [c for c in cols if (c, "averaging") in diffs]
         near = max((abs(diffs[(c, "averaging")].diff) for c in compared), default=math.nan)
-        summary = (f"{tag}, is {row}'s gain attention or averaging? Its own controls, paired over seeds, with "
+        summary = (f"{opening(tag)}, is {row}'s gain attention or averaging? Its own controls, paired over seeds, with "
                    f"{C.ADJUSTMENT} over these {len(keys)} comparisons (their own family): {row} against "
                    f"{uniform} (equal weights: is the gain averaging?) and {sharp} against {row} (sharper weights: "
                    f"does sharpness add?).")
@@ -440,7 +445,7 @@ def gated_note(scores: pd.DataFrame, curves: pd.DataFrame, settings: dict[str, l
         return None
     g, b = per_seed(scores, REFERENCE, col, s), per_seed(scores, BASELINE, col, s)
     rise = {v: float(c.iloc[-1] - c.iloc[0]) for v, c in by_epoch.items()}
-    return (f"{tag}, Gated DeltaNet lags DeltaNet by the most, on every seed, on {setting_label(col, s)}: "
+    return (f"{opening(tag)}, Gated DeltaNet lags DeltaNet by the most, on every seed, on {setting_label(col, s)}: "
             f"{signed(worst_d.diff)} paired "
             f"(per seed: gated_delta_net {', '.join(fmt(g[k]) for k in sorted(g))}; delta_net "
             f"{', '.join(fmt(b[k]) for k in sorted(b))}). Test accuracy by epoch, mean over seeds: gated_delta_net "
@@ -471,7 +476,7 @@ def family_note(frames: list[pd.DataFrame], tag: str) -> str:
     """Which verdicts form the family the round adjusts, how, and why (``frames``: ``claims.adjust``'s output)."""
     rows = sum(len(f) for f in frames)
     tests = frames[0].attrs.get("family", 0) if frames else 0
-    return (f"**The family, and its adjustment.** {tag}, this round judges {rows} statements: its claims and its "
+    return (f"**The family, and its adjustment.** {opening(tag)}, this round judges {rows} statements: its claims and its "
             f"proposal's success criteria. They form one family, because the round's reading rests on all of them "
             f"together (the proposal's outcome is \"a criterion is contradicted\" as soon as one is), so an error "
             f"in any of them is an error of the round. {tests} of them are tests (the others are not testable at this "
@@ -529,22 +534,22 @@ def verdicts_markdown(table: pd.DataFrame, tag: str, what: str = "claims") -> st
             line += f" Source: {r['source']}"
         lines.append(line)
     if adjusted:
-        head = (f"{tag}, of {len(table)}, after {C.ADJUSTMENT} over the round's family of "
+        head = (f"{opening(tag)}, of {len(table)}, after {C.ADJUSTMENT} over the round's family of "
                 f"{table.attrs.get('family', '?')} tests: {C.words_in(list(table['verdict adjusted']))} "
                 f"(unadjusted: {C.words_in(list(table['verdict here']))}).")
     else:
-        head = f"{tag}, of {len(table)}: {C.words_in(list(table['verdict here']))}."
+        head = f"{opening(tag)}, of {len(table)}: {C.words_in(list(table['verdict here']))}."
     return head + "\n\n" + "\n".join(lines)
 
 
 def proposal_summary(statuses: list[str], proposal: str, tag: str, adjusted: list[str] | None = None) -> str:
     if not statuses:
-        return f"{tag}: {proposal} has no success criteria to check."
+        return f"{opening(tag)}: {proposal} has no success criteria to check."
     if adjusted is None:
-        return (f"{tag}: of the {len(statuses)} success criteria of `{proposal}`, {C.words_in(statuses)}: "
+        return (f"{opening(tag)}: of the {len(statuses)} success criteria of `{proposal}`, {C.words_in(statuses)}: "
                 f"**{C.proposal_outcome(statuses)}**.")
     same = C.proposal_outcome(adjusted) == C.proposal_outcome(statuses)
-    return (f"{tag}: of the {len(statuses)} success criteria of `{proposal}`, after {C.ADJUSTMENT} over the round's "
+    return (f"{opening(tag)}: of the {len(statuses)} success criteria of `{proposal}`, after {C.ADJUSTMENT} over the round's "
             f"family, {C.words_in(adjusted)}: **{C.proposal_outcome(adjusted)}**"
             + (" (the same outcome unadjusted)." if same else
                f" (unadjusted: {C.words_in(statuses)}: {C.proposal_outcome(statuses)})."))
@@ -574,7 +579,7 @@ def conclusion(ranking: pd.DataFrame, controls: list[str], proposals: pd.DataFra
         return text
 
     averages = f"`{scale}` averages" if scale else "averages at this scale"
-    out = [f"{tag}, over the {len(ranking)} ranked rows: the highest {averages} are "
+    out = [f"{opening(tag)}, over the {len(ranking)} ranked rows: the highest {averages} are "
            + ", ".join(f"{r} ({fmt(row[AVERAGE])})" for r, row in top.iterrows())
            + f"; {place(REFERENCE, 'Gated DeltaNet')}, {place(BASELINE, 'DeltaNet')}."]
     clear = [r for r in ranking.index if "▲" in str(ranking.loc[r, "Δ Average vs delta_net"])]
