@@ -394,7 +394,9 @@ def controls_note(scores: pd.DataFrame, rows: list[str], columns: list[str], tag
         raw, adj = clear("averaging", False), clear("averaging", True)
         summary += (f" **Averaging:** {uniform} is within {fmt(near)} of {row} on every task compared"
                     + (f" ({join_words(compared)})" if len(compared) < len(cols) else "")
-                    + (f", and no difference is clear, even unadjusted: at this scale averaging alone gives {row}'s scores."
+                    + (f", and no difference is clear, even unadjusted: at this scale the data show no gain of {row}'s "
+                       f"attention over averaging (they do not establish that the two are equal: no equivalence "
+                       f"test is made)."
                        if not raw else
                        f"; unadjusted the difference is clear on {join_words(raw)}"
                        + (f", and after adjustment on {join_words(adj)}: there the weights matter." if adj else
