@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             return e.code if isinstance(e.code, int) else 2
 
     from .grid import RunsFailed
-    from .variants import VARIANTS, variants_table
+    from .variants import variants_table
 
     try:
         if args.command == "variants":
