@@ -81,7 +81,9 @@ def test_readme_states_the_agreement_the_committed_runs_give():
     assert 0 <= start < end, "README.md has no agreement block"
     shown = readme[start:end + len(A.README_END)]
     scale = shown.split("| task (`", 1)[1].split("`", 1)[0]
-    expected = A.readme_block(A.scale_agreement(scale, store=Store(REPO_ROOT / "outputs" / "results")), scale)
+    store = Store(REPO_ROOT / "outputs" / "results")
+    expected = A.readme_block(A.scale_agreement(scale, store=store), scale,
+                              A.baselines_markdown(*A.scale_baselines(scale, store=store), scale))
     assert shown == expected, "README's agreement table is stale: run python -m deltalab agreement --readme"
 
 
@@ -90,3 +92,29 @@ def test_replacing_the_readme_block_needs_the_markers():
         A.replace_readme_block("no block here", "x")
     text = f"before\n{A.README_START}\nold\n{A.README_END}\nafter"
     assert A.replace_readme_block(text, "NEW") == "before\nNEW\nafter"
+
+
+def _curves(row: str, column: str, per_seed: list[list[float]]) -> pd.DataFrame:
+    """A baseline's per-epoch curves on one setting, one list of accuracies per seed."""
+    return pd.DataFrame([dict(variant=row, column=column, setting="baseline", seed=s, epoch=e + 1, acc=a,
+                              evaluated=True) for s, accs in enumerate(per_seed) for e, a in enumerate(accs)])
+
+
+def test_a_baseline_has_finished_when_it_plateaus_peaks_early_or_stops_and_not_when_flat_or_climbing():
+    frame = pd.concat([
+        _curves("delta_net", "Fuzzy Recall", [[0.1, 0.3, 0.5, 0.505], [0.1, 0.3, 0.5, 0.509]]),  # plateau
+        _curves("delta_net", "Compress", [[0.1, 0.4, 0.5, 0.45], [0.1, 0.4, 0.5, 0.46]]),  # peak before the last
+        _curves("delta_net", "Noisy Recall", [[0.90, 1.0, 1.0], [0.93, 0.999, 0.999]]),  # early-stopped, carried
+        _curves("delta_net", "Selective Copy", [[0.1, 0.3, 0.5, 0.6], [0.1, 0.3, 0.5, 0.62]]),  # still climbing
+        _curves("gated_delta_net", "Fuzzy Recall", [[0.08, 0.08, 0.085, 0.085], [0.08, 0.081, 0.08, 0.085]]),  # flat
+        _curves("softmax_attention", "Fuzzy Recall", [[0.1, 0.2, 0.3, 0.4]]),  # not a baseline: not judged
+    ])
+    out = A.baselines(frame, early_stop=0.999).set_index(["row", "column"])
+    assert list(out["finished"]) == [True, True, True, False, False]
+    assert not out.loc[("gated_delta_net", "Fuzzy Recall"), "learned"]
+    assert out.loc[("delta_net", "Selective Copy"), "last_gain"] == pytest.approx(0.11)
+    text = A.baselines_markdown(out.reset_index(), A.memorize_order(_scores({"Memorize": {
+        "delta_net": [0.3, 0.4, 0.35, 0.3], "gated_delta_net": [0.5, 0.45, 0.5, 0.29]}})), "x")
+    assert "2 of 5 baseline × setting cells are not finished" in text
+    assert "gated_delta_net has not begun Fuzzy Recall baseline" in text and "Selective Copy" in text
+    assert "Gated DeltaNet is above DeltaNet on Memorize (+0.098 on average, ahead on 3 of 4 seeds" in text

@@ -169,12 +169,18 @@ ROUND = [
     new_markdown_cell("### Does this scale predict the full protocol?\n\n"
                       "The concluding round only (it trains every registered row): per task, the agreement of this "
                       "scale's row means with the full protocol's seed table, over every matched row and over the rows "
-                      "held out from the scale's calibration (`deltalab.analysis.agreement`)."),
+                      "held out from the scale's calibration (`deltalab.analysis.agreement`); then whether both "
+                      "baselines finish learning every setting within the budget, and whether Gated DeltaNet is above "
+                      "DeltaNet on Memorize, as every published MAD table has it."),
     new_code_cell("if rnd.conclusion:\n"
                   "    agreed = agreement.with_seed_table(study.scores, study.inert, study.seed, "
                   "scale_params.calibration_rows)\n"
                   "    display(Markdown(sentences.agreement_note(agreed, scale_params, rnd.seed_document)))\n"
                   "    display(tables.shown(agreed.set_index([\"task\", \"rows\"])))\n"
+                  "    finished = agreement.baselines(curves(study.records, [\"delta_net\", \"gated_delta_net\"], "
+                  "schedule(study.scale)), scale_params.early_stop)\n"
+                  "    display(Markdown(agreement.baselines_markdown(finished, agreement.memorize_order(study.scores), "
+                  "scale_params.name)))\n"
                   "else:\n"
                   '    display(Markdown(f"Round {rnd.number} does not conclude the study; round {concluding_round()} '
                   'measures the agreement of the scale."))',

@@ -367,7 +367,10 @@ def main(argv: list[str] | None = None) -> int:
             scale = load_scale(args.scale)
             calibration = load_scale(args.calibration_of).calibration_rows if args.calibration_of else None
             frame = agreement.scale_agreement(args.scale, store=store, calibration=calibration)
+            baseline_text = agreement.baselines_markdown(*agreement.scale_baselines(args.scale, store=store),
+                                                         scale.name)
             print(agreement.markdown(frame, scale.name))
+            print(f"\n{baseline_text}")
             print(f"\nper row set (calibration: the rows the scale was tuned on):\n"
                   f"{frame.round(3).to_string(index=False)}")
             if args.per_setting:
@@ -375,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\neach setting alone:\n{each.round(3).to_string(index=False)}")
             if args.readme:
                 readme = REPO_ROOT / "README.md"
-                text = agreement.replace_readme_block(readme.read_text(), agreement.readme_block(frame, scale.name),
+                text = agreement.replace_readme_block(readme.read_text(), agreement.readme_block(frame, scale.name,
+                                                                                               baseline_text),
                                                       str(readme))
                 readme.write_text(text)
                 print(f"wrote the agreement block of {readme}", file=sys.stderr)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from . import stats
-from .names import BASELINE
+from .names import BASELINE, BASELINES, REFERENCE
 
 RANKED = ("Compress", "Fuzzy Recall", "Memorize", "Selective Copy")
 CLASSIFIED = ("Context Recall", "Noisy Recall")
@@ -37,6 +37,8 @@ SOLVED = 0.95  # the seed table's "learns the task" (MAD scale); its same-scale 
 MARGIN = round(1 - SOLVED, 10)  # ... than this
 TARGETS = {"Memorize": 0.85, "Selective Copy": 0.7, "Fuzzy Recall": 0.6, "Compress": 0.5,
            "Context Recall": 0.9, "Noisy Recall": 0.9}  # issue #31's floors on the held-out rows
+FINISHED = 0.01  # issue #31: a baseline has finished a setting when its mean curve peaks before its last epoch or
+# gains less than this in it
 N_SIM = 2000
 COLUMNS = ["task", "measure", "rows", "n", "value", "low", "high", "ceiling", "target"]
 
@@ -132,6 +134,74 @@ def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, 
     return frame.fillna({"disagree": ""})
 
 
+BASELINE_COLUMNS = ["row", "column", "setting", "seeds", "epochs", "best_epoch", "first", "last", "last_gain",
+                    "learned", "finished"]
+
+
+def baselines(curves: pd.DataFrame, early_stop: float | None = None) -> pd.DataFrame:
+    """Whether each baseline finished learning each setting within the budget. Its mean curve over seeds
+    (``study.curves``: an early-stopped run carried forward at its last value) must have *learned* the setting (the
+    analysis's not-learned rule, ``inert.learning``: a flat curve has not finished, it has not begun) and then
+    either peak before its last epoch or gain less than ``FINISHED`` in it; or it ends at the scale's ``early_stop``
+    accuracy (every seed stopped: nothing is left to learn). One row per baseline × column × setting:
+    ``BASELINE_COLUMNS``."""
+    from .inert import learning
+
+    mine = curves[curves["variant"].isin(BASELINES)]
+    if mine.empty:
+        return pd.DataFrame(columns=BASELINE_COLUMNS)
+    learned = learning(mine, {}).set_index(["variant", "column", "setting"])["learned"]
+    rows = []
+    for (row, column, setting), g in mine.groupby(["variant", "column", "setting"], sort=True):
+        m = g.groupby("epoch")["acc"].mean().sort_index()
+        best, last = int(m.idxmax()), int(m.index[-1])
+        gain = float(m.iloc[-1] - m.iloc[-2]) if len(m) >= 2 else math.nan
+        stopped = early_stop is not None and float(m.iloc[-1]) >= early_stop
+        ok = bool(learned[(row, column, setting)])
+        rows.append(dict(row=row, column=column, setting=setting, seeds=int(g["seed"].nunique()), epochs=last,
+                         best_epoch=best, first=float(m.iloc[0]), last=float(m.iloc[-1]), last_gain=gain, learned=ok,
+                         finished=stopped or (ok and (best < last or gain < FINISHED))))
+    return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
+
+
+def memorize_order(scores: pd.DataFrame) -> stats.Difference:
+    """Gated DeltaNet − DeltaNet on Memorize, paired per seed (every published MAD table has it above)."""
+    from .study import per_seed
+
+    return stats.paired(per_seed(scores, REFERENCE, "Memorize"), per_seed(scores, BASELINE, "Memorize"))
+
+
+def baselines_markdown(finished: pd.DataFrame, order: stats.Difference, scale: str) -> str:
+    """The two baseline targets in words: the settings a baseline has not finished, and the Memorize order."""
+    from .names import fmt, signed
+
+    if finished.empty:
+        return f"No baseline curve is stored at `{scale}`: the baseline targets are not measured."
+    def why(r) -> str:
+        if not r["learned"]:
+            return (f"{r['row']} has not begun {r['column']} {r['setting']} ({fmt(r['first'])} → {fmt(r['last'])} "
+                    f"over {r['epochs']} epochs)")
+        return (f"{r['row']} gains {signed(r['last_gain'])} in its last epoch of {r['column']} {r['setting']} "
+                f"(epoch {r['epochs']}, mean {fmt(r['last'])})")
+
+    open_ = finished[~finished["finished"]]
+    n_settings = finished[["column", "setting"]].drop_duplicates().shape[0]
+    rule = (f"finished: the mean curve over seeds ends at the early-stop accuracy, or it has learned the setting and "
+            f"peaks before its last epoch or gains less than {FINISHED:g} in it")
+    done = (f"both baselines finish learning all {n_settings} settings ({rule})" if open_.empty else
+            f"{len(open_)} of {len(finished)} baseline × setting cells are not finished ({rule}): "
+            + "; ".join(why(r) for _, r in open_.iterrows()))
+    if order.n == 0:
+        memo = "Gated DeltaNet against DeltaNet on Memorize: not measured"
+    else:
+        wins = sum(d > 0 for d in order.per_seed)
+        where = "above" if order.diff > 0 else "not above"
+        memo = (f"Gated DeltaNet is {where} DeltaNet on Memorize ({signed(order.diff)} on average, ahead on {wins} "
+                f"of {order.n} seeds" + (f", 95% paired interval [{signed(order.low)}, {signed(order.high)}])"
+                                          if order.enough else ")"))
+    return f"Baselines at `{scale}`: {done}. {memo}."
+
+
 def full_protocol_document() -> str:
     """The seed document whose table is the full protocol's reference: the concluding round's (the latest table)."""
     from ..params import load_round
@@ -148,17 +218,11 @@ def scale_agreement(scale: str, store=None, boot_seed: int = 0, per_setting: boo
     ``calibration``: the rows held out from (default: the scale's own ``calibration_rows``); ``per_setting``:
     each of the scale's settings judged on its own (a ``setting`` column says which), as if it
     were the task's only one."""
-    from .. import accuracies
-    from ..params import load_scale
-    from ..store import Store
     from . import inert as inert_cells
-    from .study import expected_settings, seed_scores, seed_table
+    from .study import expected_settings, seed_table
 
-    sc = load_scale(scale)
-    tasks = list(sc.tasks)
-    records = (store or Store()).records(sc.name, variants=sc.rows())
-    scores, _ = seed_scores(accuracies.records_frame(records), accuracies.expected_runs(sc, tasks))
-    inert = inert_cells.cells(records, expected_settings(sc, tasks), sc)
+    sc, records, scores = _stored(scale, store)
+    inert = inert_cells.cells(records, expected_settings(sc, list(sc.tasks)), sc)
     seed = seed_table(full_protocol_document())
     calibration = sc.calibration_rows if calibration is None else tuple(calibration)
     if not per_setting:
@@ -166,6 +230,27 @@ def scale_agreement(scale: str, store=None, boot_seed: int = 0, per_setting: boo
     frames = [with_seed_table(g.assign(setting="all"), inert, seed, calibration, boot_seed).assign(setting=s)
               for s, g in scores[scores["setting"] != "all"].groupby("setting")]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*COLUMNS, "setting"])
+
+
+def _stored(scale: str, store=None):
+    """The scale, its stored records (every row its grid covers) and their per-seed scores."""
+    from .. import accuracies
+    from ..params import load_scale
+    from ..store import Store
+    from .study import seed_scores
+
+    sc = load_scale(scale)
+    records = (store or Store()).records(sc.name, variants=sc.rows())
+    scores, _ = seed_scores(accuracies.records_frame(records), accuracies.expected_runs(sc, list(sc.tasks)))
+    return sc, records, scores
+
+
+def scale_baselines(scale: str, store=None) -> tuple[pd.DataFrame, stats.Difference]:
+    """``baselines`` and ``memorize_order`` of a scale's stored runs (trains nothing)."""
+    from .study import curves, schedule
+
+    sc, records, scores = _stored(scale, store)
+    return baselines(curves(records, list(BASELINES), schedule(sc)), sc.early_stop), memorize_order(scores)
 
 
 def with_seed_table(scores: pd.DataFrame, inert: pd.DataFrame, seed: pd.DataFrame, calibration, boot_seed: int = 0
@@ -206,8 +291,10 @@ def markdown(frame: pd.DataFrame, scale: str) -> str:
     return "\n".join(lines)
 
 
-def readme_block(frame: pd.DataFrame, scale: str) -> str:
-    return f"{README_START}\n{markdown(frame, scale)}\n{README_END}"
+def readme_block(frame: pd.DataFrame, scale: str, baseline_text: str = "") -> str:
+    """README's generated block: the agreement table, then the baseline targets in words (``baselines_markdown``)."""
+    tail = f"\n\n{baseline_text}" if baseline_text else ""
+    return f"{README_START}\n{markdown(frame, scale)}{tail}\n{README_END}"
 
 
 def replace_readme_block(text: str, block: str, where: str = "README.md") -> str:
