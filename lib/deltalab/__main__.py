@@ -107,7 +107,7 @@ def _scale(value: str) -> str:
 def _report_bad(bad: list) -> None:
     """One line per record that is not valid (``Store.records(bad=...)``): its path and the field; not counted."""
     for e in bad:
-        print(f"bad record (not counted as stored): {e.args[0].split(', so it is not counted')[0]}", file=sys.stderr)
+        print(f"bad record (not counted as stored): {e.path}: not a valid run record ({e.problem})", file=sys.stderr)
     if bad:
         print(f"  {len(bad)} bad record(s) left out; nothing was deleted (a grid moves each aside to <name>.corrupt "
               "and re-trains its run)", file=sys.stderr)

@@ -64,7 +64,11 @@ class StoreError(Exception):
 
 
 class CorruptRecordError(StoreError, ValueError):
-    """A record file that is not a whole run record."""
+    """A record file that is not a whole run record: ``path`` and ``problem`` (what is wrong with it)."""
+
+    def __init__(self, message: str, path: Path | None = None, problem: str = ""):
+        super().__init__(message)
+        self.path, self.problem = path, problem
 
 
 class StoreWriteError(StoreError, OSError):
@@ -155,7 +159,7 @@ def read_record(path: str | os.PathLike) -> dict:
         raise CorruptRecordError(
             f"{path}: not a valid run record ({e}), so it is not counted as stored: it is truncated, empty or was "
             "edited. Delete it (or move it aside) and run the grid again to re-train that run (a grid moves such a "
-            "file aside itself).") from e
+            "file aside itself).", path, str(e)) from e
     return record
 
 
