@@ -188,7 +188,8 @@ def baselines_markdown(finished: pd.DataFrame, order: stats.Difference, scale: s
     n_settings = finished[["column", "setting"]].drop_duplicates().shape[0]
     rule = (f"finished: the mean curve over seeds ends at the early-stop accuracy, or it has learned the setting and "
             f"peaks before its last epoch or gains less than {FINISHED:g} in it")
-    done = (f"both baselines finish learning all {n_settings} settings ({rule})" if open_.empty else
+    every = f"all {n_settings} settings" if n_settings > 1 else "the one setting"
+    done = (f"both baselines finish learning {every} ({rule})" if open_.empty else
             f"{len(open_)} of {len(finished)} baseline × setting cells are not finished ({rule}): "
             + "; ".join(why(r) for _, r in open_.iterrows()))
     if order.n == 0:
