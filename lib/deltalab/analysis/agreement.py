@@ -37,8 +37,8 @@ SOLVED = 0.95  # the seed table's "learns the task" (MAD scale); its same-scale 
 MARGIN = round(1 - SOLVED, 10)  # ... than this
 TARGETS = {"Memorize": 0.85, "Selective Copy": 0.7, "Fuzzy Recall": 0.6, "Compress": 0.5,
            "Context Recall": 0.9, "Noisy Recall": 0.9}  # issue #31's floors on the held-out rows
-FINISHED = 0.01  # issue #31: a baseline has finished a setting when its mean curve peaks before its last epoch or
-# gains less than this in it
+FINISHED = 0.01  # issue #31: a baseline that has learned a setting has finished it when its mean curve gains less
+# than this in its last epoch (or peaks before it); ``baselines`` gives the whole rule
 N_SIM = 2000
 COLUMNS = ["task", "measure", "rows", "n", "value", "low", "high", "ceiling", "target"]
 
@@ -177,6 +177,7 @@ def baselines_markdown(finished: pd.DataFrame, order: stats.Difference, scale: s
 
     if finished.empty:
         return f"No baseline curve is stored at `{scale}`: the baseline targets are not measured."
+
     def why(r) -> str:
         if not r["learned"]:
             return (f"{r['row']} has not begun {r['column']} {r['setting']} ({fmt(r['first'])} → {fmt(r['last'])} "
