@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from deltalab.analysis import agreement as A
+from deltalab.analysis.inert import learning
 
 ROWS = ["delta_net", "gated_delta_net", "rmsprop_state", "topk_error", "softmax_attention", "cosine_softmax",
         "layernorm_qk", "error_gated"]
@@ -81,9 +82,8 @@ def test_readme_states_the_agreement_the_committed_runs_give():
     assert 0 <= start < end, "README.md has no agreement block"
     shown = readme[start:end + len(A.README_END)]
     scale = shown.split("| task (`", 1)[1].split("`", 1)[0]
-    store = Store(REPO_ROOT / "outputs" / "results")
-    expected = A.readme_block(A.scale_agreement(scale, store=store), scale,
-                              A.baselines_markdown(*A.scale_baselines(scale, store=store), scale))
+    runs = A.stored_runs(scale, store=Store(REPO_ROOT / "outputs" / "results"))
+    expected = A.readme_block(A.scale_agreement(runs), scale, A.baselines_markdown(*A.scale_baselines(runs), scale))
     assert shown == expected, "README's agreement table is stale: run python -m deltalab agreement --readme"
 
 
@@ -109,7 +109,7 @@ def test_a_baseline_has_finished_when_it_plateaus_peaks_early_or_stops_and_not_w
         _curves("gated_delta_net", "Fuzzy Recall", [[0.08, 0.08, 0.085, 0.085], [0.08, 0.081, 0.08, 0.085]]),  # flat
         _curves("softmax_attention", "Fuzzy Recall", [[0.1, 0.2, 0.3, 0.4]]),  # not a baseline: not judged
     ])
-    out = A.baselines(frame, early_stop=0.999).set_index(["row", "column"])
+    out = A.baselines(learning(frame, {}), early_stop=0.999).set_index(["row", "column"])
     assert list(out["finished"]) == [True, True, True, False, False]
     assert not out.loc[("gated_delta_net", "Fuzzy Recall"), "learned"]
     assert out.loc[("delta_net", "Selective Copy"), "last_gain"] == pytest.approx(0.11)

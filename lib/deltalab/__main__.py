@@ -366,15 +366,15 @@ def main(argv: list[str] | None = None) -> int:
 
             scale = load_scale(args.scale)
             calibration = load_scale(args.calibration_of).calibration_rows if args.calibration_of else None
-            frame = agreement.scale_agreement(args.scale, store=store, calibration=calibration)
-            baseline_text = agreement.baselines_markdown(*agreement.scale_baselines(args.scale, store=store),
-                                                         scale.name)
+            runs = agreement.stored_runs(args.scale, store=store)
+            frame = agreement.scale_agreement(runs, calibration=calibration)
+            baseline_text = agreement.baselines_markdown(*agreement.scale_baselines(runs), scale.name)
             print(agreement.markdown(frame, scale.name))
             print(f"\n{baseline_text}")
             print(f"\nper row set (calibration: the rows the scale was tuned on):\n"
                   f"{frame.round(3).to_string(index=False)}")
             if args.per_setting:
-                each = agreement.scale_agreement(args.scale, store=store, per_setting=True, calibration=calibration)
+                each = agreement.scale_agreement(runs, per_setting=True, calibration=calibration)
                 print(f"\neach setting alone:\n{each.round(3).to_string(index=False)}")
             if args.readme:
                 readme = REPO_ROOT / "README.md"

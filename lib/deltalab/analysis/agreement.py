@@ -134,34 +134,28 @@ def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, 
     return frame.fillna({"disagree": ""})
 
 
-BASELINE_COLUMNS = ["row", "column", "setting", "seeds", "epochs", "best_epoch", "first", "last", "last_gain",
-                    "learned", "finished"]
+BASELINE_COLUMNS = ["row", "column", "setting", "epochs", "best_epoch", "first", "last", "last_gain", "learned",
+                    "finished"]
 
 
-def baselines(curves: pd.DataFrame, early_stop: float | None = None) -> pd.DataFrame:
-    """Whether each baseline finished learning each setting within the budget. Its mean curve over seeds
-    (``study.curves``: an early-stopped run carried forward at its last value) must have *learned* the setting (the
-    analysis's not-learned rule, ``inert.learning``: a flat curve has not finished, it has not begun) and then
-    either peak before its last epoch or gain less than ``FINISHED`` in it; or it ends at the scale's ``early_stop``
-    accuracy (every seed stopped: nothing is left to learn). One row per baseline × column × setting:
-    ``BASELINE_COLUMNS``."""
-    from .inert import learning
+def baselines(learning: pd.DataFrame, early_stop: float | None = None) -> pd.DataFrame:
+    """Whether each baseline finished learning each setting within the budget, read off ``learning``
+    (``inert.learning`` of ``study.curves``: the mean curve over seeds, an early-stopped run carried forward at its
+    last value). The curve must have *learned* the setting (the analysis's not-learned rule: a flat curve has not
+    finished, it has not begun) and then either peak before its last epoch or gain less than ``FINISHED`` in it;
+    or it ends at the scale's ``early_stop`` accuracy (every seed stopped: nothing is left to learn). One row per
+    baseline × column × setting: ``BASELINE_COLUMNS`` (``epochs``: the last epoch)."""
+    from .names import ALL_SETTINGS
 
-    mine = curves[curves["variant"].isin(BASELINES)]
-    if mine.empty:
-        return pd.DataFrame(columns=BASELINE_COLUMNS)
-    learned = learning(mine, {}).set_index(["variant", "column", "setting"])["learned"]
-    rows = []
-    for (row, column, setting), g in mine.groupby(["variant", "column", "setting"], sort=True):
-        m = g.groupby("epoch")["acc"].mean().sort_index()
-        best, last = int(m.idxmax()), int(m.index[-1])
-        gain = float(m.iloc[-1] - m.iloc[-2]) if len(m) >= 2 else math.nan
-        stopped = early_stop is not None and float(m.iloc[-1]) >= early_stop
-        ok = bool(learned[(row, column, setting)])
-        rows.append(dict(row=row, column=column, setting=setting, seeds=int(g["seed"].nunique()), epochs=last,
-                         best_epoch=best, first=float(m.iloc[0]), last=float(m.iloc[-1]), last_gain=gain, learned=ok,
-                         finished=stopped or (ok and (best < last or gain < FINISHED))))
-    return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
+    mine = learning[learning["variant"].isin(BASELINES) & (learning["setting"] != ALL_SETTINGS)]
+    mine = mine.sort_values(["variant", "column", "setting"])
+    stopped = (mine["last"] >= early_stop) if early_stop is not None else False
+    finished = stopped | (mine["learned"] & ((mine["best_epoch"] < mine["last_epoch"])
+                                             | (mine["last_gain"] < FINISHED)))
+    out = mine.assign(row=mine["variant"], epochs=mine["last_epoch"].astype(int),
+                      best_epoch=mine["best_epoch"].astype(int), learned=mine["learned"].astype(bool),
+                      finished=finished.astype(bool))
+    return out[BASELINE_COLUMNS].reset_index(drop=True)
 
 
 def memorize_order(scores: pd.DataFrame) -> stats.Difference:
@@ -212,9 +206,32 @@ def full_protocol_document() -> str:
     return load_round(f"round_{concluding_round()}").seed_document
 
 
-def scale_agreement(scale: str, store=None, boot_seed: int = 0, per_setting: bool = False,
+@dataclass(frozen=True)
+class StoredRuns:
+    """A scale (loaded), its stored records (every row its grid covers) and their per-seed scores: read once,
+    then given to ``scale_agreement`` and ``scale_baselines``."""
+
+    scale: object  # params.Scale
+    records: list
+    scores: pd.DataFrame
+
+
+def stored_runs(scale: str, store=None) -> StoredRuns:
+    """The stored runs of ``scale`` (a name or a scale file's path) in ``store`` (default: the project's)."""
+    from .. import accuracies
+    from ..params import load_scale
+    from ..store import Store
+    from .study import seed_scores
+
+    sc = load_scale(scale)
+    records = (store or Store()).records(sc.name, variants=sc.rows())
+    scores, _ = seed_scores(accuracies.records_frame(records), accuracies.expected_runs(sc, list(sc.tasks)))
+    return StoredRuns(sc, records, scores)
+
+
+def scale_agreement(runs: StoredRuns, boot_seed: int = 0, per_setting: bool = False,
                     calibration: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """``agreement`` of a scale's stored runs (every row its grid covers) with the full protocol's seed table, held
+    """``agreement`` of a scale's stored runs (``stored_runs``) with the full protocol's seed table, held
     out from the scale's ``calibration_rows``; the seed table's noise and one-model rows as ``claims`` measures
     them. Trains nothing; a row or seed without every planned run of a task is left out of that task.
     ``calibration``: the rows held out from (default: the scale's own ``calibration_rows``); ``per_setting``:
@@ -223,8 +240,8 @@ def scale_agreement(scale: str, store=None, boot_seed: int = 0, per_setting: boo
     from . import inert as inert_cells
     from .study import expected_settings, seed_table
 
-    sc, records, scores = _stored(scale, store)
-    inert = inert_cells.cells(records, expected_settings(sc, list(sc.tasks)), sc)
+    sc, scores = runs.scale, runs.scores
+    inert = inert_cells.cells(runs.records, expected_settings(sc, list(sc.tasks)), sc)
     seed = seed_table(full_protocol_document())
     calibration = sc.calibration_rows if calibration is None else tuple(calibration)
     if not per_setting:
@@ -234,25 +251,14 @@ def scale_agreement(scale: str, store=None, boot_seed: int = 0, per_setting: boo
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*COLUMNS, "setting"])
 
 
-def _stored(scale: str, store=None):
-    """The scale, its stored records (every row its grid covers) and their per-seed scores."""
-    from .. import accuracies
-    from ..params import load_scale
-    from ..store import Store
-    from .study import seed_scores
-
-    sc = load_scale(scale)
-    records = (store or Store()).records(sc.name, variants=sc.rows())
-    scores, _ = seed_scores(accuracies.records_frame(records), accuracies.expected_runs(sc, list(sc.tasks)))
-    return sc, records, scores
-
-
-def scale_baselines(scale: str, store=None) -> tuple[pd.DataFrame, stats.Difference]:
-    """``baselines`` and ``memorize_order`` of a scale's stored runs (trains nothing)."""
+def scale_baselines(runs: StoredRuns) -> tuple[pd.DataFrame, stats.Difference]:
+    """``baselines`` and ``memorize_order`` of a scale's stored runs (``stored_runs``; trains nothing)."""
+    from .inert import learning
     from .study import curves, schedule
 
-    sc, records, scores = _stored(scale, store)
-    return baselines(curves(records, list(BASELINES), schedule(sc)), sc.early_stop), memorize_order(scores)
+    finished = baselines(learning(curves(runs.records, list(BASELINES), schedule(runs.scale)), {}),
+                         runs.scale.early_stop)
+    return finished, memorize_order(runs.scores)
 
 
 def with_seed_table(scores: pd.DataFrame, inert: pd.DataFrame, seed: pd.DataFrame, calibration, boot_seed: int = 0

@@ -142,14 +142,14 @@ LEARNED_SHARE = 0.1  # a row has learned a setting when it rises by at least thi
 MIN_RISE = 0.02  # ... and by at least this much accuracy (the rounds' "no worse" margin)
 CLIMBING = 0.05  # still climbing: a gain above this in the last epoch (mean over seeds)
 LEARNING_COLUMNS = ["variant", "column", "setting", "epochs", "first", "peak", "last", "rise", "bar", "last_gain",
-                    "learned", "climbing"]
+                    "learned", "climbing", "best_epoch", "last_epoch"]
 
 
 def learning(curves: pd.DataFrame, settings: dict[str, list[str]], yardstick: str = BASELINE) -> pd.DataFrame:
     """Per (variant, column, setting id) of ``curves`` (``study.curves``: variant, column, setting, seed, epoch, acc):
     the mean curve over seeds, its first, highest and last values, its rise (highest − first), the bar it must reach
-    (``max(MIN_RISE, LEARNED_SHARE × yardstick's rise)``), the gain of its last epoch, and whether it has learned
-    the setting and is still climbing (module docstring). One more row per (variant, column) with ``setting = "all"``
+    (``max(MIN_RISE, LEARNED_SHARE × yardstick's rise)``), the gain of its last epoch, whether it has learned
+    the setting and is still climbing (module docstring), and the epochs of its (first) highest and last values. One more row per (variant, column) with ``setting = "all"``
     where every setting of ``settings[column]`` is there: learned when any setting is, climbing when every one is."""
     rows = []
     means = {key: g.groupby("epoch")["acc"].mean().sort_index()
@@ -161,7 +161,7 @@ def learning(curves: pd.DataFrame, settings: dict[str, list[str]], yardstick: st
         gain = float(m.iloc[-1] - m.iloc[-2]) if len(m) >= 2 else float("nan")
         r = rise[(variant, column, setting)]
         rows.append((variant, column, setting, len(m), float(m.iloc[0]), float(m.max()), float(m.iloc[-1]), r, bar,
-                     gain, r >= bar, gain > CLIMBING))
+                     gain, r >= bar, gain > CLIMBING, int(m.idxmax()), int(m.index[-1])))
     frame = pd.DataFrame(rows, columns=LEARNING_COLUMNS)
     whole = []
     for (variant, column), g in frame.groupby(["variant", "column"], sort=False):
@@ -169,7 +169,7 @@ def learning(curves: pd.DataFrame, settings: dict[str, list[str]], yardstick: st
             g = g[g["setting"].isin(settings[column])]
             nan = float("nan")
             whole.append((variant, column, ALL_SETTINGS, int(g["epochs"].max()), nan, nan, nan, nan, nan, nan,
-                          bool(g["learned"].any()), bool(g["climbing"].all())))
+                          bool(g["learned"].any()), bool(g["climbing"].all()), nan, nan))
     return pd.concat([frame, pd.DataFrame(whole, columns=LEARNING_COLUMNS)], ignore_index=True)
 
 
