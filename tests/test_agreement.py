@@ -49,6 +49,33 @@ def test_the_ceiling_falls_with_the_tables_noise_and_ties_cap_it():
     assert list(tied.round(3)) == [0.4, 0.4, 0.4, 0.7]
 
 
+def test_own_reliability_is_one_for_a_scale_that_repeats_its_ranking_and_low_for_seed_noise():
+    truth = np.linspace(0.3, 0.8, len(ROWS))
+    steady = {r: {s: t + 0.001 * s for s in range(4)} for r, t in zip(ROWS, truth)}
+    assert A.reliability(steady, ROWS) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    noise = {f"row{i}": {s: float(rng.normal()) for s in range(4)} for i in range(200)}
+    assert abs(A.reliability(noise, list(noise))) < 0.3
+    # halves of the seeds every row has; fewer than two seeds in common: nothing to split
+    assert A.reliability({**steady, "delta_net": {0: 0.3, 1: 0.301, 7: 0.9}}, ROWS) == pytest.approx(1.0)
+    assert math.isnan(A.reliability({r: {0: t} for r, t in zip(ROWS, truth)}, ROWS))
+    assert math.isnan(A.reliability(steady, ROWS[:2]))
+
+
+def test_the_note_calls_a_reliable_scale_that_misses_its_target_biased_not_noisy():
+    from deltalab.analysis.sentences import agreement_note
+    from deltalab.params import load_scale
+
+    truth = np.linspace(0.3, 0.8, len(ROWS))
+    reliable = _scores({"Memorize": {r: [1 - t, 1 - t + 0.001] for r, t in zip(ROWS, truth)}})
+    out = A.agreement(reliable, _seed("Memorize", list(truth)), calibration=ROWS[:3], noise_sd=0.01)
+    note = agreement_note(out, load_scale("smoke"), "000")
+    assert "own reliability 1.00" in note and "On Memorize the scale reproduces its own ranking" in note
+    ranked = _scores({"Memorize": {r: [t, t + 0.001] for r, t in zip(ROWS, truth)}})
+    out = A.agreement(ranked, _seed("Memorize", list(truth)), calibration=ROWS[:3], noise_sd=0.01)
+    assert "reproduces its own ranking" not in agreement_note(out, load_scale("smoke"), "000")
+
+
 def test_recall_is_classified_by_the_drop_from_delta_net_not_by_rank():
     # seed table: rmsprop_state fails (< 0.95), the rest learn; here rmsprop_state is clearly below DeltaNet and
     # topk_error is too (a disagreement), softmax_attention is 0.02 below on every seed (within the 0.05 margin)

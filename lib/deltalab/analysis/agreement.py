@@ -20,9 +20,16 @@ pre-registered ``calibration_rows`` (``params/scales/<scale>.yaml``), on which t
 proxy and a table as noisy as the seed table: the truth is taken to be the seed table with the rows that are one
 model on a task (``same_model``: the change cannot act there in MAD's runs) tied at their mean, and the table is
 simulated as that truth plus Gaussian noise of ``noise_sd`` per cell.
+
+**The proxy's own reliability.** ``reliability`` asks the converse: how well the scale reproduces its *own* ranking
+across seeds (split-half: ρ between the row means over one half of the seeds and over the other, averaged over the
+splits, stepped up to every seed by Spearman-Brown). Where it is high and ρ with the seed table stays well below
+the ceiling, the gap is what the proxy measures, not its noise: more seeds would not close it, a different protocol
+might.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -40,21 +47,8 @@ TARGETS = {"Memorize": 0.85, "Selective Copy": 0.7, "Fuzzy Recall": 0.6, "Compre
 FINISHED = 0.01  # issue #31: a baseline that has learned a setting has finished it when its mean curve gains less
 # than this in its last epoch (or peaks before it); ``baselines`` gives the whole rule
 N_SIM = 2000
-COLUMNS = ["task", "measure", "rows", "n", "value", "low", "high", "ceiling", "target"]
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """One task's agreement over one set of rows: ``value`` is ρ (ranked) or the fraction classified alike."""
-
-    task: str
-    measure: str  # "spearman" | "classified alike"
-    rows: tuple[str, ...]
-    value: float
-    low: float
-    high: float
-    ceiling: float
-    disagree: tuple[str, ...] = ()  # classified tasks: the rows classified differently
+RELIABLE = 0.8  # a scale whose own split-half reliability reaches this ranks its rows consistently across seeds
+COLUMNS = ["task", "measure", "rows", "n", "value", "low", "high", "ceiling", "reliability", "target"]
 
 
 def ceiling(truth: pd.Series, noise_sd: float, seed: int = 0) -> float:
@@ -66,6 +60,23 @@ def ceiling(truth: pd.Series, noise_sd: float, seed: int = 0) -> float:
         return 0.0
     sims = t + np.random.default_rng(seed).normal(0.0, noise_sd, size=(N_SIM, len(t)))
     return float(np.mean(stats.spearman(np.broadcast_to(t, sims.shape), sims)))
+
+
+def reliability(per_seed: dict[str, dict[int, float]], rows) -> float:
+    """The scale's split-half reliability over ``rows`` (module docstring): the seeds every row has, split into
+    halves in every way, ρ between the halves' row means averaged over the splits, stepped up to all of them
+    (Spearman-Brown: 2r / (1 + r)). NaN with fewer than two common seeds or three rows."""
+    rows = list(rows)
+    seeds = sorted(set.intersection(*(set(per_seed[r]) for r in rows))) if rows else []
+    if len(seeds) < 2 or len(rows) < 3:
+        return math.nan
+    table = np.array([[per_seed[r][s] for s in seeds] for r in rows])
+    halves = [h for h in itertools.combinations(range(len(seeds)), len(seeds) // 2)
+              if len(seeds) % 2 or 0 in h]  # an even split and its mirror are one split
+    rhos = [float(stats.spearman(table[:, list(h)].mean(1), np.delete(table, list(h), axis=1).mean(1)))
+            for h in halves]
+    r = float(np.mean(rhos))
+    return 2 * r / (1 + r) if r > -1 else math.nan
 
 
 def tied_truth(seed_column: pd.Series, same_model: set[str]) -> pd.Series:
@@ -121,11 +132,12 @@ def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, 
                 rho, lo, hi = stats.spearman_interval(means, col.to_numpy(), seed=boot_seed)
                 ceil = ceiling(tied_truth(col, same_model.get(column, set())), noise_sd, seed=boot_seed)
                 out.append(dict(task=column, measure="spearman", rows=label, n=len(rows), value=rho, low=lo, high=hi,
-                                ceiling=ceil, target=TARGETS[column] if label == "held-out" else math.nan))
+                                ceiling=ceil, reliability=reliability(per_seed, rows),
+                                target=TARGETS[column] if label == "held-out" else math.nan))
             else:
                 frac, differ = classify({r: per_seed[r] for r in set(rows) | {BASELINE} if r in per_seed}, col)
                 out.append(dict(task=column, measure="classified alike", rows=label, n=len(rows), value=frac,
-                                low=math.nan, high=math.nan, ceiling=math.nan,
+                                low=math.nan, high=math.nan, ceiling=math.nan, reliability=math.nan,
                                 target=TARGETS[column] if label == "held-out" else math.nan,
                                 disagree=", ".join(differ)))
     frame = pd.DataFrame(out)
@@ -284,7 +296,9 @@ def markdown(frame: pd.DataFrame, scale: str) -> str:
         if r is None:
             return "n/a"
         if r["measure"] == "spearman":
-            return f"{r['value']:.2f} [{r['low']:.2f}, {r['high']:.2f}] (ceiling {r['ceiling']:.2f}, n = {r['n']})"
+            own = "" if math.isnan(r["reliability"]) else f", own reliability {r['reliability']:.2f}"
+            return (f"{r['value']:.2f} [{r['low']:.2f}, {r['high']:.2f}] (ceiling {r['ceiling']:.2f}{own}, "
+                    f"n = {r['n']})")
         return f"{r['value']:.0%} classified alike (n = {r['n']})"
 
     lines = [f"| task (`{scale}`) | measure | all rows | held-out rows | target (held-out) |", "|---|---|---|---|---|"]

@@ -669,7 +669,7 @@ def seeds_note(scores: pd.DataFrame, rows: list[str]) -> str:
 def agreement_note(frame: pd.DataFrame, scale: Scale, document: str) -> str:
     """What the agreement table (``agreement.agreement``) says: per task the held-out agreement (or all rows' when
     the scale names no calibration rows) against its target and the ceiling the seed table's noise allows."""
-    from .agreement import MARGIN, SOLVED
+    from .agreement import MARGIN, RELIABLE, SOLVED
 
     if frame.empty:
         return f"No row of scale `{scale.name}` is in the seed table of document {document[:3]}: no agreement to show."
@@ -679,7 +679,8 @@ def agreement_note(frame: pd.DataFrame, scale: Scale, document: str) -> str:
     for _, r in frame[frame["rows"] == which].iterrows():
         if r["measure"] == "spearman":
             val = (f"ρ = {fmt(r['value'], 2)} [{fmt(r['low'], 2)}, {fmt(r['high'], 2)}] (ceiling "
-                   f"{fmt(r['ceiling'], 2)}")
+                   f"{fmt(r['ceiling'], 2)}" + ("" if math.isnan(r["reliability"]) else
+                                                f", own reliability {fmt(r['reliability'], 2)}"))
         else:
             val = f"{r['value']:.0%} of rows classified alike ("
             val += f"differ: {r['disagree']}" if r["disagree"] else "none differ"
@@ -690,9 +691,15 @@ def agreement_note(frame: pd.DataFrame, scale: Scale, document: str) -> str:
     split = (f"the {int(held['n'].max())} rows held out from the scale's {len(scale.calibration_rows)} pre-registered "
              f"calibration rows (`calibration_rows` in params/scales/{scale.name}.yaml)" if not held.empty else
              "every row of the table (the scale names no calibration rows, so none is held out)")
+    ranked = frame[(frame["rows"] == which) & (frame["measure"] == "spearman")]
+    biased = ranked[(ranked["reliability"] >= RELIABLE) & (ranked["value"] < ranked["target"])]
+    bias = (f" On {', '.join(biased['task'])} the scale reproduces its own ranking across seeds (own reliability at "
+            f"least {RELIABLE:g}) and still misses the target: that gap is what the scale measures, not its seed "
+            f"noise, and more seeds would not close it." if len(biased) else "")
     return (f"**How well `{scale.name}` predicts the full protocol.** Its row means against the seed table of document "
             f"{document[:3]} (MAD's protocol), over {split}: {'; '.join(parts)}. Ranked tasks: Spearman's ρ with its "
             f"paired bootstrap interval; the ceiling is the ρ a noise-free proxy would reach against a table as noisy "
-            f"as the seed table. Context and Noisy Recall, where the seed table saturates, are classified: a row learns "
+            f"as the seed table; own reliability is the scale's split-half ρ with itself across seeds, stepped up to "
+            f"all of them.{bias} Context and Noisy Recall, where the seed table saturates, are classified: a row learns "
             f"the task there when it scores at least {SOLVED:g}, here when it is not clearly below DeltaNet by more "
             f"than {MARGIN:g} (paired interval).")
