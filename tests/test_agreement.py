@@ -76,6 +76,32 @@ def test_the_note_calls_a_reliable_scale_that_misses_its_target_biased_not_noisy
     assert "reproduces its own ranking" not in agreement_note(out, load_scale("smoke"), "000")
 
 
+def test_best_of_sweeps_only_the_tasks_two_scales_train_alike_but_for_the_learning_rate():
+    from dataclasses import replace
+
+    from deltalab.params import load_scale
+
+    smoke = load_scale("smoke")
+    tasks = {t: smoke.tasks[t] for t in ("memorization", "compression", "selective-copying", "fuzzy-in-context-recall")}
+    one = replace(smoke, name="one", tasks=tasks)
+    other = replace(smoke, name="other", lrs=(0.003,), tasks={
+        "memorization": tasks["memorization"],  # alike but for the scale's lr: a sweep
+        "compression": replace(tasks["compression"], epochs=2),  # another budget
+        "selective-copying": replace(tasks["selective-copying"], lrs=(0.001,)),  # the same lr as `one`'s
+    })
+    columns = ["Memorize", "Compress", "Selective Copy"]
+    here = _scores({c: {"delta_net": [0.5, 0.2], "topk_error": [0.4, 0.1]} for c in columns})
+    there = _scores({c: {"delta_net": [0.3, 0.6], "topk_error": [0.9]} for c in columns})
+    sweep, left_out = A.best_of(A.StoredRuns(one, [], here), A.StoredRuns(other, [], there))
+    assert left_out == {"Compress": "other trains it on another budget",
+                        "Selective Copy": "other trains it at the same learning rate and weight decay",
+                        "Fuzzy Recall": "other does not train it"}
+    best = sweep["best of both"].scores.set_index(["variant", "seed"])["acc"].to_dict()
+    assert best == {("delta_net", 0): 0.5, ("delta_net", 1): 0.6, ("topk_error", 0): 0.9}  # topk_error's seed 1: one side
+    assert set(sweep) == {"one", "other", "best of both"}
+    assert sweep["other"].scores["acc"].tolist() == [0.3, 0.6, 0.9] and sweep["one"].scale is one
+
+
 def test_recall_is_classified_by_the_drop_from_delta_net_not_by_rank():
     # seed table: rmsprop_state fails (< 0.95), the rest learn; here rmsprop_state is clearly below DeltaNet and
     # topk_error is too (a disagreement), softmax_attention is 0.02 below on every seed (within the 0.05 margin)
@@ -145,3 +171,15 @@ def test_a_baseline_has_finished_when_it_plateaus_peaks_early_or_stops_and_not_w
     assert "2 of 5 baseline × setting cells are not finished" in text
     assert "gated_delta_net has not begun Fuzzy Recall baseline" in text and "Selective Copy" in text
     assert "Gated DeltaNet is above DeltaNet on Memorize (+0.098 on average, ahead on 3 of 4 seeds" in text
+
+
+def test_the_cli_reads_a_sweep_off_two_committed_pilots_and_refuses_it_for_readme(capsys):
+    """cpu-next and cpu-pilot train compression and memorization alike but for the learning rate (1e-3, 3e-3)."""
+    from deltalab.__main__ import main
+
+    assert main(["agreement", "--scale", "cpu-next", "--best-of", "cpu-pilot"]) == 0
+    out = capsys.readouterr().out
+    assert "Selective Copy: left out (cpu-pilot trains it at the same learning rate and weight decay)" in out
+    assert "| task (`best of both`)" in out and "| Memorize |" in out and "| Fuzzy Recall |" not in out
+    assert main(["agreement", "--scale", "cpu-next", "--best-of", "cpu-pilot", "--readme"]) == 2
+    assert "--best-of" in capsys.readouterr().err

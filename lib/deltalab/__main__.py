@@ -14,6 +14,7 @@
     table --variants V,W [--out D]   print only those rows (a user's file or id too); write them to D if given
           run and grid take --engine local|ray [--address HOST:PORT] (README: "On a Ray cluster")
     agreement [--scale S] [--readme] the scale's rank agreement with MAD's full protocol (the seed table)
+    agreement --scale S --best-of T  the same for a two-point lr sweep: per run the better of S's and T's
     migrate-store [--scale S]        re-key records stored before the precision was part of a run's id
     bench [...]                      train-step throughput of every path (see deltalab.perf.bench)
     site [--scale S] [--out D]       the executed study as a static site, nothing re-executed (see deltalab.site)
@@ -286,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     agree.add_argument("--per-setting", action="store_true", help="also judge each of the scale's settings alone")
     agree.add_argument("--calibration-of", type=_scale, default=None, help="hold out from another scale's "
                        "calibration_rows (e.g. cpu's, to read an older scale's runs of the same rows)")
+    agree.add_argument("--best-of", type=_scale, default=None, help="another scale that trains some tasks alike "
+                       "but for the learning rate: per row, task and seed the better of the two runs (a two-point "
+                       "sweep, as MAD reads its sweep), on the rows and tasks both have")
 
     sub.add_parser("bench", help="train-step throughput benchmark", add_help=False)
     sub.add_parser("site", help="the study as a static site, from the executed notebooks (see deltalab.site)",
@@ -367,6 +371,19 @@ def main(argv: list[str] | None = None) -> int:
             scale = load_scale(args.scale)
             calibration = load_scale(args.calibration_of).calibration_rows if args.calibration_of else None
             runs = agreement.stored_runs(args.scale, store=store)
+            if args.best_of:
+                if args.readme or args.per_setting:
+                    raise ValueError("--best-of compares a two-point sweep with each scale alone; it does not go "
+                                     "with --readme (one scale's agreement) or --per-setting")
+                sweep, left_out = agreement.best_of(runs, agreement.stored_runs(args.best_of, store=store))
+                seeds = sorted(set(sweep["best of both"].scores["seed"].astype(int)))
+                print(f"on the rows, tasks and seeds ({', '.join(map(str, seeds)) or 'none'}) both scales have")
+                for column, why in left_out.items():
+                    print(f"{column}: left out ({why})")
+                for name, each in sweep.items():
+                    frame = agreement.scale_agreement(each, calibration=calibration)
+                    print(f"\n{agreement.markdown(frame, name)}\n\n{frame.round(3).to_string(index=False)}")
+                return 0
             frame = agreement.scale_agreement(runs, calibration=calibration)
             baseline_text = agreement.baselines_markdown(*agreement.scale_baselines(runs), scale.name)
             print(agreement.markdown(frame, scale.name))

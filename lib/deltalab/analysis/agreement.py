@@ -241,6 +241,40 @@ def stored_runs(scale: str, store=None) -> StoredRuns:
     return StoredRuns(sc, records, scores)
 
 
+def best_of(runs: StoredRuns, other: StoredRuns) -> tuple[dict[str, StoredRuns], dict[str, str]]:
+    """A two-point learning-rate sweep read off two scales' stored runs, as MAD reads its sweep: per row, task and
+    seed the better of the two runs. Only the tasks the two scales train alike but for the learning rate or weight
+    decay (same examples, epochs, batch and settings; another lr × wd grid) form a sweep; the others are left out,
+    each with the reason (the second value), never mixed across budgets. The first value gives, on the same rows,
+    tasks and seeds, each scale alone (under its name) and the sweep ("best of both"); each keeps ``runs``' scale
+    and records."""
+    from dataclasses import replace
+
+    from ..tasks import COLUMN
+
+    def grid(sc, budget):
+        return budget.lrs or sc.lrs, sc.wds
+
+    left_out, columns = {}, []
+    for task, budget in runs.scale.tasks.items():
+        there = other.scale.tasks.get(task)
+        if there is None:
+            left_out[COLUMN[task]] = f"{other.scale.name} does not train it"
+        elif replace(budget, lrs=()) != replace(there, lrs=()):
+            left_out[COLUMN[task]] = f"{other.scale.name} trains it on another budget"
+        elif grid(runs.scale, budget) == grid(other.scale, there):
+            left_out[COLUMN[task]] = f"{other.scale.name} trains it at the same learning rate and weight decay"
+        else:
+            columns.append(COLUMN[task])
+    key = ["variant", "column", "setting", "seed"]
+    a, b = (r.scores[r.scores["column"].isin(columns)] for r in (runs, other))
+    both = a.merge(b, on=key, suffixes=("", "_other"))
+    alone = {runs.scale.name: both[[*key, "acc"]],
+             other.scale.name: both[[*key, "acc_other"]].rename(columns={"acc_other": "acc"}),
+             "best of both": both.assign(acc=both[["acc", "acc_other"]].max(axis=1))[[*key, "acc"]]}
+    return {name: replace(runs, scores=f.reset_index(drop=True)) for name, f in alone.items()}, left_out
+
+
 def scale_agreement(runs: StoredRuns, boot_seed: int = 0, per_setting: bool = False,
                     calibration: tuple[str, ...] | None = None) -> pd.DataFrame:
     """``agreement`` of a scale's stored runs (``stored_runs``) with the full protocol's seed table, held
