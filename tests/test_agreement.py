@@ -173,13 +173,14 @@ def test_a_baseline_has_finished_when_it_plateaus_peaks_early_or_stops_and_not_w
     assert "Gated DeltaNet is above DeltaNet on Memorize (+0.098 on average, ahead on 3 of 4 seeds" in text
 
 
-def test_the_cli_reads_a_sweep_off_two_committed_pilots_and_refuses_it_for_readme(capsys):
-    """cpu-next and cpu-pilot train compression and memorization alike but for the learning rate (1e-3, 3e-3)."""
+def test_the_cli_reads_a_sweep_off_two_committed_scales_and_refuses_it_for_readme(capsys):
+    """cpu and cpu-pilot train compression alike but for the learning rate (1e-3, 3e-3); fuzzy recall on another
+    budget (5 and 8 epochs)."""
     from deltalab.__main__ import main
 
-    assert main(["agreement", "--scale", "cpu-next", "--best-of", "cpu-pilot"]) == 0
+    assert main(["agreement", "--scale", "cpu", "--best-of", "cpu-pilot"]) == 0
     out = capsys.readouterr().out
-    assert "Selective Copy: left out (cpu-pilot trains it at the same learning rate and weight decay)" in out
-    assert "| task (`best of both`)" in out and "| Memorize |" in out and "| Fuzzy Recall |" not in out
-    assert main(["agreement", "--scale", "cpu-next", "--best-of", "cpu-pilot", "--readme"]) == 2
+    assert "Fuzzy Recall: left out (cpu-pilot trains it on another budget)" in out
+    assert "| task (`best of both`)" in out and "| Compress |" in out and "| Fuzzy Recall |" not in out
+    assert main(["agreement", "--scale", "cpu", "--best-of", "cpu-pilot", "--readme"]) == 2
     assert "--best-of" in capsys.readouterr().err

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -248,8 +248,6 @@ def best_of(runs: StoredRuns, other: StoredRuns) -> tuple[dict[str, StoredRuns],
     each with the reason (the second value), never mixed across budgets. The first value gives, on the same rows,
     tasks and seeds, each scale alone (under its name) and the sweep ("best of both"); each keeps ``runs``' scale
     and records."""
-    from dataclasses import replace
-
     from ..tasks import COLUMN
 
     def grid(sc, budget):
