@@ -250,9 +250,6 @@ def best_of(runs: StoredRuns, other: StoredRuns) -> tuple[dict[str, StoredRuns],
     and records."""
     from ..tasks import COLUMN
 
-    def grid(sc, budget):
-        return budget.lrs or sc.lrs, sc.wds
-
     left_out, columns = {}, []
     for task, budget in runs.scale.tasks.items():
         there = other.scale.tasks.get(task)
@@ -260,7 +257,7 @@ def best_of(runs: StoredRuns, other: StoredRuns) -> tuple[dict[str, StoredRuns],
             left_out[COLUMN[task]] = f"{other.scale.name} does not train it"
         elif replace(budget, lrs=()) != replace(there, lrs=()):
             left_out[COLUMN[task]] = f"{other.scale.name} trains it on another budget"
-        elif grid(runs.scale, budget) == grid(other.scale, there):
+        elif (runs.scale.lrs_for(task), runs.scale.wds) == (other.scale.lrs_for(task), other.scale.wds):
             left_out[COLUMN[task]] = f"{other.scale.name} trains it at the same learning rate and weight decay"
         else:
             columns.append(COLUMN[task])

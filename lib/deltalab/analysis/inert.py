@@ -149,8 +149,9 @@ def learning(curves: pd.DataFrame, settings: dict[str, list[str]], yardstick: st
     """Per (variant, column, setting id) of ``curves`` (``study.curves``: variant, column, setting, seed, epoch, acc):
     the mean curve over seeds, its first, highest and last values, its rise (highest − first), the bar it must reach
     (``max(MIN_RISE, LEARNED_SHARE × yardstick's rise)``), the gain of its last epoch, whether it has learned
-    the setting and is still climbing (module docstring), and the epochs of its (first) highest and last values. One more row per (variant, column) with ``setting = "all"``
-    where every setting of ``settings[column]`` is there: learned when any setting is, climbing when every one is."""
+    the setting and is still climbing (module docstring), and the epochs of its (first) highest and last values.
+    One more row per (variant, column) with ``setting = "all"`` where every setting of ``settings[column]`` is
+    there: learned when any setting is, climbing when every one is."""
     rows = []
     means = {key: g.groupby("epoch")["acc"].mean().sort_index()
              for key, g in curves.groupby(["variant", "column", "setting"], sort=False)}
