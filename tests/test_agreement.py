@@ -60,6 +60,11 @@ def test_own_reliability_is_one_for_a_scale_that_repeats_its_ranking_and_low_for
     assert A.reliability({**steady, "delta_net": {0: 0.3, 1: 0.301, 7: 0.9}}, ROWS) == pytest.approx(1.0)
     assert math.isnan(A.reliability({r: {0: t} for r, t in zip(ROWS, truth)}, ROWS))
     assert math.isnan(A.reliability(steady, ROWS[:2]))
+    # two seeds that order the rows oppositely: ρ = −1 between the halves, not stepped up past it
+    flipped = {r: {0: t, 1: -t} for r, t in zip(ROWS, truth)}
+    assert A.reliability(flipped, ROWS) == pytest.approx(-1.0)
+    mostly = {**flipped, ROWS[0]: {0: truth[0], 1: -truth[2]}, ROWS[2]: {0: truth[2], 1: -truth[0]}}
+    assert -1.0 < A.reliability(mostly, ROWS) < 0
 
 
 def test_the_note_calls_a_reliable_scale_that_misses_its_target_biased_not_noisy():

@@ -23,7 +23,7 @@ simulated as that truth plus Gaussian noise of ``noise_sd`` per cell.
 
 **The proxy's own reliability.** ``reliability`` asks the converse: how well the scale reproduces its *own* ranking
 across seeds (split-half: ρ between the row means over one half of the seeds and over the other, averaged over the
-splits, stepped up to every seed by Spearman-Brown). Where it is high and ρ with the seed table stays well below
+splits, stepped up to every seed by Spearman-Brown where it is positive). Where it is high and ρ with the seed table stays well below
 the ceiling, the gap is what the proxy measures, not its noise: more seeds would not close it, a different protocol
 might.
 """
@@ -65,7 +65,9 @@ def ceiling(truth: pd.Series, noise_sd: float, seed: int = 0) -> float:
 def reliability(per_seed: dict[str, dict[int, float]], rows) -> float:
     """The scale's split-half reliability over ``rows`` (module docstring): the seeds every row has, split into
     halves in every way, ρ between the halves' row means averaged over the splits, stepped up to all of them
-    (Spearman-Brown: 2r / (1 + r)). NaN with fewer than two common seeds or three rows."""
+    (Spearman-Brown: 2r / (1 + r)). A negative mean split-half ρ (the seeds disagree on the order) is returned as
+    it is: the step-up assumes r ≥ 0 and would push it below −1. NaN with fewer than two common seeds or three
+    rows."""
     rows = list(rows)
     seeds = sorted(set.intersection(*(set(per_seed[r]) for r in rows))) if rows else []
     if len(seeds) < 2 or len(rows) < 3:
@@ -76,7 +78,7 @@ def reliability(per_seed: dict[str, dict[int, float]], rows) -> float:
     rhos = [float(stats.spearman(table[:, list(h)].mean(1), np.delete(table, list(h), axis=1).mean(1)))
             for h in halves]
     r = float(np.mean(rhos))
-    return 2 * r / (1 + r) if r > -1 else math.nan
+    return 2 * r / (1 + r) if r >= 0 else r
 
 
 def tied_truth(seed_column: pd.Series, same_model: set[str]) -> pd.Series:
