@@ -140,8 +140,10 @@ def test_readme_states_the_agreement_the_committed_runs_give():
     assert 0 <= start < end, "README.md has no agreement block"
     shown = readme[start:end + len(A.README_END)]
     scale = shown.split("| task (`", 1)[1].split("`", 1)[0]
-    runs = A.stored_runs(scale, store=Store(REPO_ROOT / "outputs" / "results"))
-    expected = A.readme_block(A.scale_agreement(runs), scale, A.baselines_markdown(*A.scale_baselines(runs), scale))
+    runs_store = Store(REPO_ROOT / "outputs" / "results")
+    runs = A.stored_runs(scale, store=runs_store)
+    expected = A.readme_block(A.scale_agreement(runs), scale, A.baselines_markdown(*A.scale_baselines(runs), scale),
+                              A.versions_markdown(A.scale_versions(runs, store=runs_store), scale))
     assert shown == expected, "README's agreement table is stale: run python -m deltalab agreement --readme"
 
 
@@ -189,3 +191,45 @@ def test_the_cli_reads_a_sweep_off_two_committed_scales_and_refuses_it_for_readm
     assert "| task (`best of both`)" in out and "| Compress |" in out and "| Fuzzy Recall |" not in out
     assert main(["agreement", "--scale", "cpu", "--best-of", "cpu-pilot", "--readme"]) == 2
     assert "--best-of" in capsys.readouterr().err
+
+
+def _stored(name: str, scores: pd.DataFrame, calibration=()) -> A.StoredRuns:
+    from types import SimpleNamespace
+
+    return A.StoredRuns(SimpleNamespace(name=name, calibration_rows=tuple(calibration)), [], scores)
+
+
+def test_a_recalibration_is_judged_on_the_new_scales_held_out_rows_paired_and_holm_adjusted():
+    """Against the seed table itself: a version that ranks as the table does, one that ranks it backwards, and
+    one that repeats the scale. The comparison holds out the new scale's calibration rows from every version."""
+    seed = A._seed_table()
+    ranked = [c for c in A.RANKED if c in seed.columns]
+
+    def scale(sign: float) -> pd.DataFrame:
+        return _scores({c: {r: [sign * float(seed.loc[r, c])] * 2 for r in seed.index} for c in ranked})
+
+    calibration = list(seed.index[:10])
+    new = _stored("new", scale(1.0), calibration)
+    out = A.versions(new, [_stored("new-v1", scale(-1.0)), _stored("new-v2", scale(1.0))])
+    assert out.attrs["family"] == 2 * len(ranked)
+    assert set(out["n"]) == {len(seed.index) - 10} and set(out["seeds"]) == {2}
+    old = out[out["version"] == "new-v1"]
+    assert np.allclose(old["diff"], 2.0) and set(old["verdict"]) == {"better"}
+    same = out[out["version"] == "new-v2"]
+    assert (same["diff"] == 0).all() and set(same["verdict"]) == {"not established"}
+    assert out[out["version"] == "new"]["diff"].isna().all()
+    text = A.versions_markdown(out, "new")
+    assert "`new-v1` (2 seeds) | `new-v2` (2 seeds) | `new` (2 seeds)" in text
+    assert "`new` − this: +2.00" in text and f"family of {2 * len(ranked)} comparisons" in text
+    assert A.versions(new, []).empty and A.versions_markdown(A.versions(new, []), "new") == ""
+
+
+def test_the_committed_cpu_is_compared_with_its_archived_versions():
+    """cpu-v1 is the archived first version of cpu (tools/archive_scale.py names them so)."""
+    assert A.archived_versions("cpu")[0] == "cpu-v1" and A.archived_versions("smoke") == []
+    runs = A.stored_runs("cpu")
+    out = A.scale_versions(runs)
+    old = out[(out["version"] == "cpu-v1") & (out["measure"] == "spearman")].set_index("task")
+    now = out[out["version"] == "cpu"].set_index("task")
+    assert len(old) == 4 and (old["n"] == 15).all()
+    assert (old["diff"] - (now.loc[old.index, "value"] - old["value"])).abs().max() < 1e-9

@@ -87,6 +87,18 @@ def test_spearman_interval_is_a_paired_bootstrap_of_every_row():
     assert corr.loc["Compress", "rows"] == 25 and corr.loc["Compress", "95% low"] == pytest.approx(low)
 
 
+def test_the_difference_of_two_proxies_rank_agreement_is_resampled_over_rows_together():
+    rng = np.random.default_rng(4)
+    y = rng.random(15)
+    close, far = y + rng.normal(0, 0.05, 15), rng.random(15)
+    d, low, high, p = stats.spearman_difference(close, far, y)
+    assert d == pytest.approx(scipy_stats.spearmanr(close, y).statistic - scipy_stats.spearmanr(far, y).statistic)
+    assert 0 < low < d < high and p < 0.01 and (low, high, p) == stats.spearman_difference(close, far, y)[1:]
+    assert stats.spearman_difference(far, close, y)[0] == pytest.approx(-d)
+    assert stats.spearman_difference(close, close, y) == (0.0, 0.0, 0.0, 1.0)  # a proxy against itself: no change
+    assert all(math.isnan(v) for v in stats.spearman_difference([1, 1, 1], [1, 2, 3], [1, 2, 3]))
+
+
 # --- the family and its adjustment --------------------------------------------------------------------------
 
 def _evidence(cells, **kw):

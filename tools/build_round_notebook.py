@@ -170,8 +170,9 @@ ROUND = [
                       "The concluding round only (it trains every registered row): per task, the agreement of this "
                       "scale's row means with the full protocol's seed table, over every matched row and over the rows "
                       "held out from the scale's calibration (`deltalab.analysis.agreement`); then whether both "
-                      "baselines finish learning every setting within the budget, and whether Gated DeltaNet is above "
-                      "DeltaNet on Memorize, as every published MAD table has it."),
+                      "baselines finish learning every setting within the budget, whether Gated DeltaNet is above "
+                      "DeltaNet on Memorize, as every published MAD table has it, and whether the scale predicts the "
+                      "full protocol better than its archived versions did (on the same held-out rows)."),
     new_code_cell("if rnd.conclusion:\n"
                   "    agreed = agreement.with_seed_table(study.scores, study.inert, study.seed, "
                   "scale_params.calibration_rows)\n"
@@ -180,6 +181,9 @@ ROUND = [
                   "    finished = agreement.baselines(learning, scale_params.early_stop)\n"
                   "    display(Markdown(agreement.baselines_markdown(finished, agreement.memorize_order(study.scores), "
                   "scale_params.name)))\n"
+                  "    versions = agreement.scale_versions(agreement.stored_runs(scale, store=Store(results_dir)))\n"
+                  "    display(Markdown(agreement.versions_markdown(versions, scale_params.name) or\n"
+                  "                     f\"`{scale_params.name}` has no archived version to compare with.\"))\n"
                   "else:\n"
                   '    display(Markdown(f"Round {rnd.number} does not conclude the study; round {concluding_round()} '
                   'measures the agreement of the scale."))',

@@ -390,13 +390,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{baseline_text}")
             print(f"\nper row set (calibration: the rows the scale was tuned on):\n"
                   f"{frame.round(3).to_string(index=False)}")
+            versions = agreement.scale_versions(runs, store=store)
+            versions_text = agreement.versions_markdown(versions, scale.name)
+            if versions_text:
+                print(f"\nthe archived versions of `{scale.name}`:\n{versions_text}")
             if args.per_setting:
                 each = agreement.scale_agreement(runs, per_setting=True, calibration=calibration)
                 print(f"\neach setting alone:\n{each.round(3).to_string(index=False)}")
             if args.readme:
                 readme = REPO_ROOT / "README.md"
                 text = agreement.replace_readme_block(readme.read_text(), agreement.readme_block(frame, scale.name,
-                                                                                               baseline_text),
+                                                                                               baseline_text,
+                                                                                               versions_text),
                                                       str(readme))
                 readme.write_text(text)
                 print(f"wrote the agreement block of {readme}", file=sys.stderr)

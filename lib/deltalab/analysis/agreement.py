@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -109,6 +110,12 @@ def classify(per_seed: dict[str, dict[int, float]], seed_column: pd.Series) -> t
     return alike / len(seed_column), tuple(differ)
 
 
+def seed_scores_of(task_scores: pd.DataFrame, column: str) -> dict[str, dict[int, float]]:
+    """Row → seed → score on task ``column``, from the study's long frame (its task scores: ``setting == "all"``)."""
+    here = task_scores[task_scores["column"] == column]
+    return {v: dict(zip(g["seed"].astype(int), g["acc"].astype(float))) for v, g in here.groupby("variant")}
+
+
 def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, ...] | list[str],
               noise_sd: float, same_model: dict[str, set[str]] | None = None, boot_seed: int = 0) -> pd.DataFrame:
     """One row per task × row set ("all"; "held-out" and "calibration" when the scale names its ``calibration``
@@ -119,8 +126,7 @@ def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, 
     task_scores = scores[scores["setting"] == "all"]
     out = []
     for column in [c for c in (*RANKED, *CLASSIFIED) if c in set(task_scores["column"]) and c in seed.columns]:
-        here = task_scores[task_scores["column"] == column]
-        per_seed = {v: dict(zip(g["seed"].astype(int), g["acc"].astype(float))) for v, g in here.groupby("variant")}
+        per_seed = seed_scores_of(task_scores, column)
         matched = [r for r in seed.index if r in per_seed]
         sets = [("all", matched)] + ([("held-out", [r for r in matched if r not in set(calibration)]),
                                       ("calibration", [r for r in matched if r in set(calibration)])]
@@ -230,6 +236,12 @@ class StoredRuns:
     scores: pd.DataFrame
 
 
+def _seed_table() -> pd.DataFrame:
+    from .study import seed_table
+
+    return seed_table(full_protocol_document())
+
+
 def stored_runs(scale: str, store=None) -> StoredRuns:
     """The stored runs of ``scale`` (a name or a scale file's path) in ``store`` (default: the project's)."""
     from .. import accuracies
@@ -281,17 +293,114 @@ def scale_agreement(runs: StoredRuns, boot_seed: int = 0, per_setting: bool = Fa
     each of the scale's settings judged on its own (a ``setting`` column says which), as if it
     were the task's only one."""
     from . import inert as inert_cells
-    from .study import expected_settings, seed_table
+    from .study import expected_settings
 
     sc, scores = runs.scale, runs.scores
     inert = inert_cells.cells(runs.records, expected_settings(sc, list(sc.tasks)), sc)
-    seed = seed_table(full_protocol_document())
+    seed = _seed_table()
     calibration = sc.calibration_rows if calibration is None else tuple(calibration)
     if not per_setting:
         return with_seed_table(scores, inert, seed, calibration, boot_seed)
     frames = [with_seed_table(g.assign(setting="all"), inert, seed, calibration, boot_seed).assign(setting=s)
               for s, g in scores[scores["setting"] != "all"].groupby("setting")]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*COLUMNS, "setting"])
+
+
+def archived_versions(name: str) -> list[str]:
+    """The archived versions of scale ``name`` as ``tools/archive_scale.py`` leaves them (``<name>-v1``,
+    ``<name>-v2``, … in params/scales), oldest first."""
+    from ..params import available_scales
+
+    pattern = re.compile(rf"{re.escape(name)}-v(\d+)")
+    found = {s: pattern.fullmatch(s) for s in available_scales()}
+    return sorted((s for s, m in found.items() if m), key=lambda s: int(found[s].group(1)))
+
+
+VERSION_COLUMNS = ["task", "measure", "version", "seeds", "n", "value", "low", "high", "diff", "diff_low",
+                   "diff_high", "p", "adjusted p", "verdict"]
+
+
+def versions(runs: StoredRuns, earlier: list[StoredRuns], boot_seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+    """Did a recalibration change how well the scale predicts the full protocol? ``runs``: the scale; ``earlier``:
+    its archived versions (``archived_versions``, read with ``stored_runs``), each judged on the rows held out from
+    ``runs``' calibration rows, which none of them was tuned on. Per ranked task and version: ρ with the seed table
+    over the held-out rows that both the version and the scale have, with its interval; for an archived version,
+    Δ = ρ(scale) − ρ(version) paired over those rows (``stats.spearman_difference``), Holm-adjusted over the family
+    of every ranked task × archived version, and its verdict at ``alpha`` ("better", "worse": the scale's ρ against
+    the version's; else "not established"). Classified tasks: each version's share of those rows classified alike
+    (no test). ``VERSION_COLUMNS``; the family's size in ``attrs["family"]``; empty without an archived version."""
+    if not earlier:
+        return pd.DataFrame(columns=VERSION_COLUMNS)
+    seed = _seed_table()
+    held = [r for r in seed.index if r not in set(runs.scale.calibration_rows)]
+    now = runs.scores[runs.scores["setting"] == "all"]
+    out = []
+    for column in [c for c in (*RANKED, *CLASSIFIED) if c in set(now["column"]) and c in seed.columns]:
+        here = seed_scores_of(now, column)
+        for version in [*earlier, runs]:
+            there = seed_scores_of(version.scores[version.scores["setting"] == "all"], column)
+            rows = [r for r in held if r in here and r in there]
+            if len(rows) < 3:
+                continue
+            row = dict(task=column, version=version.scale.name, n=len(rows),
+                       seeds=int(version.scores["seed"].nunique()), diff=math.nan, diff_low=math.nan,
+                       diff_high=math.nan, p=math.nan, low=math.nan, high=math.nan)
+            col = seed.loc[rows, column]
+            if column in RANKED:
+                mean = {r: np.mean(list(there[r].values())) for r in rows}
+                rho, lo, hi = stats.spearman_interval([mean[r] for r in rows], col.to_numpy(), seed=boot_seed)
+                row.update(measure="spearman", value=rho, low=lo, high=hi)
+                if version is not runs:
+                    ours = [np.mean(list(here[r].values())) for r in rows]
+                    d, dlo, dhi, p = stats.spearman_difference(ours, [mean[r] for r in rows], col.to_numpy(),
+                                                               seed=boot_seed)
+                    row.update(diff=d, diff_low=dlo, diff_high=dhi, p=p)
+            else:
+                frac, _ = classify({r: there[r] for r in set(rows) | {BASELINE} if r in there}, col)
+                row.update(measure="classified alike", value=frac)
+            out.append(row)
+    frame = pd.DataFrame(out, columns=[c for c in VERSION_COLUMNS if c not in ("adjusted p", "verdict")])
+    frame["adjusted p"] = stats.holm(frame["p"].tolist())
+    frame["verdict"] = [("better" if d > 0 else "worse") if q < alpha else
+                        ("not established" if not math.isnan(q) else "")
+                        for d, q in zip(frame["diff"], frame["adjusted p"])]
+    frame.attrs["family"] = int(frame["p"].notna().sum())
+    return frame
+
+
+def versions_markdown(frame: pd.DataFrame, scale: str) -> str:
+    """``versions`` as Markdown: one line per task, one column per version (oldest first), each archived
+    version's cell with the change to ``scale``; then the family in words. Empty for an empty frame."""
+    if frame.empty:
+        return ""
+    names = list(dict.fromkeys(frame["version"]))
+    seeds = frame.groupby("version")["seeds"].max()
+    head = " | ".join(f"`{v}` ({seeds[v]} seeds)" for v in names)
+    lines = [f"| task (held-out rows) | {head} |", "|---|" + "---|" * len(names)]
+    for task, g in frame.groupby("task", sort=False):
+        by = {r["version"]: r for _, r in g.iterrows()}
+
+        def cell(v) -> str:
+            r = by.get(v)
+            if r is None:
+                return "n/a"
+            if r["measure"] != "spearman":
+                return f"{r['value']:.0%} alike (n = {r['n']})"
+            text = f"{r['value']:.2f} [{r['low']:.2f}, {r['high']:.2f}] (n = {r['n']})"
+            if not math.isnan(r["diff"]):
+                text += (f"; `{scale}` − this: {r['diff']:+.2f} [{r['diff_low']:+.2f}, {r['diff_high']:+.2f}], "
+                         f"{r['verdict']}")
+            return text
+        lines.append(f"| {task} | " + " | ".join(cell(v) for v in names) + " |")
+    return ("\n".join(lines) + f"\n\nEvery version is judged on the rows held out from `{scale}`'s calibration. "
+            f"Δ: the change in ρ from the archived version to `{scale}`, paired over the rows (95% bootstrap "
+            f"interval); its verdict is Holm-adjusted over the family of {frame.attrs.get('family', 0)} comparisons "
+            "(every ranked task × archived version).")
+
+
+def scale_versions(runs: StoredRuns, store=None, boot_seed: int = 0) -> pd.DataFrame:
+    """``versions`` of a scale's stored runs against its archived versions' (from ``store``; trains nothing)."""
+    return versions(runs, [stored_runs(v, store=store) for v in archived_versions(runs.scale.name)], boot_seed)
 
 
 def scale_baselines(runs: StoredRuns) -> tuple[pd.DataFrame, stats.Difference]:
@@ -344,9 +453,10 @@ def markdown(frame: pd.DataFrame, scale: str) -> str:
     return "\n".join(lines)
 
 
-def readme_block(frame: pd.DataFrame, scale: str, baseline_text: str = "") -> str:
-    """README's generated block: the agreement table, then the baseline targets in words (``baselines_markdown``)."""
-    tail = f"\n\n{baseline_text}" if baseline_text else ""
+def readme_block(frame: pd.DataFrame, scale: str, baseline_text: str = "", versions_text: str = "") -> str:
+    """README's generated block: the agreement table, the baseline targets in words (``baselines_markdown``), then
+    the agreement of the scale's archived versions (``versions_markdown``)."""
+    tail = "".join(f"\n\n{t}" for t in (baseline_text, versions_text) if t)
     return f"{README_START}\n{markdown(frame, scale)}{tail}\n{README_END}"
 
 
