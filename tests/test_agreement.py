@@ -221,6 +221,7 @@ def test_a_recalibration_is_judged_on_the_new_scales_held_out_rows_paired_and_ho
     text = A.versions_markdown(out, "new")
     assert "`new-v1` (2 seeds) | `new-v2` (2 seeds) | `new` (2 seeds)" in text
     assert "`new` − this: +2.00" in text and f"family of {2 * len(ranked)} comparisons" in text
+    assert "Memorize 1.00 at `new-v2` (the target met)" in text  # the first of the tied best
     assert A.versions(new, []).empty and A.versions_markdown(A.versions(new, []), "new") == ""
 
 

@@ -395,7 +395,20 @@ def versions_markdown(frame: pd.DataFrame, scale: str) -> str:
     return ("\n".join(lines) + f"\n\nEvery version is judged on the rows held out from `{scale}`'s calibration. "
             f"Δ: the change in ρ from the archived version to `{scale}`, paired over the rows (95% bootstrap "
             f"interval); its verdict is Holm-adjusted over the family of {frame.attrs.get('family', 0)} comparisons "
-            "(every ranked task × archived version).")
+            "(every ranked task × archived version). " + _best_reached(frame))
+
+
+def _best_reached(frame: pd.DataFrame) -> str:
+    """Per task, the version with the highest held-out agreement, and whether any version reached the target."""
+    parts = []
+    for task, g in frame.groupby("task", sort=False):
+        best = g.loc[g["value"].idxmax()]
+        value = f"{best['value']:.2f}" if best["measure"] == "spearman" else f"{best['value']:.0%}"
+        target = TARGETS.get(task, math.nan)
+        met = "" if math.isnan(target) else (" (the target met)" if best["value"] >= target else
+                                             " (short of the target)")
+        parts.append(f"{task} {value} at `{best['version']}`{met}")
+    return "The highest held-out agreement any version reached: " + "; ".join(parts) + "."
 
 
 def scale_versions(runs: StoredRuns, store=None, boot_seed: int = 0) -> pd.DataFrame:
