@@ -67,6 +67,16 @@ def test_own_reliability_is_one_for_a_scale_that_repeats_its_ranking_and_low_for
     assert -1.0 < A.reliability(mostly, ROWS) < 0
 
 
+def test_a_target_is_read_on_the_point_estimate_and_an_interval_that_holds_it_is_said():
+    row = dict(measure="spearman", value=0.4, low=-0.1, high=0.8, target=0.6)
+    assert A.target_reading(row) == "not met; the interval holds the target"
+    assert A.target_reading({**row, "high": 0.5}) == "not met"
+    assert A.target_reading({**row, "value": 0.7}) == "met; the interval holds the target"
+    assert A.target_reading({**row, "value": 0.9, "low": 0.7, "high": 0.95}) == "met"
+    assert A.target_reading(dict(measure="classified alike", value=0.8, low=math.nan, high=math.nan,
+                                 target=0.9)) == "not met"
+
+
 def test_the_note_calls_a_reliable_scale_that_misses_its_target_biased_not_noisy():
     from deltalab.analysis.sentences import agreement_note
     from deltalab.params import load_scale

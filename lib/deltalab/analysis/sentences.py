@@ -669,7 +669,7 @@ def seeds_note(scores: pd.DataFrame, rows: list[str]) -> str:
 def agreement_note(frame: pd.DataFrame, scale: Scale, document: str) -> str:
     """What the agreement table (``agreement.agreement``) says: per task the held-out agreement (or all rows' when
     the scale names no calibration rows) against its target and the ceiling the seed table's noise allows."""
-    from .agreement import MARGIN, RELIABLE, SOLVED
+    from .agreement import MARGIN, RELIABLE, SOLVED, target_reading
 
     if frame.empty:
         return f"No row of scale `{scale.name}` is in the seed table of document {document[:3]}: no agreement to show."
@@ -686,7 +686,7 @@ def agreement_note(frame: pd.DataFrame, scale: Scale, document: str) -> str:
             val += f"differ: {r['disagree']}" if r["disagree"] else "none differ"
         if not math.isnan(r["target"]):
             val += f"; target {fmt(r['target'], 2) if r['measure'] == 'spearman' else format(r['target'], '.0%')}: "
-            val += "met" if r["value"] >= r["target"] else "not met"
+            val += target_reading(r)
         parts.append(f"{r['task']} {val})")
     split = (f"the {int(held['n'].max())} rows held out from the scale's {len(scale.calibration_rows)} pre-registered "
              f"calibration rows (`calibration_rows` in params/scales/{scale.name}.yaml)" if not held.empty else
