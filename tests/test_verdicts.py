@@ -87,6 +87,15 @@ def test_spearman_interval_is_a_paired_bootstrap_of_every_row():
     assert corr.loc["Compress", "rows"] == 25 and corr.loc["Compress", "95% low"] == pytest.approx(low)
 
 
+def test_a_share_of_rows_gets_its_exact_binomial_interval():
+    low, high = stats.share_interval(15, 15)  # all of n: the lower end solves p^n = 0.025
+    assert high == 1.0 and low == pytest.approx(0.025 ** (1 / 15))
+    low, high = stats.share_interval(0, 15)
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 15))
+    low, high = stats.share_interval(14, 15)
+    assert low < 0.9 < 14 / 15 < high < 1
+
+
 def test_the_difference_of_two_proxies_rank_agreement_is_resampled_over_rows_together():
     rng = np.random.default_rng(4)
     y = rng.random(15)

@@ -10,7 +10,7 @@ protocol's numbers are the latest seed table (document 000: 25 rows, MAD's proto
   at the scale, when it is *not clearly below DeltaNet*: the paired difference to DeltaNet is not entirely below
   ``−(1 − SOLVED)`` (the same-scale reading of "at least 0.95" where DeltaNet is at 1.0: a drop of more than 0.05
   from DeltaNet). With fewer than ``MIN_SEEDS`` seeds the point difference decides (a pilot). Agreement is the
-  fraction of rows classified alike.
+  fraction of rows classified alike, with its exact binomial 95% interval (``stats.share_interval``).
 
 Agreement is reported over every matched row and over the **held-out** rows: those not in the scale's
 pre-registered ``calibration_rows`` (``params/scales/<scale>.yaml``), on which the scale was never tuned.
@@ -144,8 +144,9 @@ def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, 
                                 target=TARGETS[column] if label == "held-out" else math.nan))
             else:
                 frac, differ = classify({r: per_seed[r] for r in set(rows) | {BASELINE} if r in per_seed}, col)
+                lo, hi = stats.share_interval(round(frac * len(rows)), len(rows))
                 out.append(dict(task=column, measure="classified alike", rows=label, n=len(rows), value=frac,
-                                low=math.nan, high=math.nan, ceiling=math.nan, reliability=math.nan,
+                                low=lo, high=hi, ceiling=math.nan, reliability=math.nan,
                                 target=TARGETS[column] if label == "held-out" else math.nan,
                                 disagree=", ".join(differ)))
     frame = pd.DataFrame(out)
@@ -357,7 +358,8 @@ def versions(runs: StoredRuns, earlier: list[StoredRuns], boot_seed: int = 0, al
                     row.update(diff=d, diff_low=dlo, diff_high=dhi, p=p)
             else:
                 frac, _ = classify({r: there[r] for r in set(rows) | {BASELINE} if r in there}, col)
-                row.update(measure="classified alike", value=frac)
+                lo, hi = stats.share_interval(round(frac * len(rows)), len(rows))
+                row.update(measure="classified alike", value=frac, low=lo, high=hi)
             out.append(row)
     frame = pd.DataFrame(out, columns=[c for c in VERSION_COLUMNS if c not in ("adjusted p", "verdict")])
     frame["adjusted p"] = stats.holm(frame["p"].tolist())
@@ -385,7 +387,7 @@ def versions_markdown(frame: pd.DataFrame, scale: str) -> str:
             if r is None:
                 return "n/a"
             if r["measure"] != "spearman":
-                return f"{r['value']:.0%} alike (n = {r['n']})"
+                return f"{r['value']:.0%} alike [{r['low']:.0%}, {r['high']:.0%}] (n = {r['n']})"
             text = f"{r['value']:.2f} [{r['low']:.2f}, {r['high']:.2f}] (n = {r['n']})"
             if not math.isnan(r["diff"]):
                 text += (f"; `{scale}` − this: {r['diff']:+.2f} [{r['diff_low']:+.2f}, {r['diff_high']:+.2f}], "
@@ -444,10 +446,10 @@ README_END = "<!-- agreement:end -->"
 
 
 def target_reading(r) -> str:
-    """Whether an agreement row (held-out) meets its target, and, for a ρ, whether its interval holds the target: the
-    point estimate decides "met", but 15 rows often cannot tell a ρ at the target from one well below it."""
+    """Whether an agreement row (held-out) meets its target, and whether its interval holds the target: the point
+    estimate decides "met", but 15 rows often cannot tell a value at the target from one well below it."""
     words = "met" if r["value"] >= r["target"] else "not met"
-    if r["measure"] == "spearman" and r["low"] <= r["target"] <= r["high"]:
+    if r["low"] <= r["target"] <= r["high"]:
         words += "; the interval holds the target"
     return words
 
@@ -461,7 +463,7 @@ def markdown(frame: pd.DataFrame, scale: str) -> str:
             own = "" if math.isnan(r["reliability"]) else f", own reliability {r['reliability']:.2f}"
             return (f"{r['value']:.2f} [{r['low']:.2f}, {r['high']:.2f}] (ceiling {r['ceiling']:.2f}{own}, "
                     f"n = {r['n']})")
-        return f"{r['value']:.0%} classified alike (n = {r['n']})"
+        return f"{r['value']:.0%} classified alike [{r['low']:.0%}, {r['high']:.0%}] (n = {r['n']})"
 
     lines = [f"| task (`{scale}`) | measure | all rows | held-out rows | target (held-out) |", "|---|---|---|---|---|"]
     for task, g in frame.groupby("task", sort=False):

@@ -682,7 +682,7 @@ def agreement_note(frame: pd.DataFrame, scale: Scale, document: str) -> str:
                    f"{fmt(r['ceiling'], 2)}" + ("" if math.isnan(r["reliability"]) else
                                                 f", own reliability {fmt(r['reliability'], 2)}"))
         else:
-            val = f"{r['value']:.0%} of rows classified alike ("
+            val = f"{r['value']:.0%} of rows classified alike [{r['low']:.0%}, {r['high']:.0%}] ("
             val += f"differ: {r['disagree']}" if r["disagree"] else "none differ"
         if not math.isnan(r["target"]):
             val += f"; target {fmt(r['target'], 2) if r['measure'] == 'spearman' else format(r['target'], '.0%')}: "

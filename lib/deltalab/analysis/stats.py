@@ -255,6 +255,12 @@ def spearman_interval(x, y, seed: int = 0) -> tuple[float, float, float]:
     return rho, low, high
 
 
+def share_interval(k: int, n: int) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) 95% interval of a share of ``k`` in ``n`` (``scipy.stats.binomtest``)."""
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=LEVEL, method="exact")
+    return float(ci.low), float(ci.high)
+
+
 def spearman_difference(a, b, y, seed: int = 0) -> tuple[float, float, float, float]:
     """(Δ, low, high, p): Δ = ρ(a, y) − ρ(b, y) for two sets of scores ``a`` and ``b`` of the same rows ranked
     against the same reference ``y`` (two proxies compared on one set of rows), its 95% percentile bootstrap
