@@ -23,9 +23,9 @@ simulated as that truth plus Gaussian noise of ``noise_sd`` per cell.
 
 **The proxy's own reliability.** ``reliability`` asks the converse: how well the scale reproduces its *own* ranking
 across seeds (split-half: ρ between the row means over one half of the seeds and over the other, averaged over the
-splits, stepped up to every seed by Spearman-Brown where it is positive). Where it is high and ρ with the seed table stays well below
-the ceiling, the gap is what the proxy measures, not its noise: more seeds would not close it, a different protocol
-might.
+splits, stepped up to every seed by Spearman-Brown where it is positive). Where it is high and ρ with the seed table
+stays well below the ceiling, the gap is what the proxy measures, not its noise: more seeds would not close it, a
+different protocol might.
 """
 from __future__ import annotations
 
@@ -111,7 +111,8 @@ def classify(per_seed: dict[str, dict[int, float]], seed_column: pd.Series) -> t
 
 
 def seed_scores_of(task_scores: pd.DataFrame, column: str) -> dict[str, dict[int, float]]:
-    """Row → seed → score on task ``column``, from the study's long frame (its task scores: ``setting == "all"``)."""
+    """Row → seed → score on task ``column``, from the study's long frame (its task scores, ``setting == "all"``).
+    """
     here = task_scores[task_scores["column"] == column]
     return {v: dict(zip(g["seed"].astype(int), g["acc"].astype(float))) for v, g in here.groupby("variant")}
 
@@ -328,8 +329,9 @@ def versions(runs: StoredRuns, earlier: list[StoredRuns], boot_seed: int = 0, al
     over the held-out rows that both the version and the scale have, with its interval; for an archived version,
     Δ = ρ(scale) − ρ(version) paired over those rows (``stats.spearman_difference``), Holm-adjusted over the family
     of every ranked task × archived version, and its verdict at ``alpha`` ("better", "worse": the scale's ρ against
-    the version's; else "not established"). Classified tasks: each version's share of those rows classified alike
-    (no test). ``VERSION_COLUMNS``; the family's size in ``attrs["family"]``; empty without an archived version."""
+    the version's; else "not established"). Classified tasks: each version's share of those rows classified alike,
+    with its interval (no comparison). ``VERSION_COLUMNS``; the family's size in ``attrs["family"]``; empty without
+    an archived version."""
     if not earlier:
         return pd.DataFrame(columns=VERSION_COLUMNS)
     seed = _seed_table()
