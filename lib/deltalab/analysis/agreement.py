@@ -165,14 +165,16 @@ def baselines(learning: pd.DataFrame, early_stop: float | None = None) -> pd.Dat
     (``inert.learning`` of ``study.curves``: the mean curve over seeds, an early-stopped run carried forward at its
     last value). The curve must have *learned* the setting (the analysis's not-learned rule: a flat curve has not
     finished, it has not begun) and then either peak before its last epoch or gain less than ``FINISHED`` in it;
-    or it ends at the scale's ``early_stop`` accuracy (every seed stopped: nothing is left to learn). One row per
-    baseline × column × setting: ``BASELINE_COLUMNS`` (``epochs``: the last epoch)."""
+    or it ends at the scale's ``early_stop`` accuracy (every seed stopped), or within ``FINISHED`` of perfect
+    accuracy: less is left to gain than the plateau rule asks of a last epoch (a curve at 0.998 whose seeds stopped
+    just short of ``early_stop``). One row per baseline × column × setting: ``BASELINE_COLUMNS`` (``epochs``: the
+    last epoch)."""
     from .names import ALL_SETTINGS
 
     mine = learning[learning["variant"].isin(BASELINES) & (learning["setting"] != ALL_SETTINGS)]
     mine = mine.sort_values(["variant", "column", "setting"])
     stopped = (mine["last"] >= early_stop) if early_stop is not None else False
-    finished = stopped | (mine["learned"] & ((mine["best_epoch"] < mine["last_epoch"])
+    finished = stopped | (1 - mine["last"] < FINISHED) | (mine["learned"] & ((mine["best_epoch"] < mine["last_epoch"])
                                              | (mine["last_gain"] < FINISHED)))
     out = mine.assign(row=mine["variant"], epochs=mine["last_epoch"].astype(int),
                       best_epoch=mine["best_epoch"].astype(int), learned=mine["learned"].astype(bool),
@@ -203,8 +205,9 @@ def baselines_markdown(finished: pd.DataFrame, order: stats.Difference, scale: s
 
     open_ = finished[~finished["finished"]]
     n_settings = finished[["column", "setting"]].drop_duplicates().shape[0]
-    rule = (f"finished: the mean curve over seeds ends at the early-stop accuracy, or it has learned the setting and "
-            f"peaks before its last epoch or gains less than {FINISHED:g} in it")
+    rule = (f"finished: the mean curve over seeds ends at the early-stop accuracy or within {FINISHED:g} of perfect "
+            f"accuracy, or it has learned the setting and peaks before its last epoch or gains less than {FINISHED:g} "
+            "in it")
     every = f"all {n_settings} settings" if n_settings > 1 else "the one setting"
     done = (f"both baselines finish learning {every} ({rule})" if open_.empty else
             f"{len(open_)} of {len(finished)} baseline × setting cells are not finished ({rule}): "
