@@ -145,7 +145,7 @@ def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, 
                                 target=TARGETS[column] if label == "held-out" else math.nan))
             else:
                 frac, differ = classify({r: per_seed[r] for r in set(rows) | {BASELINE} if r in per_seed}, col)
-                lo, hi = stats.share_interval(round(frac * len(rows)), len(rows))
+                lo, hi = stats.share_interval(len(rows) - len(differ), len(rows))
                 out.append(dict(task=column, measure="classified alike", rows=label, n=len(rows), value=frac,
                                 low=lo, high=hi, ceiling=math.nan, reliability=math.nan,
                                 target=TARGETS[column] if label == "held-out" else math.nan,
@@ -174,8 +174,8 @@ def baselines(learning: pd.DataFrame, early_stop: float | None = None) -> pd.Dat
     mine = learning[learning["variant"].isin(BASELINES) & (learning["setting"] != ALL_SETTINGS)]
     mine = mine.sort_values(["variant", "column", "setting"])
     stopped = (mine["last"] >= early_stop) if early_stop is not None else False
-    finished = stopped | (1 - mine["last"] < FINISHED) | (mine["learned"] & ((mine["best_epoch"] < mine["last_epoch"])
-                                             | (mine["last_gain"] < FINISHED)))
+    plateau = mine["learned"] & ((mine["best_epoch"] < mine["last_epoch"]) | (mine["last_gain"] < FINISHED))
+    finished = stopped | (1 - mine["last"] < FINISHED) | plateau
     out = mine.assign(row=mine["variant"], epochs=mine["last_epoch"].astype(int),
                       best_epoch=mine["best_epoch"].astype(int), learned=mine["learned"].astype(bool),
                       finished=finished.astype(bool))
@@ -362,8 +362,8 @@ def versions(runs: StoredRuns, earlier: list[StoredRuns], boot_seed: int = 0, al
                                                                seed=boot_seed)
                     row.update(diff=d, diff_low=dlo, diff_high=dhi, p=p)
             else:
-                frac, _ = classify({r: there[r] for r in set(rows) | {BASELINE} if r in there}, col)
-                lo, hi = stats.share_interval(round(frac * len(rows)), len(rows))
+                frac, differ = classify({r: there[r] for r in set(rows) | {BASELINE} if r in there}, col)
+                lo, hi = stats.share_interval(len(rows) - len(differ), len(rows))
                 row.update(measure="classified alike", value=frac, low=lo, high=hi)
             out.append(row)
     frame = pd.DataFrame(out, columns=[c for c in VERSION_COLUMNS if c not in ("adjusted p", "verdict")])

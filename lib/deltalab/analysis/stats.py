@@ -245,14 +245,20 @@ def spearman_interval(x, y, seed: int = 0) -> tuple[float, float, float]:
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan, math.nan, math.nan
     rho = float(spearman(x, y))
+    res = _rows_bootstrap((x, y), spearman, seed)
+    return rho, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _rows_bootstrap(samples: tuple, statistic, seed: int):
+    """``scipy.stats.bootstrap`` of ``statistic`` over ``samples`` (one value per row each), the rows resampled
+    together: ``RESAMPLES`` percentile resamples at ``LEVEL`` from a fixed generator (reproducible); scipy's warnings
+    on degenerate resamples silenced (``spearman`` scores those 0)."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = stats.bootstrap((x, y), spearman, paired=True, vectorized=True, n_resamples=RESAMPLES,
-                              confidence_level=LEVEL, method="percentile", rng=np.random.default_rng(seed))
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return rho, low, high
+        return stats.bootstrap(samples, statistic, paired=True, vectorized=True, n_resamples=RESAMPLES,
+                               confidence_level=LEVEL, method="percentile", rng=np.random.default_rng(seed))
 
 
 def share_interval(k: int, n: int) -> tuple[float, float]:
@@ -271,13 +277,7 @@ def spearman_difference(a, b, y, seed: int = 0) -> tuple[float, float, float, fl
     if len(y) < 3 or min(np.ptp(a), np.ptp(b), np.ptp(y)) == 0:
         return math.nan, math.nan, math.nan, math.nan
     diff = float(spearman(a, y) - spearman(b, y))
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = stats.bootstrap((a, b, y), lambda a, b, y, axis=-1: spearman(a, y, axis) - spearman(b, y, axis),
-                              paired=True, vectorized=True, n_resamples=RESAMPLES, confidence_level=LEVEL,
-                              method="percentile", rng=np.random.default_rng(seed))
+    res = _rows_bootstrap((a, b, y), lambda a, b, y, axis=-1: spearman(a, y, axis) - spearman(b, y, axis), seed)
     d = res.bootstrap_distribution
     p = min(1.0, 2 * min(float(np.mean(d <= 0)), float(np.mean(d >= 0))))
     return diff, float(res.confidence_interval.low), float(res.confidence_interval.high), p
