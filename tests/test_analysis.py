@@ -19,7 +19,8 @@ from deltalab.store import Store
 from deltalab.train import budget_id, make_spec
 from deltalab.variants import VARIANTS
 
-CPU = load_scale("cpu")
+SCALE = "cpu-v1"  # an archived scale: frozen, with Memorize at two settings (baseline, vs2048) as the data below
+CPU = load_scale(SCALE)
 TASKS = ["fuzzy-in-context-recall", "memorization"]  # one 128-token task, one whose sequences are one chunk
 COLUMNS = ["Fuzzy Recall", "Memorize"]
 
@@ -44,11 +45,11 @@ TWINS = {"layernorm_state": ["memorization"], "frobenius_renorm": ["memorization
 
 
 def _record(variant, task, setting, seed, acc, losses, early=False):
-    spec = make_spec(variant, task, setting, 1e-3, 0.1, seed, "cpu", budget_id(CPU, task))
+    spec = make_spec(variant, task, setting, 1e-3, 0.1, seed, SCALE, budget_id(CPU, task))
     curve = [{"epoch": i + 1, "test_acc": min(1.0, acc * (i + 1) / len(losses)), "test_loss": x}
              for i, x in enumerate(losses)]
     return spec, {"spec": {"variant": variant, "task": task, "setting": setting, "lr": 1e-3, "wd": 0.1, "seed": seed,
-                           "scale": "cpu", "budget_id": spec.budget_id},
+                           "scale": SCALE, "budget_id": spec.budget_id},
                   "label": VARIANTS[variant].label, "metrics": {"test_acc": acc, "test_token_acc": acc, "test_ppl": 2.0},
                   "curve": curve, "best_epoch": len(losses), "epochs_run": len(losses), "early_stopped": early,
                   "diverged": False, "train_tokens_per_s": 1.0, "wall_time_s": 1.0, "precision": "fp32"}
@@ -91,7 +92,7 @@ ROWS = ["delta_net", "hybrid_softmax", "layernorm_state", "frobenius_renorm", "d
 def measured(store):
     rnd = Round(number=9, title="t", seed_document="x", question="q", variants=tuple(ROWS), proposal="decay_state",
                 proposal_rationale="r")
-    records = Store(store).records("cpu", tasks=TASKS)
+    records = Store(store).records(SCALE, tasks=TASKS)
     return study.assemble(rnd, CPU, TASKS, records, {}, pd.DataFrame(), ROWS)
 
 
