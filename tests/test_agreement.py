@@ -1,5 +1,6 @@
 """The proxy's agreement with the full protocol (deltalab.analysis.agreement) on hand-made frames."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -246,3 +247,32 @@ def test_the_committed_cpu_is_compared_with_its_archived_versions():
     now = out[out["version"] == "cpu"].set_index("task")
     assert len(old) == 4 and (old["n"] == 15).all()
     assert (old["diff"] - (now.loc[old.index, "value"] - old["value"])).abs().max() < 1e-9
+
+
+def test_the_pilots_of_cpu_are_read_against_cpu_on_their_rows_and_seeds_with_what_their_budgets_cost():
+    """cpu's pilots (issue #31) trained its calibration rows on seed 0: each pilot's agreement is the one its own
+    runs give, set beside cpu's on the same rows and seeds; a pilot of the two baselines alone has no ρ but their
+    state; a pilot's longer budget costs the grid more than cpu's own."""
+    assert A.pilot_scales("cpu") == ["cpu-pilot", "cpu-pilot-2", "cpu-pilot-3", "cpu-pilot-4"]
+    assert A.pilot_scales("smoke") == []
+    runs = A.stored_runs("cpu")
+    out = A.pilots(runs, ["cpu-pilot", "cpu-pilot-2", "cpu-pilot-4"]).set_index(["pilot", "task"])
+    assert out["calibration"].all() and (out["seeds"] == 1).all()
+    own = A.scale_agreement(A.stored_runs("cpu-pilot"), calibration=()).set_index("task")
+    assert out.loc[("cpu-pilot", "Compress"), "value"] == own.loc["Compress", "value"]
+    pilot_rows = set(A.stored_runs("cpu-pilot").scores["variant"])
+    same = runs.scores[runs.scores["variant"].isin(pilot_rows) & (runs.scores["seed"] == 0)]
+    theirs = A.scale_agreement(replace(runs, scores=same), calibration=()).set_index("task")
+    assert out.loc[("cpu-pilot", "Memorize"), "scale_value"] == theirs.loc["Memorize", "value"]
+    two = out.loc[("cpu-pilot-4", "Fuzzy Recall")]
+    assert two["rows"] == 2 and math.isnan(two["value"]) and "gated_delta_net" in two["baselines"]
+    assert two["hours"] > 4 * two["scale_hours"]  # 4× the examples (MAD's 12,800) at two learning rates
+    longer = out.loc[("cpu-pilot-2", "Selective Copy")]
+    assert longer["hours"] > 1.5 * longer["scale_hours"]  # 10 epochs of 3,200 examples: more than cpu's budget
+    assert longer["grid_hours"] - longer["hours"] == pytest.approx(
+        out.loc[("cpu-pilot", "Compress"), "grid_hours"] - out.loc[("cpu-pilot", "Compress"), "hours"]
+        + out.loc[("cpu-pilot", "Compress"), "scale_hours"] - longer["scale_hours"])  # one whole grid, one task swapped
+    text = A.pilots_markdown(out.reset_index(), "cpu")
+    assert "| `cpu-pilot-4` | Fuzzy Recall | 12,800 × 5 epochs, lr 0.001, 0.003 (best of) (" in text
+    assert "| 2 × 1 | n/a | n/a |" in text and f"cap: {A.COST_CAP} process-hours" in text
+    assert A.pilots_markdown(A.pilots(runs, []), "cpu") == ""

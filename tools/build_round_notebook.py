@@ -172,7 +172,8 @@ ROUND = [
                       "held out from the scale's calibration (`deltalab.analysis.agreement`); then whether both "
                       "baselines finish learning every setting within the budget, whether Gated DeltaNet is above "
                       "DeltaNet on Memorize, as every published MAD table has it, and whether the scale predicts the "
-                      "full protocol better than its archived versions did (on the same held-out rows)."),
+                      "full protocol better than its archived versions did (on the same held-out rows); last, what "
+                      "the pilots that chose its protocol reached and what their budgets would cost."),
     new_code_cell("if rnd.conclusion:\n"
                   "    agreed = agreement.with_seed_table(study.scores, study.inert, study.seed, "
                   "scale_params.calibration_rows)\n"
@@ -182,9 +183,14 @@ ROUND = [
                   "    display(Markdown(agreement.baselines_markdown(finished, agreement.memorize_order(study.scores), "
                   "scale_params.name)))\n"
                   "    store = Store(results_dir)\n"
-                  "    versions = agreement.scale_versions(agreement.stored_runs(scale, store=store), store=store)\n"
+                  "    runs = agreement.stored_runs(scale, store=store)\n"
+                  "    versions = agreement.scale_versions(runs, store=store)\n"
                   "    display(Markdown(agreement.versions_markdown(versions, scale_params.name) or\n"
                   "                     f\"`{scale_params.name}` has no archived version to compare with.\"))\n"
+                  "    pilots = agreement.pilots(runs, store=store)\n"
+                  "    display(Markdown(agreement.pilots_markdown(pilots, scale_params.name) or\n"
+                  "                     f\"`{scale_params.name}` has no pilot (`{scale_params.name}-pilot*`) to \"\n"
+                  "                     \"show.\"))\n"
                   "else:\n"
                   '    display(Markdown(f"Round {rnd.number} does not conclude the study; round {concluding_round()} '
                   'measures the agreement of the scale."))',

@@ -394,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
             versions_text = agreement.versions_markdown(versions, scale.name)
             if versions_text:
                 print(f"\nthe archived versions of `{scale.name}`:\n{versions_text}")
+            pilots_text = agreement.pilots_markdown(agreement.pilots(runs, store=store), scale.name)
+            if pilots_text:
+                print(f"\nthe pilots of `{scale.name}`:\n{pilots_text}")
             if args.per_setting:
                 each = agreement.scale_agreement(runs, per_setting=True, calibration=calibration)
                 print(f"\neach setting alone:\n{each.round(3).to_string(index=False)}")

@@ -418,6 +418,139 @@ def _best_reached(frame: pd.DataFrame) -> str:
     return "The highest held-out agreement any version reached: " + "; ".join(parts) + "."
 
 
+def pilot_scales(name: str) -> list[str]:
+    """The pilots of scale ``name``, as issue #31's calibration names them (``<name>-pilot``, ``<name>-pilot-2``, …
+    in params/scales), in order."""
+    from ..params import available_scales
+
+    pattern = re.compile(rf"{re.escape(name)}-pilot(?:-(\d+))?")
+    found = {s: pattern.fullmatch(s) for s in available_scales()}
+    return sorted((s for s, m in found.items() if m), key=lambda s: int(found[s].group(1) or 1))
+
+
+PILOT_COLUMNS = ["pilot", "task", "budget", "scale_budget", "rows", "seeds", "calibration", "measure", "value", "low",
+                 "high", "scale_value", "baselines", "hours", "scale_hours", "grid_hours"]
+
+
+def _budget_text(sc, task: str) -> str:
+    b = sc.tasks[task]
+    lrs = ", ".join(f"{lr:g}" for lr in sc.lrs_for(task))
+    sweep = " (best of)" if len(sc.lrs_for(task)) * len(sc.wds) > 1 else ""
+    return f"{b.num_train_examples:,} × {b.epochs} epochs, lr {lrs}{sweep}"
+
+
+def _baselines_text(finished: pd.DataFrame, column: str) -> str:
+    """Each baseline's state at the end of a task's budget (``baselines``): finished, not begun, or still gaining."""
+    parts = []
+    for _, r in finished[finished["column"] == column].iterrows():
+        state = (f"finished (peaks at epoch {r['best_epoch']} of {r['epochs']}, ends at {r['last']:.3f})"
+                 if r["finished"] else f"not begun ({r['first']:.3f} → {r['last']:.3f})" if not r["learned"] else
+                 f"gains {r['last_gain']:+.3f} in epoch {r['epochs']} (ends at {r['last']:.3f})")
+        parts.append(f"{r['row']} {state}")
+    return "; ".join(parts) or "not trained"
+
+
+def _wall_hours(records: list, task: str, pairs: set[tuple[str, int]] | None = None) -> float:
+    """Recorded wall time of ``task``'s runs, in process-hours (only the (variant, seed) ``pairs`` when given)."""
+    return sum(float(r["wall_time_s"]) for r in records if r["spec"]["task"] == task
+               and (pairs is None or (r["spec"]["variant"], r["spec"]["seed"]) in pairs)) / 3600
+
+
+def _grid_hours(runs: StoredRuns, task: str) -> float:
+    """``task``'s process-hours over the scale's whole grid: the stored runs' recorded wall time, scaled up to
+    every planned run while the grid is incomplete (mean per stored run × planned runs); NaN with none stored."""
+    from ..grid import plan
+
+    stored = sum(r["spec"]["task"] == task for r in runs.records)
+    return _wall_hours(runs.records, task) * len(plan(runs.scale.rows(), runs.scale, [task])) / stored if stored \
+        else math.nan
+
+
+def pilots(runs: StoredRuns, names: list[str] | None = None, store=None, boot_seed: int = 0) -> pd.DataFrame:
+    """What each pilot of a scale reached, and what its budget would cost the scale's grid: the figures behind the
+    scale file's choices, measured from the stored runs (trains nothing). ``names``: the pilots (default
+    ``pilot_scales(runs.scale.name)``), each read with ``stored_runs`` from ``store``. One row per pilot × task it
+    trains (``PILOT_COLUMNS``):
+
+    * ``value`` (``low``, ``high``): the pilot's agreement with the seed table over its ``rows`` (``agreement``'s
+      "all" rows; ``calibration``: they are all the scale's calibration rows, so this is not held out), NaN with
+      fewer than 3 ranked rows;
+      ``scale_value``: the scale's over the same rows and seeds, so the two differ only by the budget.
+    * ``baselines``: each baseline at the end of the pilot's budget (``baselines``: finished, not begun, or still
+      gaining).
+    * ``hours``: the task's process-hours over the scale's whole grid at the pilot's budget, projected as the
+      scale's hours for the task (``scale_hours``: recorded, scaled up to every planned run while the grid is
+      incomplete) times the ratio of the pilot's recorded wall time to the scale's on the same rows and seeds;
+      ``grid_hours``: the scale's whole grid with this one task at the pilot's budget. NaN where the scale has not
+      stored those rows and seeds."""
+    from ..tasks import COLUMN
+
+    out = []
+    for name in pilot_scales(runs.scale.name) if names is None else names:
+        pilot = stored_runs(name, store=store)
+        finished, _ = scale_baselines(pilot)
+        rows, seeds = set(pilot.scores["variant"]), set(pilot.scores["seed"])
+        same = replace(runs, scores=runs.scores[runs.scores["variant"].isin(rows) & runs.scores["seed"].isin(seeds)])
+        mine, theirs = (scale_agreement(r, boot_seed, calibration=()) for r in (pilot, same))
+        grid = sum(_grid_hours(runs, t) for t in runs.scale.tasks)
+        for task in pilot.scale.tasks:
+            column = COLUMN[task]
+            got = mine[mine["task"] == column]
+            measured = not got.empty and (got["measure"].iloc[0] != "spearman" or got["n"].iloc[0] >= 3)
+            r = got.iloc[0] if measured else None
+            there = theirs[theirs["task"] == column]
+            pairs = {(rec["spec"]["variant"], rec["spec"]["seed"]) for rec in pilot.records
+                     if rec["spec"]["task"] == task}
+            scale_hours = _grid_hours(runs, task) if task in runs.scale.tasks else math.nan
+            base = _wall_hours(runs.records, task, pairs)
+            hours = scale_hours * _wall_hours(pilot.records, task) / base if base else math.nan
+            out.append(dict(pilot=name, task=column, budget=_budget_text(pilot.scale, task),
+                            scale_budget=_budget_text(runs.scale, task) if task in runs.scale.tasks else "not trained",
+                            rows=int(got["n"].iloc[0]) if not got.empty else len(rows), seeds=len(seeds),
+                            calibration=rows <= set(runs.scale.calibration_rows),
+                            measure=got["measure"].iloc[0] if not got.empty else "",
+                            value=r["value"] if measured else math.nan, low=r["low"] if measured else math.nan,
+                            high=r["high"] if measured else math.nan,
+                            scale_value=there["value"].iloc[0] if measured and not there.empty else math.nan,
+                            baselines=_baselines_text(finished, column), hours=hours, scale_hours=scale_hours,
+                            grid_hours=grid - scale_hours + hours))
+    return pd.DataFrame(out, columns=PILOT_COLUMNS)
+
+
+COST_CAP = 45  # issue #31: process-hours for the whole grid
+
+
+def pilots_markdown(frame: pd.DataFrame, name: str) -> str:
+    """``pilots`` as Markdown: one line per pilot × task, then how to read it. Empty for an empty frame."""
+    if frame.empty:
+        return ""
+
+    def value(v: float, measure: str) -> str:
+        return "n/a" if math.isnan(v) else f"{v:.2f}" if measure == "spearman" else f"{v:.0%} alike"
+
+    def hours(h: float) -> str:
+        return "n/a" if math.isnan(h) else f"{h:.1f}"
+
+    lines = [f"| pilot | task | budget (`{name}`'s) | rows × seeds | pilot's agreement | `{name}`'s, same rows and "
+             f"seeds | baselines at the pilot's end (mean over seeds) | the task over `{name}`'s grid, process-hours: "
+             f"at the pilot's budget / at `{name}`'s | `{name}`'s grid then |", "|---|" + "---|" * 8]
+    for _, r in frame.iterrows():
+        m = r["measure"]
+        interval = "" if math.isnan(r["low"]) else f" [{value(r['low'], m)}, {value(r['high'], m)}]"
+        lines.append(f"| `{r['pilot']}` | {r['task']} | {r['budget']} ({r['scale_budget']}) | {r['rows']} × "
+                     f"{r['seeds']} | {value(r['value'], m)}{interval} | {value(r['scale_value'], m)} | "
+                     f"{r['baselines']} | {hours(r['hours'])} / {hours(r['scale_hours'])} | {hours(r['grid_hours'])} |")
+    which = ("which are calibration rows, so it is not held out: read it against" if frame["calibration"].all() else
+             "not all of them calibration rows; read it against")
+    return ("\n".join(lines) + "\n\nA pilot's agreement (Spearman's ρ with the seed table, with its bootstrap "
+            f"interval, or the share of rows classified alike) is over the rows it trains, {which} `{name}`'s on the "
+            "same rows and seeds, not against the targets. With fewer than 3 rows (a pilot of the baselines alone) "
+            f"only the baselines' state is measured. Costs are projected from the recorded wall times: `{name}`'s "
+            f"hours for the task over its whole grid (scaled up to every planned run while the grid is incomplete) "
+            f"times the pilot's wall time over `{name}`'s on the same rows and seeds; the grid then is `{name}`'s "
+            f"whole grid with that one task at the pilot's budget (issue #31's cap: {COST_CAP} process-hours).")
+
+
 def scale_versions(runs: StoredRuns, store=None, boot_seed: int = 0) -> pd.DataFrame:
     """``versions`` of a scale's stored runs against its archived versions' (from ``store``; trains nothing)."""
     return versions(runs, [stored_runs(v, store=store) for v in archived_versions(runs.scale.name)], boot_seed)
