@@ -276,3 +276,8 @@ def test_the_pilots_of_cpu_are_read_against_cpu_on_their_rows_and_seeds_with_wha
     assert "| `cpu-pilot-4` | Fuzzy Recall | 12,800 × 5 epochs, lr 0.001, 0.003 (best of) (" in text
     assert "| 2 × 1 | n/a | n/a |" in text and f"cap: {A.COST_CAP} process-hours" in text
     assert A.pilots_markdown(A.pilots(runs, []), "cpu") == ""
+    gone = ("delta_net", "selective-copying", 0)
+    lacking = replace(runs, records=[r for r in runs.records
+                                     if (r["spec"]["variant"], r["spec"]["task"], r["spec"]["seed"]) != gone])
+    cut = A.pilots(lacking, ["cpu-pilot-2"]).iloc[0]  # no cost ratio without cpu's run of every pilot row and seed
+    assert math.isnan(cut["hours"]) and math.isnan(cut["grid_hours"]) and not math.isnan(cut["scale_hours"])

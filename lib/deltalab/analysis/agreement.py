@@ -481,8 +481,8 @@ def pilots(runs: StoredRuns, names: list[str] | None = None, store=None, boot_se
     * ``hours``: the task's process-hours over the scale's whole grid at the pilot's budget, projected as the
       scale's hours for the task (``scale_hours``: recorded, scaled up to every planned run while the grid is
       incomplete) times the ratio of the pilot's recorded wall time to the scale's on the same rows and seeds;
-      ``grid_hours``: the scale's whole grid with this one task at the pilot's budget. NaN where the scale has not
-      stored those rows and seeds."""
+      ``grid_hours``: the scale's whole grid with this one task at the pilot's budget. NaN unless the scale has
+      stored the task on every row and seed the pilot trained it on."""
     from ..tasks import COLUMN
 
     out = []
@@ -495,20 +495,21 @@ def pilots(runs: StoredRuns, names: list[str] | None = None, store=None, boot_se
         grid = sum(_grid_hours(runs, t) for t in runs.scale.tasks)
         for task in pilot.scale.tasks:
             column = COLUMN[task]
-            got = mine[mine["task"] == column]
-            measured = not got.empty and (got["measure"].iloc[0] != "spearman" or got["n"].iloc[0] >= 3)
-            r = got.iloc[0] if measured else None
-            there = theirs[theirs["task"] == column]
+            got, there = (f[f["task"] == column] for f in (mine, theirs))
+            r = got.iloc[0] if not got.empty else None
+            measured = r is not None and (r["measure"] != "spearman" or r["n"] >= 3)
             pairs = {(rec["spec"]["variant"], rec["spec"]["seed"]) for rec in pilot.records
                      if rec["spec"]["task"] == task}
+            stored = {(rec["spec"]["variant"], rec["spec"]["seed"]) for rec in runs.records
+                      if rec["spec"]["task"] == task}
             scale_hours = _grid_hours(runs, task) if task in runs.scale.tasks else math.nan
-            base = _wall_hours(runs.records, task, pairs)
-            hours = scale_hours * _wall_hours(pilot.records, task) / base if base else math.nan
+            hours = (scale_hours * _wall_hours(pilot.records, task) / _wall_hours(runs.records, task, pairs)
+                     if pairs and pairs <= stored else math.nan)
             out.append(dict(pilot=name, task=column, budget=_budget_text(pilot.scale, task),
                             scale_budget=_budget_text(runs.scale, task) if task in runs.scale.tasks else "not trained",
-                            rows=int(got["n"].iloc[0]) if not got.empty else len(rows), seeds=len(seeds),
+                            rows=int(r["n"]) if r is not None else len(rows), seeds=len(seeds),
                             calibration=rows <= set(runs.scale.calibration_rows),
-                            measure=got["measure"].iloc[0] if not got.empty else "",
+                            measure=r["measure"] if r is not None else "",
                             value=r["value"] if measured else math.nan, low=r["low"] if measured else math.nan,
                             high=r["high"] if measured else math.nan,
                             scale_value=there["value"].iloc[0] if measured and not there.empty else math.nan,
