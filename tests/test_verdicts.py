@@ -208,6 +208,41 @@ def test_a_flat_curve_is_not_learned_by_the_stated_test():
     assert inert.still_climbing(L, "delta_net", "Fuzzy Recall") is None
 
 
+def test_a_flat_curve_far_above_a_blind_guess_was_learned_within_its_first_epoch():
+    """Recall at MAD's vocabulary of 16: most rows are at 0.999 after one epoch, so their curves cannot rise; they
+    have learned the setting, unlike a flat curve near the input-blind guess (1/8 there), which has not begun it."""
+    flat = {("delta_net", "Context Recall"): [0.9999, 0.9999, 0.9999],
+            ("topk_softmax", "Context Recall"): [0.945, 0.945, 0.921],
+            ("rmsprop_state", "Context Recall"): [0.071, 0.080, 0.0875]}
+    settings = {"Context Recall": ["s"]}
+    blind = {("Context Recall", "s"): 0.125}
+    L = inert.learning(curve_frame(flat), settings, blind=blind)
+    assert inert.not_learned(L, "delta_net", "Context Recall") is None
+    assert inert.not_learned(L, "topk_softmax", "Context Recall") is None
+    why = inert.not_learned(L, "rmsprop_state", "Context Recall")
+    level = 0.125 + inert.STARTED_SHARE * (1 - 0.125)
+    assert why and f"under {level:.3f}" in why and "input-blind guess" in why
+    # without the blind level only the rise decides, as before: every flat curve reads as not begun
+    alone = inert.learning(curve_frame(flat), settings)
+    assert all(inert.not_learned(alone, v, "Context Recall") for v in ("delta_net", "topk_softmax", "rmsprop_state"))
+
+
+def test_the_blind_guess_is_one_over_the_target_classes():
+    """An input-blind model that always predicts one target class scores 1/K under MAD's macro accuracy."""
+    import torch
+    from torchmetrics.functional.classification import multiclass_accuracy
+
+    from deltalab import tasks as T
+
+    _, y = T.generate("in-context-recall", "test", 64)
+    y = torch.tensor(y)
+    constant = torch.full_like(y, int(y[y != T.IGNORE_INDEX][0]))
+    macro = multiclass_accuracy(constant.reshape(-1), y.reshape(-1), num_classes=T.vocab_size("in-context-recall"),
+                                average="macro", ignore_index=T.IGNORE_INDEX)
+    assert T.blind_accuracy("in-context-recall", num_examples=64) == pytest.approx(float(macro))
+    assert T.blind_accuracy("in-context-recall", num_examples=64) < 0.5
+
+
 def test_a_comparison_with_a_row_that_has_not_learned_is_not_testable():
     cells = dict(CELLS)
     cells[("gated_delta_net", "Compress")] = {0: 0.19, 1: 0.29, 2: 0.24, 3: 0.21}

@@ -61,7 +61,7 @@ ROUND = [
         "import pandas as pd\n"
         "from IPython.display import Image, Markdown, display\n\n"
         "from deltalab.analysis import agreement, claims, cost, figures, inert, report, sentences, tables\n"
-        "from deltalab.analysis.study import concluding_round, curves, run_round, schedule\n"
+        "from deltalab.analysis.study import blind_levels, concluding_round, curves, run_round, schedule\n"
         "from deltalab.params import available_rounds, load_round, load_scale\n"
         "from deltalab.store import Store\n\n"
         'pd.set_option("display.width", 250)\n'
@@ -99,7 +99,8 @@ ROUND = [
         "task: a comparison with it says when it starts learning, not where it ends. Such cells are named here, "
         "with the test that finds them, and every verdict that involves one is *not testable at this scale*. Where "
         "rows are still climbing when the budget ends, a score is taken mid-learning."),
-    new_code_cell("learning = inert.learning(curves(study.records, every_row, schedule(study.scale)), study.settings)\n"
+    new_code_cell("learning = inert.learning(curves(study.records, every_row, schedule(study.scale)), study.settings,\n"
+                  "                          blind=blind_levels(study.scale))\n"
                   "display(Markdown(sentences.learning_note(learning, every_row, columns, study.tag)))", metadata=CHECK),
     new_markdown_cell(
         "## The round's table, reproduced\n\n"

@@ -560,10 +560,10 @@ def scale_versions(runs: StoredRuns, store=None, boot_seed: int = 0) -> pd.DataF
 def scale_baselines(runs: StoredRuns) -> tuple[pd.DataFrame, stats.Difference]:
     """``baselines`` and ``memorize_order`` of a scale's stored runs (``stored_runs``; trains nothing)."""
     from .inert import learning
-    from .study import curves, schedule
+    from .study import blind_levels, curves, schedule
 
-    finished = baselines(learning(curves(runs.records, list(BASELINES), schedule(runs.scale)), {}),
-                         runs.scale.early_stop)
+    finished = baselines(learning(curves(runs.records, list(BASELINES), schedule(runs.scale)), {},
+                                  blind=blind_levels(runs.scale)), runs.scale.early_stop)
     return finished, memorize_order(runs.scores)
 
 

@@ -24,7 +24,11 @@ seeds of the learning curve of the runs a score uses (``study.curves``): a row h
 the budget when its curve rises, from its first evaluated epoch to its highest point, by less than the bar
 ``max(MIN_RISE, LEARNED_SHARE × DeltaNet's rise on the same setting)`` — a tenth of what DeltaNet, the model every
 variant modifies and the one the scale was calibrated on, gains over the same budget, and never under two points
-(the rounds' "no worse" margin). A task column counts as not learned when none of its settings is. A row is *still
+(the rounds' "no worse" margin) — *and* its highest point stays under ``STARTED_SHARE`` of the way from an
+input-blind guess to perfect accuracy (``study.blind_levels``: always the same target class, 1/K under MAD's macro
+accuracy). The second clause keeps a row that learned a setting within its first epoch (a flat curve at 0.999 on
+in-context recall at MAD's vocabulary of 16) from being read as one that has not begun it (a flat curve near the
+blind guess). A task column counts as not learned when none of its settings is. A row is *still
 climbing* a setting when its mean curve gained more than ``CLIMBING`` in the last epoch: a score there is taken
 mid-learning, and a difference between two climbing rows compares how fast they learn.
 """
@@ -140,18 +144,23 @@ def same_runs(twins: pd.DataFrame, a: str, b: str, column: str, setting: str = A
 
 LEARNED_SHARE = 0.1  # a row has learned a setting when it rises by at least this share of DeltaNet's rise ...
 MIN_RISE = 0.02  # ... and by at least this much accuracy (the rounds' "no worse" margin)
+STARTED_SHARE = 0.1  # ... or it stands at least this share of the way from an input-blind guess to perfect accuracy
 CLIMBING = 0.05  # still climbing: a gain above this in the last epoch (mean over seeds)
 LEARNING_COLUMNS = ["variant", "column", "setting", "epochs", "first", "peak", "last", "rise", "bar", "last_gain",
-                    "learned", "climbing", "best_epoch", "last_epoch"]
+                    "learned", "climbing", "best_epoch", "last_epoch", "started"]
 
 
-def learning(curves: pd.DataFrame, settings: dict[str, list[str]], yardstick: str = BASELINE) -> pd.DataFrame:
+def learning(curves: pd.DataFrame, settings: dict[str, list[str]], yardstick: str = BASELINE,
+             blind: dict[tuple[str, str], float] | None = None) -> pd.DataFrame:
     """Per (variant, column, setting id) of ``curves`` (``study.curves``: variant, column, setting, seed, epoch, acc):
     the mean curve over seeds, its first, highest and last values, its rise (highest − first), the bar it must reach
     (``max(MIN_RISE, LEARNED_SHARE × yardstick's rise)``), the gain of its last epoch, whether it has learned
-    the setting and is still climbing (module docstring), and the epochs of its (first) highest and last values.
-    One more row per (variant, column) with ``setting = "all"`` where every setting of ``settings[column]`` is
-    there: learned when any setting is, climbing when every one is."""
+    the setting and is still climbing (module docstring), the epochs of its (first) highest and last values, and
+    ``started``: the level that marks a setting learned without a rise (``STARTED_SHARE`` of the way from
+    ``blind[(column, setting)]``, ``study.blind_levels``, to 1; NaN where ``blind`` does not give it, and then only
+    the rise decides). One more row per (variant, column) with ``setting = "all"`` where every setting of
+    ``settings[column]`` is there: learned when any setting is, climbing when every one is."""
+    blind = blind or {}
     rows = []
     means = {key: g.groupby("epoch")["acc"].mean().sort_index()
              for key, g in curves.groupby(["variant", "column", "setting"], sort=False)}
@@ -161,8 +170,11 @@ def learning(curves: pd.DataFrame, settings: dict[str, list[str]], yardstick: st
         bar = max(MIN_RISE, LEARNED_SHARE * ref) if ref is not None else MIN_RISE
         gain = float(m.iloc[-1] - m.iloc[-2]) if len(m) >= 2 else float("nan")
         r = rise[(variant, column, setting)]
+        level = blind.get((column, setting))
+        started = level + STARTED_SHARE * (1 - level) if level is not None else float("nan")
         rows.append((variant, column, setting, len(m), float(m.iloc[0]), float(m.max()), float(m.iloc[-1]), r, bar,
-                     gain, r >= bar, gain > CLIMBING, int(m.idxmax()), int(m.index[-1])))
+                     gain, r >= bar or bool(m.max() >= started), gain > CLIMBING, int(m.idxmax()), int(m.index[-1]),
+                     started))
     frame = pd.DataFrame(rows, columns=LEARNING_COLUMNS)
     whole = []
     for (variant, column), g in frame.groupby(["variant", "column"], sort=False):
@@ -170,7 +182,7 @@ def learning(curves: pd.DataFrame, settings: dict[str, list[str]], yardstick: st
             g = g[g["setting"].isin(settings[column])]
             nan = float("nan")
             whole.append((variant, column, ALL_SETTINGS, int(g["epochs"].max()), nan, nan, nan, nan, nan, nan,
-                          bool(g["learned"].any()), bool(g["climbing"].all()), nan, nan))
+                          bool(g["learned"].any()), bool(g["climbing"].all()), nan, nan, nan))
     return pd.concat([frame, pd.DataFrame(whole, columns=LEARNING_COLUMNS)], ignore_index=True)
 
 
@@ -199,8 +211,12 @@ def _curve_text(row) -> str:
 
     bar = float(row["bar"])
     why = f"a tenth of {BASELINE}'s rise there, {fmt(bar / LEARNED_SHARE)}" if bar > MIN_RISE else "the floor"
-    return (f"mean accuracy over seeds {fmt(row['first'])} at its first epoch, at most {fmt(row['peak'])} over "
+    text = (f"mean accuracy over seeds {fmt(row['first'])} at its first epoch, at most {fmt(row['peak'])} over "
             f"{int(row['epochs'])} epochs: a rise of {fmt(row['rise'])}, under the bar of {fmt(bar)}, {why}")
+    if not pd.isna(row["started"]):
+        text += (f", and under {fmt(row['started'])}, {STARTED_SHARE:g} of the way from an input-blind guess to "
+                 "perfect accuracy")
+    return text
 
 
 def still_climbing(learning: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> float | None:

@@ -70,8 +70,11 @@ def learning_note(learning: pd.DataFrame, rows: list[str], columns: list[str], t
                      & learning["column"].isin(columns)]
     rule = (f"The test (on the mean over seeds of each row's learning curve): a row has not learned a setting when its "
             f"accuracy rises over the budget, from its first evaluated epoch to its highest, by less than "
-            f"{inert_cells.LEARNED_SHARE:g} of DeltaNet's rise there and never less than {fmt(inert_cells.MIN_RISE)}; "
-            f"it is still climbing when it gained more than {fmt(inert_cells.CLIMBING)} in the last epoch.")
+            f"{inert_cells.LEARNED_SHARE:g} of DeltaNet's rise there and never less than {fmt(inert_cells.MIN_RISE)}, "
+            f"and its highest stays under {inert_cells.STARTED_SHARE:g} of the way from an input-blind guess (always "
+            f"the same target class: 1/K for K target classes under MAD's macro accuracy) to perfect accuracy (a flat "
+            f"curve above that learned the setting within its first epoch); it is still climbing when it gained more "
+            f"than {fmt(inert_cells.CLIMBING)} in the last epoch.")
     unlearned = {c: [v for v in whole[(whole["column"] == c) & ~whole["learned"]]["variant"]] for c in columns}
     unlearned = {c: vs for c, vs in unlearned.items() if vs}
     text = f"{opening(tag)}: " + (

@@ -199,6 +199,13 @@ def evaluated_epochs(scale: Scale, task: str) -> list[int]:
     return [e for e in range(1, last + 1) if e % scale.eval_every == 0 or e == last]
 
 
+def blind_levels(scale: Scale) -> dict[tuple[str, str], float]:
+    """(task column, setting id) → the accuracy of an input-blind model on the scale's test set
+    (``tasks.blind_accuracy``): the level near which a row that has not begun the setting stays (``inert.learning``)."""
+    return {(T.COLUMN[t], setting_of(t, s)): T.blind_accuracy(t, s, scale.num_test_examples)
+            for t, budget in scale.tasks.items() for s in budget.settings}
+
+
 def schedule(scale: Scale) -> dict[str, list[int]]:
     """Task → its evaluated epochs at this scale (``evaluated_epochs``)."""
     return {t: evaluated_epochs(scale, t) for t in scale.tasks}

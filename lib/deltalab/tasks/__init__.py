@@ -29,7 +29,7 @@ from .settings import IGNORE_INDEX, SEED, SIZES, SPLITS, baseline, setting_id, s
 __all__ = [
     "TASKS", "COLUMN", "COLUMNS", "BACKBONE", "SHORTHAND", "IGNORE_INDEX", "SEED", "SPLITS", "GENERATOR_VERSION",
     "generate", "load", "load_setting", "baseline", "settings", "setting_id", "generator_kwargs", "check_setting",
-    "vocab_size",
+    "vocab_size", "blind_accuracy",
     "fact_table", "default_cache_dir",
 ]
 
@@ -160,6 +160,15 @@ def generate(task: str, split: str, num_examples: int, seed: int = SEED, **setti
     rng = np.random.default_rng([seed, _SPLIT_STREAM[split]])
     pairs = [TASKS[task](rng, split, **kwargs) for _ in range(num_examples)]
     return np.stack([x for x, _ in pairs]), np.stack([y for _, y in pairs])
+
+
+def blind_accuracy(task: str, setting: dict | None = None, num_examples: int = 512) -> float:
+    """MAD's accuracy (macro over the target classes) of an input-blind model, one that always predicts the same
+    target class: 1/K for the K classes among the targets of ``num_examples`` test examples (the first of them
+    scores 1, every other 0). A model that has not begun the task scores near or below it (a random guess scores
+    about 1/V)."""
+    _, y = generate(task, "test", num_examples, **(setting or {}))
+    return 1.0 / len(np.unique(y[y != IGNORE_INDEX]))
 
 
 # --- on-disk cache ---------------------------------------------------------------------------------------
