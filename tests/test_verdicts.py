@@ -374,3 +374,14 @@ def test_a_seed_table_judges_a_claim_on_the_average():
     v = claims.judge(Claim(text="t", kind="beats", task="Average", variant="decay_state", other="delta_net"),
                      table, ["delta_net", "decay_state"], ["Compress", "Memorize"])
     assert claims.is_verdict(v.status) and v.status.startswith("not established")  # no noise known: unclear
+
+
+def test_the_ceiling_note_says_what_a_task_measured_only_at_the_ceiling_leaves():
+    """A task with an open setting beside its ceiling one keeps a "beats" claim there; one measured only at the
+    ceiling (recall at MAD's vocabulary, the only recall setting of a scale) leaves it not testable."""
+    text = sentences.ceiling_note({"Context Recall": ["baseline"], "Noisy Recall": ["baseline"]}, "at scale `x`",
+                                  {"Context Recall": ["baseline", "vs64"], "Noisy Recall": ["baseline"]})
+    assert 'a "beats" claim on Context Recall rests on its other settings' in text
+    assert f'Noisy Recall is measured only at the ceiling here, so a "beats" claim there is *{NOT_TESTABLE}*' in text
+    assert "rests on" not in sentences.ceiling_note({"Noisy Recall": ["baseline"]}, "at scale `x`",
+                                                    {"Noisy Recall": ["baseline"]})

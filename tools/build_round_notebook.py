@@ -139,7 +139,7 @@ ROUND = [
     ),
     new_code_cell("display(tables.shown(tables.signal(study.scores, study.inert, every_row, study.settings)))\n"
                   "display(Markdown(sentences.ceiling_note(tables.ceiling_settings(study.scores, study.settings), "
-                  "study.tag)))", metadata=CHECK),
+                  "study.tag, study.settings)))", metadata=CHECK),
     new_markdown_cell("### Settings whose seeds disagree\n\nA row on one setting, per seed its best run over the "
                       "lr × wd sweep; kept when the seeds span 0.3 accuracy or more:"),
     new_code_cell(

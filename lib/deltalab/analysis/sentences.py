@@ -304,13 +304,26 @@ def seed_spread_note(spread: pd.DataFrame, cells: int, tag: str, min_range: floa
             f"{join_words([str(n) for n in seeds], 'or')} seeds says little.")
 
 
-def ceiling_note(ceilings: dict[str, list[str]], tag: str) -> str:
+def ceiling_note(ceilings: dict[str, list[str]], tag: str, settings: dict[str, list[str]] | None = None) -> str:
+    """Where DeltaNet is at the ceiling (``tables.ceiling_settings``), and what that leaves a "beats" claim: the task's
+    other settings, or, where every setting the scale measures of a task is at the ceiling (``settings``: task
+    column → its setting ids), nothing."""
     if not ceilings:
         return f"{opening(tag)}: DeltaNet is below {CEILING:g} on every setting, so every setting leaves room above it."
     parts = [f"{c} ({join_words(s)})" for c, s in ceilings.items()]
-    return (f"{opening(tag)}, DeltaNet is at the ceiling (≥ {CEILING:g}) on {join_words(parts)}: no row can beat it there, so a "
-            f"\"beats\" claim on those tasks rests on their other settings, and a task column that averages a ceiling "
-            f"setting with an open one halves the visible difference.")
+    settings = settings or {}
+    closed = [c for c, s in ceilings.items() if c in settings and set(settings[c]) <= set(s)]
+    open_ = [c for c in ceilings if c not in closed]
+    then = []
+    if open_:
+        then.append(f"a \"beats\" claim on {join_words(open_)} rests on {'its' if len(open_) == 1 else 'their'} other "
+                    "settings, and a task column that averages a ceiling setting with an open one halves the visible "
+                    "difference")
+    if closed:
+        then.append(f"{join_words(closed)} {'is' if len(closed) == 1 else 'are'} measured only at the ceiling here, so "
+                    f"a \"beats\" claim there is *{C.NOT_TESTABLE}* unless a clear difference shows anyway")
+    return (f"{opening(tag)}, DeltaNet is at the ceiling (≥ {CEILING:g}) on {join_words(parts)}: no row can beat it "
+            f"there, so {'; '.join(then)}.")
 
 
 # --- mechanisms -------------------------------------------------------------------------------------------
