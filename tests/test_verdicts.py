@@ -385,3 +385,21 @@ def test_the_ceiling_note_says_what_a_task_measured_only_at_the_ceiling_leaves()
     assert f'Noisy Recall is measured only at the ceiling here, so a "beats" claim there is *{NOT_TESTABLE}*' in text
     assert "rests on" not in sentences.ceiling_note({"Noisy Recall": ["baseline"]}, "at scale `x`",
                                                     {"Noisy Recall": ["baseline"]})
+
+
+def test_run_variants_sentences_do_not_call_a_difference_with_a_row_that_has_not_learned():
+    """run_variant's report (sentences.row_against) with the learning curves: against a baseline that has not begun
+    the task the difference is named, not called; elsewhere the paired call stands."""
+    learn = {("l2_norm_error", "Fuzzy Recall"): [0.08, 0.12, 0.18, 0.22, 0.26],
+             ("delta_net", "Fuzzy Recall"): [0.08, 0.13, 0.19, 0.24, 0.28],
+             ("gated_delta_net", "Fuzzy Recall"): [0.079, 0.081, 0.083, 0.084, 0.085]}
+    L = inert.learning(curve_frame(learn), {"Fuzzy Recall": ["s"]})
+    scores = pd.DataFrame([dict(variant=v, column="Fuzzy Recall", setting=ALL_SETTINGS, seed=s, acc=c[-1] + 0.01 * s)
+                           for (v, _), c in learn.items() for s in range(4)])
+    no_inert = pd.DataFrame(columns=inert.COLUMNS)
+    said = sentences.row_against(scores, no_inert, "l2_norm_error", ["delta_net", "gated_delta_net"],
+                                 ["Fuzzy Recall"], L)[0]
+    assert "gated_delta_net 0.100 (+0.175, not compared: gated_delta_net has not learned it within the budget" in said
+    assert "delta_net 0.295 (-0.020, clearly below)" in said
+    plain = sentences.row_against(scores, no_inert, "l2_norm_error", ["gated_delta_net"], ["Fuzzy Recall"])[0]
+    assert "clearly above" in plain  # without the curves the call is made

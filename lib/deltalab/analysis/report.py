@@ -24,7 +24,7 @@ from ..variants import VARIANTS, get_variant
 from . import inert as inert_cells
 from . import sentences, stats, tables
 from .names import AVERAGE, BASELINES
-from .study import expected_settings, per_seed, seed_scores
+from .study import blind_levels, curves, expected_settings, per_seed, schedule, seed_scores
 
 
 @dataclass
@@ -39,6 +39,7 @@ class VariantReport:
     figure: Path
     sentences: list[str]
     seeds_note: str
+    learning: pd.DataFrame  # per row and setting: learned within the budget, still climbing (analysis.inert.learning)
 
 
 def _tasks_arg(tasks) -> list[str] | None:
@@ -69,6 +70,7 @@ def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, wor
     expected = expected_settings(sc, task_list)
     scores, _ = seed_scores(records_frame(records), expected_runs(sc, task_list))
     inert = inert_cells.cells(records, expected, sc)
+    learning = inert_cells.learning(curves(records, rows, schedule(sc)), expected, blind=blind_levels(sc))
     table = tables.means(scores, rows, columns)
     figures_dir = Path(figures_dir or store.tables_dir(scale) / "figures")
     bars = []
@@ -78,9 +80,9 @@ def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, wor
             bars.append({"row": r, "column": col, "mean": lv.mean, "low": lv.low, "high": lv.high})
     fig = plots.rows_by_task(pd.DataFrame(bars), rows, figures_dir / f"run_variant_{name}.png",
                              f"{name} against the baselines (scale {scale})")
-    said = sentences.row_against(scores, inert, name, list(BASELINES), columns)
+    said = sentences.row_against(scores, inert, name, list(BASELINES), columns, learning)
     return VariantReport(name, v.formula, table, scores, inert, records_frame(records), trained, fig, said,
-                         sentences.seeds_note(scores, rows))
+                         sentences.seeds_note(scores, rows), learning)
 
 
 def trained_counts(trained: dict[str, Summary]) -> pd.DataFrame:

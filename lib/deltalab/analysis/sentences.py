@@ -650,8 +650,11 @@ def study_adjustment(family: pd.DataFrame) -> str:
 
 # --- one variant against the baselines (run_variant.ipynb) -----------------------------------------------
 
-def row_against(scores: pd.DataFrame, inert: pd.DataFrame, row: str, references: list[str], columns: list[str]) -> list[str]:
-    """One sentence per task: the row's score and its paired difference to each reference."""
+def row_against(scores: pd.DataFrame, inert: pd.DataFrame, row: str, references: list[str], columns: list[str],
+                learning: pd.DataFrame | None = None) -> list[str]:
+    """One sentence per task: the row's score and its paired difference to each reference; with ``learning``
+    (``inert.learning``), a difference where either row has not learned the task within the budget is named as
+    one that says when it starts learning, not called."""
     out = []
     for col in columns + [AVERAGE]:
         mine = per_seed(scores, row, col)
@@ -668,6 +671,11 @@ def row_against(scores: pd.DataFrame, inert: pd.DataFrame, row: str, references:
             d = stats.paired(mine, per_seed(scores, ref, col))
             word = {"above": "clearly above", "below": "clearly below"}.get(
                 d.direction, f"no clear difference with {d.n} seeds")
+            late = [x for x in (row, ref) if learning is not None and col != AVERAGE
+                    and inert_cells.not_learned(learning, x, col)]
+            if late:
+                word = (f"not compared: {join_words(late)} {'has' if len(late) == 1 else 'have'} not learned it within "
+                        "the budget, so the difference says when it starts learning")
             parts.append(f"{ref} {fmt(_mean(scores, ref, col))} ({signed(d.diff)}, {word})")
         out.append(f"**{col}**: {row} scores {fmt(_mean(scores, row, col))} (n={len(mine)}); " + "; ".join(parts) + ".")
     return out
