@@ -485,6 +485,8 @@ def pilots(runs: StoredRuns, names: list[str] | None = None, store=None, boot_se
       stored the task on every row and seed the pilot trained it on."""
     from ..tasks import COLUMN
 
+    task_hours = {t: _grid_hours(runs, t) for t in runs.scale.tasks}
+    grid = sum(task_hours.values())
     out = []
     for name in pilot_scales(runs.scale.name) if names is None else names:
         pilot = stored_runs(name, store=store)
@@ -492,7 +494,6 @@ def pilots(runs: StoredRuns, names: list[str] | None = None, store=None, boot_se
         rows, seeds = set(pilot.scores["variant"]), set(pilot.scores["seed"])
         same = replace(runs, scores=runs.scores[runs.scores["variant"].isin(rows) & runs.scores["seed"].isin(seeds)])
         mine, theirs = (scale_agreement(r, boot_seed, calibration=()) for r in (pilot, same))
-        grid = sum(_grid_hours(runs, t) for t in runs.scale.tasks)
         for task in pilot.scale.tasks:
             column = COLUMN[task]
             got, there = (f[f["task"] == column] for f in (mine, theirs))
@@ -502,7 +503,7 @@ def pilots(runs: StoredRuns, names: list[str] | None = None, store=None, boot_se
                      if rec["spec"]["task"] == task}
             stored = {(rec["spec"]["variant"], rec["spec"]["seed"]) for rec in runs.records
                       if rec["spec"]["task"] == task}
-            scale_hours = _grid_hours(runs, task) if task in runs.scale.tasks else math.nan
+            scale_hours = task_hours.get(task, math.nan)
             hours = (scale_hours * _wall_hours(pilot.records, task) / _wall_hours(runs.records, task, pairs)
                      if pairs and pairs <= stored else math.nan)
             out.append(dict(pilot=name, task=column, budget=_budget_text(pilot.scale, task),
