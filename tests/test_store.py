@@ -561,7 +561,7 @@ def test_environment_json_describes_the_runs_and_is_not_rewritten(tmp_path):
 
 
 # the cheapest committed cpu run (about 4 s of training), and the fields of a record that describe the machine
-COMMITTED_RUN = CPU_STORE / "cpu" / "sharp_softmax" / "memorization" / "baseline" / "lr0.001_wd0.1_seed3_bcfbeb1.json"
+COMMITTED_RUN = CPU_STORE / "cpu-v2" / "sharp_softmax" / "memorization" / "baseline" / "lr0.001_wd0.1_seed3_bcfbeb1.json"
 MACHINE_FIELDS = ("wall_time_s", "train_time_s", "eval_time_s", "train_tokens_per_s", "environment")
 
 
