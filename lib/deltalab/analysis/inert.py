@@ -149,7 +149,7 @@ CEILING = 0.99  # a curve at or above this has nothing left to learn (the seed d
 NOT_LEARNED, STILL_LEARNING, FINISHED = "not learned", "still learning", "finished"
 STATES = (NOT_LEARNED, STILL_LEARNING, FINISHED)
 LEARNING_COLUMNS = ["variant", "column", "setting", "epochs", "first", "peak", "last", "last_gain", "best_epoch",
-                    "last_epoch", "level", "floor", "peak_low", "state", "learned", "climbing"]
+                    "last_epoch", "level", "blind", "floor", "peak_low", "state", "learned", "climbing"]
 
 
 def curve_state(per_seed: pd.DataFrame, level: float | None) -> dict:
@@ -165,7 +165,8 @@ def curve_state(per_seed: pd.DataFrame, level: float | None) -> dict:
     * *finished*: otherwise."""
     m = per_seed.mean(axis=1).sort_index()
     best = int(m.idxmax())
-    level = float(m.iloc[0]) if level is None else float(level)
+    blind = level is not None
+    level = float(level) if blind else float(m.iloc[0])
     floor = level + LEARNED_MARGIN
     low = stats.lower_bound(per_seed.loc[best].dropna())
     gain = float(m.iloc[-1] - m.iloc[-2]) if len(m) >= 2 else math.nan
@@ -177,7 +178,7 @@ def curve_state(per_seed: pd.DataFrame, level: float | None) -> dict:
     else:
         state = FINISHED
     return dict(epochs=len(m), first=float(m.iloc[0]), peak=float(m.max()), last=float(m.iloc[-1]), last_gain=gain,
-                best_epoch=best, last_epoch=int(m.index[-1]), level=level, floor=floor, peak_low=float(low),
+                best_epoch=best, last_epoch=int(m.index[-1]), level=level, blind=blind, floor=floor, peak_low=float(low),
                 state=state, learned=state != NOT_LEARNED, climbing=state == STILL_LEARNING)
 
 
@@ -238,8 +239,10 @@ def _curve_text(row) -> str:
 
     return (f"mean accuracy over seeds {fmt(row['first'])} at its first epoch, at most {fmt(row['peak'])} over "
             f"{int(row['epochs'])} epochs (at epoch {int(row['best_epoch'])} the seeds' one-sided 95% lower bound is "
-            f"{fmt(row['peak_low'])}), not clearly above the input-blind level {fmt(row['level'])} "
-            f"(it must clear {fmt(row['floor'])})")
+            f"{fmt(row['peak_low'])}), not clearly above "
+            + (f"the input-blind level {fmt(row['level'])}" if row["blind"] else
+               f"its first epoch's {fmt(row['level'])} (no input-blind level given)")
+            + f" (it must clear {fmt(row['floor'])})")
 
 
 def still_climbing(learning: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> float | None:
