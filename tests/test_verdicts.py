@@ -506,3 +506,40 @@ def test_run_variants_sentences_do_not_call_a_difference_with_a_row_that_has_not
     assert "delta_net 0.295 (-0.020, clearly below)" in said
     plain = sentences.row_against(scores, no_inert, "l2_norm_error", ["gated_delta_net"], ["Fuzzy Recall"])[0]
     assert "clearly above" in plain  # without the curves the call is made
+
+
+# --- round 6: one line per next step ------------------------------------------------------------------------------
+
+def test_round_6s_summary_says_per_step_what_was_tried_what_it_gave_and_what_would_settle_it():
+    """A step not testable here (every row at the ceiling) is read back from another scale's stored runs, with the
+    difference measured there; a step measured here gives its difference, states and adjusted word."""
+    here_cells = {("topk_error", "Compress"): {0: 0.995, 1: 0.996, 2: 0.994, 3: 0.997},
+                  ("topk_error_r05", "Compress"): {0: 0.996, 1: 0.995, 2: 0.997, 3: 0.996},
+                  ("topk_error", "Fuzzy Recall"): {0: 0.20, 1: 0.30, 2: 0.25, 3: 0.22},
+                  ("topk_error_r05", "Fuzzy Recall"): {0: 0.40, 1: 0.50, 2: 0.45, 3: 0.42}}
+    there_cells = {("topk_error", "Compress"): {0: 0.40, 1: 0.45, 2: 0.42, 3: 0.41},
+                   ("topk_error_r05", "Compress"): {0: 0.85, 1: 0.90, 2: 0.88, 3: 0.86},
+                   ("topk_error", "Fuzzy Recall"): {0: 0.20, 1: 0.30, 2: 0.25, 3: 0.22},
+                   ("topk_error_r05", "Fuzzy Recall"): {0: 0.40, 1: 0.50, 2: 0.45, 3: 0.42}}
+    settings = {"Compress": ["s"], "Fuzzy Recall": ["s"]}
+    here = claims.SeedEvidence(scores_frame(here_cells), NO_INERT, ["Compress", "Fuzzy Recall"], settings=settings)
+    there = claims.SeedEvidence(scores_frame(there_cells), NO_INERT, ["Compress", "Fuzzy Recall"],
+                                settings={"Compress": ["vs64"], "Fuzzy Recall": ["s"]})
+    ratio = Claim(text="larger ratio", kind="beats", task="Compress", variant="topk_error_r05", other="topk_error",
+                  step="a larger top-k ratio")
+    fuzzy = Claim(text="fuzzy", kind="beats", task="Fuzzy Recall", variant="topk_error_r05", other="topk_error",
+                  step="a larger top-k ratio")
+    control = Claim(text="no step", kind="beats", task="Fuzzy Recall", variant="topk_error", other="topk_error_r05")
+    rows = ["topk_error", "topk_error_r05"]
+    empty = claims.TableEvidence(pd.DataFrame(), None, set())
+    table, = claims.adjust([claims.claims_table((ratio, fuzzy, control), here, empty, rows, here.columns, set())])
+    steps = claims.next_steps((ratio, fuzzy, control), table, here, {"cpu-v2": there}, rows)
+    assert list(steps["claim"]) == ["larger ratio", "fuzzy"]  # the claim with no step is not a step
+    line = sentences.next_steps_summary(steps, "at scale `cpu`")
+    assert line.count("\n- ") == 1  # one line for the one step
+    d = stats.paired(there_cells[("topk_error_r05", "Compress")], there_cells[("topk_error", "Compress")]).diff
+    assert (f"it cannot be told apart here: topk_error is at the ceiling on Compress (≥ 0.99), so no row can come out "
+            f"above it; `cpu-v2` (Compress at vs64) measured topk_error_r05 − topk_error +{d:.3f} (4 of 4 seeds): "
+            f"holds there") in line
+    assert f"topk_error_r05 against topk_error on Fuzzy Recall: topk_error_r05 − topk_error +0.200 (4 of 4 seeds)" in line
+    assert f"→ **{table.loc[1, 'verdict adjusted']}**" in line

@@ -318,7 +318,9 @@ class Claim:
     ``source`` says what the claim tests (the seed sentence quoted with its document, or the study's finding that
     motivates it) and is shown beside its verdict. ``components`` (``beats`` / ``no_worse`` only) names the rows a
     combination is made of (top-k + RoPE-QK: ``[topk_error, rope_qk]``): the factorial control, the claim is judged
-    against each of them as well as against ``other``, and holds only if it holds against every one.
+    against each of them as well as against ``other``, and holds only if it holds against every one. ``step`` names
+    the seed document's next step the claim puts to the test (round 6): the round's summary says, per step, what
+    was tried and what it gave.
 
     A threshold kind (``THRESHOLD_KINDS``) states a number on the seed documents' MAD scale. ``translation`` is the
     same-scale claim that keeps its intent, judged at the study's scale in its place: a mapping with ``why`` (the
@@ -339,6 +341,7 @@ class Claim:
     source: str | None = None
     translation: Claim | dict | None = None
     components: tuple[str, ...] | list | None = None  # a combination's parts: each is a control the variant must pass
+    step: str | None = None  # the next step (of a seed document) the claim tests: round 6's summary groups by it
 
     def __post_init__(self):
         if self.kind not in CLAIM_KINDS:
@@ -356,7 +359,7 @@ class Claim:
                                         or not 0 <= self.margin < 1):
             raise ValueError(f"claim {self.text!r}: margin is for kind 'no_worse', a number in [0, 1) (accuracy); "
                              f"got {self.margin!r} on kind {self.kind!r}")
-        for name in ("setting", "source"):
+        for name in ("setting", "source", "step"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ValueError(f"claim {self.text!r}: {name} must be a non-empty string; got {value!r}")

@@ -211,6 +211,10 @@ class SeedEvidence:
         """``v``'s mean accuracy gain in the last epoch of the cell when it is still climbing, else None."""
         return None if self.learning is None else inert_cells.still_climbing(self.learning, v, column, setting)
 
+    def learning_state(self, v: str, column: str, setting: str) -> str | None:
+        """``v``'s state on the cell (``inert.learning``), or None where no curve is known."""
+        return inert_cells.state(self.learning, v, column, setting)
+
     def unfinished(self, v: str, column: str, setting: str) -> list[tuple[str, str, str]]:
         """(row, state, where) for the cells of this one (the Average: every task measured) that ``v`` has not
         finished (``inert.learning``: still learning, or, on the Average, not learned)."""
@@ -329,6 +333,9 @@ class TableEvidence:
 
     def unfinished(self, v: str, column: str, setting: str) -> list[tuple[str, str, str]]:
         return []  # a table has no learning curves
+
+    def learning_state(self, v: str, column: str, setting: str) -> str | None:
+        return None
 
     def seeds(self, d) -> int:
         return SEED_TABLE_SEEDS
@@ -889,6 +896,101 @@ def every_seed_table(inert: pd.DataFrame, columns: list[str]) -> dict[str, Table
     from .study import seed_documents, seed_table
 
     return seed_tables({doc: seed_table(doc) for doc in seed_documents()}, inert, columns)
+
+
+STEP_COLUMNS = ["step", "claim", "variant", "against", "column", "setting", "verdict", "differences", "states",
+                "why", "elsewhere"]
+
+
+def _differences(c: Claim, ev, column: str, setting: str) -> list[tuple[str, float, int, int]]:
+    """(other, mean paired difference, seeds on its side, seeds) of a pairwise claim's variant against each row it is
+    judged against (``other`` and its ``components``); [] for another kind."""
+    if c.kind not in (*_PAIR, "no_worse"):
+        return []
+    out = []
+    for o in [c.other] + [x for x in (c.components or ()) if x != c.other]:
+        d = ev.difference(c.variant, o, column, setting)
+        if d.n:
+            out.append((o, d.diff, d.agree("below" if d.diff < 0 else "above"), d.n))
+    return out
+
+
+def _states(c: Claim, ev, column: str, setting: str) -> dict[str, str]:
+    """Row → its state on the cell (``inert.learning``; on the Average: the tasks it has not finished, or
+    "finished")."""
+    rows = [r for r in [c.variant, c.other, *(c.components or ())] if r]
+    out = {}
+    for r in dict.fromkeys(rows):
+        if column == AVERAGE:
+            left = ev.unfinished(r, AVERAGE, ALL_SETTINGS)
+            out[r] = "; ".join(f"{s} {w}" for _, s, w in left) if left else inert_cells.FINISHED
+        else:
+            out[r] = ev.learning_state(r, column, setting) or ""
+    return out
+
+
+def why_not_testable(c: Claim, ev, word: str, column: str, setting: str) -> str:
+    """What keeps a claim from being put to these data, in a few words (a verdict word that is not a test)."""
+    m = _UNLEARNED.fullmatch(word)
+    if m:
+        return f"{m.group(1)} {'have' if ' and ' in m.group(1) else 'has'} not learned {m.group(2)} within the budget"
+    rows = [r for r in [c.variant, c.other] if r]
+    if c.kind in _PAIR and len(rows) == 2 and not ev.table:
+        upper = rows[1] if c.kind == "beats" else rows[0]
+        if _paired_mean(ev, upper, rows[0] if upper == rows[1] else rows[1], column, setting) >= CEILING:
+            return (f"{upper} is at the ceiling on {_where(column, setting)} (≥ {CEILING:g}), so no row can come out "
+                    f"above it")
+    for r in rows:
+        why = ev.not_acting(r, column, setting)
+        if why:
+            return f"the change of {r} does not act on {_where(column, setting)} ({why})"
+    if len(rows) == 2 and ev.same_runs(rows[0], rows[1], column, setting):
+        return f"{rows[0]}'s runs are {rows[1]}'s bit for bit on {_where(column, setting)}"
+    return NOT_TESTABLE
+
+
+def next_steps(items: tuple[Claim, ...], verdicts: pd.DataFrame, here: SeedEvidence,
+               elsewhere: dict[str, SeedEvidence] | None = None, rows: list[str] | None = None) -> pd.DataFrame:
+    """Per claim that names a ``step`` (a seed document's next step; round 6): what was tried (the variant against
+    the rows it is judged against, on which cell), what it gave (the verdict after the family's adjustment,
+    ``verdicts["verdict adjusted"]`` in the order of ``items``, the paired differences, the rows' states), and,
+    where it is not testable here, why, and what the other scales' stored runs (``elsewhere``: scale name →
+    evidence) measured for the same claim: (scale, verdict, differences, the settings measured there)."""
+    out = []
+    words = list(verdicts["verdict adjusted"] if "verdict adjusted" in verdicts else verdicts["verdict here"])
+    for c, word in zip(items, words):
+        if not c.step:
+            continue
+        target = c.translation if (c.kind in THRESHOLD_KINDS and c.translation is not None) else c
+        column, setting = target.task, target.setting or ALL_SETTINGS
+        why, there = "", []
+        if base(word) == NOT_TESTABLE:
+            why = why_not_testable(target, here, word, column, setting)
+            for name, ev in (elsewhere or {}).items():
+                if column not in ev.columns + [AVERAGE]:
+                    continue
+                v = judge(c, ev, rows or [], ev.columns)
+                measured = (ev.settings or {}).get(column, [])
+                there.append((name, v.status, _differences(target, ev, column, setting), measured))
+        out.append({"step": c.step, "claim": c.text, "variant": target.variant,
+                    "against": list(dict.fromkeys(x for x in [target.other, *(target.components or ())] if x)),
+                    "column": column, "setting": setting, "verdict": word,
+                    "differences": _differences(target, here, column, setting),
+                    "states": _states(target, here, column, setting), "why": why, "elsewhere": there})
+    return pd.DataFrame(out, columns=STEP_COLUMNS)
+
+
+def archived_evidence(rnd, scales: list[str], results_dir=None) -> dict[str, SeedEvidence]:
+    """Scale name → the round's rows as that scale's store holds them (``study.stored_study``: nothing trained),
+    as evidence with their learning states (``study.learning_of``): what ``next_steps`` reads back where a claim is
+    not testable here."""
+    from .study import learning_of, stored_study
+
+    out = {}
+    for name in scales:
+        past = stored_study(rnd, name, results_dir)
+        out[name] = SeedEvidence(past.scores, past.inert, past.columns, past.twins, learning_of(past), past.settings)
+    return out
 
 
 CLAIM_COLUMNS = ["claim", "verdict here", "p", "seeds agreeing", "n", "evidence", "read at this scale as",

@@ -737,3 +737,51 @@ def agreement_note(frame: pd.DataFrame, scale: Scale, document: str) -> str:
             f"all of them.{bias} Context and Noisy Recall, where the seed table saturates, are classified: a row learns "
             f"the task there when it scores at least {SOLVED:g}, here when it is not clearly below DeltaNet by more "
             f"than {MARGIN:g} (paired interval).")
+
+
+# --- round 6: the seeds' next steps, one line each -----------------------------------------------------------
+
+def _step_differences(variant: str, diffs) -> str:
+    return ", ".join(f"{variant} − {o} {signed(d)} ({k} of {n} seeds)" for o, d, k, n in diffs)
+
+
+def _step_states(states: dict[str, str], column: str) -> str:
+    if column == AVERAGE:
+        return "; ".join(f"{r}: {s}" for r, s in states.items())
+    return ", ".join(f"{r} {s}" for r, s in states.items() if s)
+
+
+def next_steps_summary(steps: pd.DataFrame, tag: str) -> str:
+    """The round's answer, one line per next step (``claims.next_steps``): what was tried, what it gave with the
+    rows' learning states, its verdict after the family's adjustment, and where nothing could be measured why, and
+    what the other scales' stored runs measured for it."""
+    if steps.empty:
+        return f"{opening(tag)}: no claim of this round names a next step."
+    lines = []
+    for step, g in steps.groupby("step", sort=False):
+        parts = []
+        for _, r in g.iterrows():
+            where = r["column"] if r["setting"] == ALL_SETTINGS else f"{r['column']} ({r['setting']})"
+            text = f"{r['variant']} against {join_words(r['against'])} on {where}"
+            if r["differences"]:
+                text += f": {_step_differences(r['variant'], r['differences'])}"
+            states = _step_states(r["states"], r["column"])
+            if states:
+                text += f" ({'states over the tasks averaged — ' if r['column'] == AVERAGE else ''}{states})"
+            text += f" → **{r['verdict']}**"
+            if r["why"]:
+                text += f"; it cannot be told apart here: {r['why']}"
+                measured = [(name, word, diffs, ids) for name, word, diffs, ids in r["elsewhere"] if diffs]
+                if measured:
+                    text += "; " + "; ".join(
+                        f"`{name}` ({r['column']} at {join_words(ids)}) measured "
+                        f"{_step_differences(r['variant'], diffs)}: {word} there"
+                        for name, word, diffs, ids in measured)
+                if not any(C.base(word) != C.NOT_TESTABLE for _, word, _, _ in measured):
+                    text += ("; no stored scale settles it: that needs a budget in which every row compared learns "
+                             f"{r['column']} and stays below the ceiling ({CEILING:g})")
+            parts.append(text)
+        lines.append(f"- **{step}**: tried " + "; ".join(parts) + ".")
+    return (f"**What the next steps gave.** {opening(tag)}, one line per step the seed documents proposed (verdicts "
+            f"after the round's {C.ADJUSTMENT} adjustment; differences paired over seeds; a row's state from its "
+            f"learning curve):\n\n" + "\n".join(lines))
