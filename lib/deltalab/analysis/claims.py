@@ -934,7 +934,13 @@ def why_not_testable(c: Claim, ev, word: str, column: str, setting: str) -> str:
     m = _UNLEARNED.fullmatch(word)
     if m:
         return f"{m.group(1)} {'have' if ' and ' in m.group(1) else 'has'} not learned {m.group(2)} within the budget"
+    if column not in ev.columns + [AVERAGE]:
+        return f"this notebook does not measure {column}"
     rows = [r for r in [c.variant, c.other] if r]
+    if column == AVERAGE:
+        for r in rows:
+            if ev.columns and set(ev.unlearned_columns(r)) == set(ev.columns):
+                return f"{r} has learned no task within the budget"
     if c.kind in _PAIR and len(rows) == 2 and not ev.table:
         upper = rows[1] if c.kind == "beats" else rows[0]
         if _paired_mean(ev, upper, rows[0] if upper == rows[1] else rows[1], column, setting) >= CEILING:
@@ -944,8 +950,9 @@ def why_not_testable(c: Claim, ev, word: str, column: str, setting: str) -> str:
         why = ev.not_acting(r, column, setting)
         if why:
             return f"the change of {r} does not act on {_where(column, setting)} ({why})"
-    if len(rows) == 2 and ev.same_runs(rows[0], rows[1], column, setting):
-        return f"{rows[0]}'s runs are {rows[1]}'s bit for bit on {_where(column, setting)}"
+    same = ev.same_runs(rows[0], rows[1], column, setting) if len(rows) == 2 else []
+    if same:
+        return f"{rows[0]}'s runs are {rows[1]}'s bit for bit on {join_words(same)}"
     return NOT_TESTABLE
 
 

@@ -778,8 +778,9 @@ def next_steps_summary(steps: pd.DataFrame, tag: str) -> str:
                         f"{_step_differences(r['variant'], diffs)}: {word} there"
                         for name, word, diffs, ids in measured)
                 if not any(C.base(word) != C.NOT_TESTABLE for _, word, _, _ in measured):
-                    text += ("; no stored scale settles it: that needs a budget in which every row compared learns "
-                             f"{r['column']} and stays below the ceiling ({CEILING:g})")
+                    task = "every task averaged" if r["column"] == AVERAGE else r["column"]
+                    text += (f"; no {'other ' if measured else ''}stored scale settles it: that needs a budget in "
+                             f"which every row compared learns {task} and stays below the ceiling ({CEILING:g})")
             parts.append(text)
         lines.append(f"- **{step}**: tried " + "; ".join(parts) + ".")
     return (f"**What the next steps gave.** {opening(tag)}, one line per step the seed documents proposed (verdicts "
