@@ -53,7 +53,8 @@ ROUND = [
         "results_dir = None  # None: $DELTALAB_RESULTS, else outputs/results\n"
         "figures_dir = None  # None: beside the store's tables (outputs/<scale>/figures/round_<n> for outputs/results)\n"
         "bench_file = None  # a `python -m deltalab bench --json --out FILE` report for the cost figure (None: none)\n"
-        "environment_file = None  # where to record versions, commit and device (None: don't)",
+        "environment_file = None  # where to record versions, commit and device (None: don't)\n"
+        'archived_scales = "cpu-v2"  # comma-separated scales whose stored runs the next steps\' summary reads back',
         metadata={"tags": ["parameters"]},
     ),
     new_code_cell(
@@ -259,7 +260,13 @@ ROUND = [
     new_code_cell(
         'display(Markdown(sentences.verdicts_markdown(criteria, study.tag, "success criteria")))\n'
         'display(Markdown(sentences.proposal_summary(list(criteria["verdict here"]), rnd.proposal, study.tag,\n'
-        '                                            list(criteria["verdict adjusted"]))))',
+        '                                            list(criteria["verdict adjusted"]))))\n'
+        "items = rnd.claims + rnd.success_criteria\n"
+        "if any(c.step for c in items):  # a round that puts the seeds' next steps to the test answers one per line\n"
+        "    archived = claims.archived_evidence(rnd, [s.strip() for s in (archived_scales or '').split(',')\n"
+        "                                              if s.strip() and s.strip() != scale], results_dir)\n"
+        "    steps = claims.next_steps(items, pd.concat([claim_table, criteria], ignore_index=True), here, archived, rows)\n"
+        "    display(Markdown(sentences.next_steps_summary(steps, study.tag)))",
         metadata=tagged("site-criteria"),
     ),
     new_markdown_cell("## The study's conclusion\n\n"

@@ -299,6 +299,7 @@ CLAIM_KINDS = {  # kind → the fields it needs besides text/kind/task (docs/cla
     "below": ("variant", "threshold"),  # variant's score < threshold
     "saturated": ("threshold",),  # at least ``fraction`` of the round's rows score ≥ threshold
 }
+FACTORIAL_KINDS = ("beats", "no_worse")  # kinds a combination claim (``components``) may take
 THRESHOLD_KINDS = ("at_least", "above", "below", "saturated")  # their number is on the seed documents' MAD scale
 
 
@@ -315,7 +316,11 @@ class Claim:
     required there) is the largest drop, in accuracy, that still counts as "no worse"; ``setting`` (a setting id
     such as ``baseline``) judges the claim on that setting of the task instead of the task's mean over settings;
     ``source`` says what the claim tests (the seed sentence quoted with its document, or the study's finding that
-    motivates it) and is shown beside its verdict.
+    motivates it) and is shown beside its verdict. ``components`` (``beats`` / ``no_worse`` only) names the rows a
+    combination is made of (top-k + RoPE-QK: ``[topk_error, rope_qk]``): the factorial control, the claim is judged
+    against each of them as well as against ``other``, and holds only if it holds against every one. ``step`` names
+    the seed document's next step the claim puts to the test (round 6): the round's summary says, per step, what
+    was tried and what it gave.
 
     A threshold kind (``THRESHOLD_KINDS``) states a number on the seed documents' MAD scale. ``translation`` is the
     same-scale claim that keeps its intent, judged at the study's scale in its place: a mapping with ``why`` (the
@@ -335,6 +340,8 @@ class Claim:
     setting: str | None = None
     source: str | None = None
     translation: Claim | dict | None = None
+    components: tuple[str, ...] | list | None = None  # a combination's parts: each is a control the variant must pass
+    step: str | None = None  # the next step (of a seed document) the claim tests: round 6's summary groups by it
 
     def __post_init__(self):
         if self.kind not in CLAIM_KINDS:
@@ -352,13 +359,22 @@ class Claim:
                                         or not 0 <= self.margin < 1):
             raise ValueError(f"claim {self.text!r}: margin is for kind 'no_worse', a number in [0, 1) (accuracy); "
                              f"got {self.margin!r} on kind {self.kind!r}")
-        for name in ("setting", "source"):
+        for name in ("setting", "source", "step"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ValueError(f"claim {self.text!r}: {name} must be a non-empty string; got {value!r}")
         if self.translation is not None and not isinstance(self.translation, (dict, Claim)):
             raise ValueError(f"claim {self.text!r}: translation must be a mapping with `why` and the fields that "
                              f"change; got {self.translation!r}")
+        if self.components is not None:
+            if (self.kind not in FACTORIAL_KINDS or not isinstance(self.components, (list, tuple))
+                    or len(self.components) < 2 or not all(isinstance(x, str) and x for x in self.components)):
+                raise ValueError(f"claim {self.text!r}: components lists the two or more variants a combination is "
+                                 f"made of, on kind {' or '.join(FACTORIAL_KINDS)}; got {self.components!r} on kind "
+                                 f"{self.kind!r}")
+            if self.variant in self.components:
+                raise ValueError(f"claim {self.text!r}: components are the parts of {self.variant}, not itself")
+            object.__setattr__(self, "components", tuple(self.components))
         if isinstance(self.translation, dict):
             object.__setattr__(self, "translation", self._translate(dict(self.translation)))
         if self.translation is not None and self.kind not in THRESHOLD_KINDS:
@@ -438,6 +454,8 @@ def load_round(name_or_path: str | Path) -> Round:
             for name in ("variant", "other"):
                 if c.get(name) is not None:
                     _variant_name(at, name, c[name])
+            for j, part in enumerate(c.get("components") or []):
+                _variant_name(at, f"components[{j}]", part)
                 if isinstance(c.get("translation"), dict) and c["translation"].get(name) is not None:
                     _variant_name(at, f"translation.{name}", c["translation"][name])
             try:

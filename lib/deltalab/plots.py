@@ -53,10 +53,12 @@ def rows_by_task(summary: pd.DataFrame, rows: list[str], path: str | Path, title
 def heatmap(table: pd.DataFrame, path: str | Path, title: str, colorbar: str, center: float | None = None,
             cmap: str = "viridis", fmt: str = ".2f", hatched: pd.DataFrame | None = None,
             hatch_label: str | None = None, limits: tuple[float, float] | None = (0.0, 1.0),
-            crossed: pd.DataFrame | None = None, cross_label: str | None = None) -> Path:
+            crossed: pd.DataFrame | None = None, cross_label: str | None = None,
+            arrowed: pd.DataFrame | None = None, arrow_label: str | None = None) -> Path:
     """Rows × columns heat map with the values written in the cells and a labelled colour bar. ``hatched`` (same
     shape, booleans) marks cells drawn hatched and grey, named in the caption line ``hatch_label``; ``crossed`` marks
-    cells drawn cross-hatched (another reason, ``cross_label``). ``limits``: the colour scale's range (accuracy:
+    cells drawn cross-hatched (another reason, ``cross_label``); ``arrowed`` marks cells with an "↑" in their corner
+    (``arrow_label``). ``limits``: the colour scale's range (accuracy:
     [0, 1], so two figures' colours mean the same; None: the data's range)."""
     fig, ax = plt.subplots(figsize=(max(8.5, 1.1 * len(table.columns) + 3), 0.32 * len(table) + 1.8))
     vmin, vmax = limits if limits else (None, None)
@@ -74,6 +76,14 @@ def heatmap(table: pd.DataFrame, path: str | Path, title: str, colorbar: str, ce
                                            alpha=0.85 if face != "none" else 0.9))
         if label and bool(mask.to_numpy().any()):
             labels.append(("/// " if hatch == "///" else "xx ") + label)
+    if arrowed is not None:
+        mask = arrowed.reindex(index=table.index, columns=table.columns).fillna(False)
+        for i, r in enumerate(table.index):
+            for j, c in enumerate(table.columns):
+                if bool(mask.loc[r, c]):
+                    ax.text(j + 0.95, i + 0.1, "↑", ha="right", va="top", fontsize=8, color="white", weight="bold")
+        if arrow_label and bool(mask.to_numpy().any()):
+            labels.append("↑ " + arrow_label)
     if labels:
         ax.set_xlabel("\n".join(labels), fontsize=8)
     ax.set_title(title)

@@ -44,6 +44,7 @@ a threshold on the point value.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -70,7 +71,10 @@ def not_established(n: int) -> str:
     return f"not established with {n} seeds"
 
 
-VERDICT = re.compile(r"holds|contradicted|not established with \d+ seeds|not testable at this scale")
+SPEED = "a speed difference, not a capacity one"  # closes a decisive verdict on a cell a row is still learning
+_BASE = r"holds|contradicted|not established with \d+ seeds"
+VERDICT = re.compile(rf"(?:{_BASE})(?: at this budget \([^()]+\)(?:: {SPEED})?)?|not testable at this scale"
+                     r"|not testable: [^()]+ ha(?:s|ve) not learned [^()]+")
 SEED_TABLE_SEEDS = 4  # the seed documents' tables are said to average four seeds
 
 
@@ -78,9 +82,53 @@ def is_verdict(word: str) -> bool:
     return VERDICT.fullmatch(word) is not None
 
 
+def base(word: str) -> str:
+    """The verdict word without what it says about the budget: "holds at this budget (…): …" → "holds", "not
+    testable: X has not learned T" → "not testable at this scale"."""
+    if word.startswith("not testable"):
+        return NOT_TESTABLE
+    m = re.match(_BASE, word)
+    return m.group(0) if m else word
+
+
+_UNLEARNED = re.compile(r"not testable: (.+) ha(?:s|ve) not learned (.+)")
+
+
+def unlearned_word(row: str, where: str) -> str:
+    """The word of a verdict on a cell ``row`` has not learned (``inert.learning``): not a test."""
+    return f"not testable: {row} {'have' if ' and ' in row else 'has'} not learned {where}"
+
+
+def at_budget(word: str, notes) -> str:
+    """``word`` with the rows it compares that are not finished (``notes``: (row, state, where) triples, state
+    ``inert.STILL_LEARNING`` or ``inert.NOT_LEARNED``), grouped: "holds at this budget (a, b still learning
+    Selective Copy): a speed difference, not a capacity one". No notes, or a word that is not a test: unchanged."""
+    if not notes or base(word) == NOT_TESTABLE:
+        return word
+    cells: dict[tuple[str, str], list[str]] = {}  # (row, state) → where
+    for row, state, where in notes:
+        if where not in cells.setdefault((row, state), []):
+            cells[(row, state)].append(where)
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (state, wheres) → rows
+    for (row, state), wheres in cells.items():
+        groups.setdefault((state, tuple(wheres)), []).append(row)
+
+    def rows(who: list[str]) -> str:
+        return join_words(who) if len(who) <= 3 else f"{who[0]} and {len(who) - 1} other rows"
+
+    def verb(state: str, who: list[str]) -> str:
+        if state == inert_cells.STILL_LEARNING:
+            return "still learning"
+        return "has not learned" if len(who) == 1 else "have not learned"
+
+    said = "; ".join(f"{rows(who)} {verb(state, who)} {join_words(wheres)}" for (state, wheres), who in groups.items())
+    text = f"{word} at this budget ({said})"
+    return f"{text}: {SPEED}" if word in DECISIVE else text
+
+
 def seeds_of(status: str) -> int | None:
-    """The n of "not established with n seeds" (None for another word)."""
-    m = re.fullmatch(r"not established with (\d+) seeds", status)
+    """The n of "not established with n seeds" (None for another word; the budget's qualifier is ignored)."""
+    m = re.fullmatch(r"not established with (\d+) seeds", base(status))
     return int(m.group(1)) if m else None
 
 
@@ -162,6 +210,23 @@ class SeedEvidence:
     def last_gain(self, v: str, column: str, setting: str) -> float | None:
         """``v``'s mean accuracy gain in the last epoch of the cell when it is still climbing, else None."""
         return None if self.learning is None else inert_cells.still_climbing(self.learning, v, column, setting)
+
+    def learning_state(self, v: str, column: str, setting: str) -> str | None:
+        """``v``'s state on the cell (``inert.learning``), or None where no curve is known."""
+        return inert_cells.state(self.learning, v, column, setting)
+
+    def unfinished(self, v: str, column: str, setting: str) -> list[tuple[str, str, str]]:
+        """(row, state, where) for the cells of this one (the Average: every task measured) that ``v`` has not
+        finished (``inert.learning``: still learning, or, on the Average, not learned)."""
+        if self.learning is None:
+            return []
+        cells = [(c, ALL_SETTINGS) for c in self.columns] if column == AVERAGE else [(column, setting)]
+        out = []
+        for c, s in cells:
+            state = inert_cells.state(self.learning, v, c, s)
+            if state in (inert_cells.STILL_LEARNING, inert_cells.NOT_LEARNED):
+                out.append((v, state, _cell(c, s)))
+        return out
 
     def seeds(self, d: stats.Difference | stats.Level) -> int:
         return d.n
@@ -266,6 +331,12 @@ class TableEvidence:
     def last_gain(self, v: str, column: str, setting: str) -> float | None:
         return None
 
+    def unfinished(self, v: str, column: str, setting: str) -> list[tuple[str, str, str]]:
+        return []  # a table has no learning curves
+
+    def learning_state(self, v: str, column: str, setting: str) -> str | None:
+        return None
+
     def seeds(self, d) -> int:
         return SEED_TABLE_SEEDS
 
@@ -303,6 +374,8 @@ class Verdict:
     p: float = math.nan  # the verdict's p-value (NaN: not a test: not testable, by construction, too few seeds)
     agree: str = ""  # for a decisive verdict: how many seeds go its way ("4 of 4 seeds")
     n: int = 0  # the seeds behind it (what "not established with n seeds" says)
+    tests: tuple = ()  # its parts' tests, (verdict word, p) each: what it adds to its family (``adjust``)
+    notes: tuple = ()  # (row, state, where): the rows it compares that are not finished (``at_budget``)
 
 
 @dataclass(frozen=True)
@@ -314,10 +387,23 @@ class Part:
     p: float = math.nan
     agree: str = ""
     n: int = 0
+    tests: tuple = ()  # (word, p) of each comparison behind it; by default its own (``Part.family``)
+    notes: tuple = ()  # (row, state, where): rows it compares that are not finished
+
+    def family(self) -> tuple:
+        """The tests this part puts in its family: its comparisons, or itself (nothing when it is not a test)."""
+        if self.tests:
+            return self.tests
+        return () if math.isnan(self.p) else ((base(self.status), self.p),)
 
 
 def _where(column: str, setting: str) -> str:
     return column if setting == ALL_SETTINGS else f"{column} ({setting})"
+
+
+def _cell(column: str, setting: str) -> str:
+    """The cell as a verdict word names it (no brackets: the word's own)."""
+    return column if setting == ALL_SETTINGS else f"{column} at setting {setting}"
 
 
 _PAIR = {"beats": {"above": HOLDS, "below": CONTRADICTED}, "lags": {"below": HOLDS, "above": CONTRADICTED}}
@@ -371,8 +457,9 @@ def _pairwise(c: Claim, ev, column: str, setting: str) -> Part:
     for v in (a, b):
         why = ev.not_learned(v, column, setting)
         if why and column != AVERAGE:
-            return Part(NOT_TESTABLE, (f"{where}: {v} has not learned {where} within the budget ({why}), so a "
-                                       f"comparison with it measures when it starts learning, not where it ends"))
+            return Part(unlearned_word(v, _cell(column, setting)),
+                        (f"{where}: {v} has not learned {where} within the budget ({why}), so a comparison with it "
+                         f"measures when it starts learning, not where it ends"))
     unlearned = {v: ev.unlearned_columns(v) for v in (a, b)} if column == AVERAGE else {}
     if unlearned and any(set(cols) == set(ev.columns) for cols in unlearned.values()):
         v = next(v for v, cols in unlearned.items() if set(cols) == set(ev.columns))
@@ -391,12 +478,15 @@ def _pairwise(c: Claim, ev, column: str, setting: str) -> Part:
                  f"budget, so on {'that task' if len(cols) == 1 else 'those tasks'} the difference says when "
                  f"{'it starts' if len(who) == 1 else 'they start'} learning")
     note = _learning_note(ev, a, b, column, setting)
+    notes = tuple(ev.unfinished(a, column, setting) + ev.unfinished(b, column, setting))
+    if column == AVERAGE:
+        nums = f"the Average over {join_words(ev.columns)}: {nums}"
     if c.kind == "no_worse":
         side = d.beyond(c.margin)
         status = {"within": HOLDS, "worse": CONTRADICTED}.get(side, not_established(ev.seeds(d)))
         agree = _of(d.agree("above" if side == "within" else "below", -c.margin), d.n) if status in DECISIVE else ""
         return Part(status, f"{where}: {nums}, {ev.describe(d)}; no worse means a drop under {fmt(c.margin)}{note}",
-                    d.p(-c.margin), agree, ev.seeds(d))
+                    d.p(-c.margin), agree, ev.seeds(d), notes=notes)
     status = _PAIR[c.kind].get(d.direction)
     upper, lower = (b, a) if c.kind == "beats" else (a, b)  # the claim needs `lower` clearly above `upper`...
     if status is None and _paired_mean(ev, upper, lower, column, setting) >= CEILING:  # ...where there is no room
@@ -404,7 +494,7 @@ def _pairwise(c: Claim, ev, column: str, setting: str) -> Part:
                                    f"{CEILING:g}), so {lower} could not come out clearly above it"))
     agree = _of(d.agree(d.direction), d.n) if status else ""
     return Part(status or not_established(ev.seeds(d)), f"{where}: {nums}, {ev.describe(d)}{note}", d.p(0.0), agree,
-                ev.seeds(d))
+                ev.seeds(d), notes=notes)
 
 
 def _reported(ev, row: str, column: str) -> str:
@@ -456,13 +546,15 @@ def _threshold(c: Claim, ev, column: str, setting: str) -> Part:
         return Part(not_established(0), f"{where}: {c.variant} not measured")
     why = ev.not_learned(c.variant, column, setting)
     if why and column != AVERAGE:
-        return Part(NOT_TESTABLE, (f"{where}: {c.variant} has not learned {where} within the budget ({why}), so its "
-                                   f"score says when it starts learning, not where it ends"))
+        return Part(unlearned_word(c.variant, _cell(column, setting)),
+                    (f"{where}: {c.variant} has not learned {where} within the budget ({why}), so its score says "
+                     f"when it starts learning, not where it ends"))
     lv = ev.level(c.variant, column, setting)
     status = _threshold_status(c.kind, lv, c.threshold, ev.seeds(lv))
     return Part(status, (f"{where}: {c.variant} {fmt(lv.mean)} ({ev.describe_level(lv)}); the claim asks "
                          f"{_SYMBOL[c.kind]} {c.threshold:g}"), lv.p(c.threshold),
-                _level_agree(c.kind, status, lv, c.threshold), ev.seeds(lv))
+                _level_agree(c.kind, status, lv, c.threshold), ev.seeds(lv),
+                notes=tuple(ev.unfinished(c.variant, column, setting)))
 
 
 def candidates(ev, rows: list[str], column: str, setting: str) -> tuple[list[str], list[str], list[str]]:
@@ -500,8 +592,9 @@ def _best(c: Claim, ev, column: str, setting: str, rows: list[str]) -> Part:
         return Part(NOT_TESTABLE, f"{where}: {missing}")
     why = ev.not_learned(me, column, setting) if column != AVERAGE else None
     if why and ev.measured(me, column, setting):
-        return Part(NOT_TESTABLE, (f"{where}: {me} has not learned {where} within the budget ({why}), so where it "
-                                   f"ranks says when it starts learning, not where it ends"))
+        return Part(unlearned_word(me, _cell(column, setting)),
+                    (f"{where}: {me} has not learned {where} within the budget ({why}), so where it ranks says when "
+                     f"it starts learning, not where it ends"))
     present, left_out, unlearned = candidates(ev, rows, column, setting)
     if me not in present:
         return Part(not_established(0), f"{where}: {me} not measured")
@@ -514,22 +607,29 @@ def _best(c: Claim, ev, column: str, setting: str, rows: list[str]) -> Part:
     if not diffs:
         return Part(not_established(0), f"{head}; no other row to compare")
     ps = {r: d.p() for r, d in diffs.items()}
+    # every row it must beat is a test of the family ("best" = ahead of each): (word, p) per comparison
+    word = {r: {"above": HOLDS, "below": CONTRADICTED}.get(d.direction, not_established(ev.seeds(d)))
+            for r, d in diffs.items()}
+    tests = tuple((word[r], ps[r]) for r in diffs if not math.isnan(ps[r]))
     ahead = [r for r, d in diffs.items() if d.direction == "below"]
     if ahead:
         first = min(ahead, key=lambda r: ps[r])
         p = min(1.0, len(diffs) * ps[first])  # one row ahead suffices: Bonferroni over the rows compared
+        notes = tuple(ev.unfinished(me, column, setting) + ev.unfinished(first, column, setting))
         return Part(CONTRADICTED, (f"{head}; clearly ahead of it: "
                                    f"{', '.join(f'{r} ({signed(-diffs[r].diff)})' for r in ahead)}"), p,
-                    _of(diffs[first].agree("below"), diffs[first].n), ev.seeds(diffs[first]))
+                    _of(diffs[first].agree("below"), diffs[first].n), ev.seeds(diffs[first]), tests, notes)
     p = _largest(ps.values())  # every row must be behind: the largest p (intersection-union)
+    notes = tuple(x for r in ([me] if column == AVERAGE else [me, *diffs]) for x in ev.unfinished(r, column, setting))
     if all(d.direction == "above" for d in diffs.values()):
         weakest = max(diffs, key=lambda r: ps[r])
         return Part(HOLDS, f"{head}, clearly ahead of every other row", p,
-                    _of(min(d.agree("above") for d in diffs.values()), diffs[weakest].n), ev.seeds(diffs[weakest]))
+                    _of(min(d.agree("above") for d in diffs.values()), diffs[weakest].n), ev.seeds(diffs[weakest]),
+                    tests, notes)
     unsure = [r for r, d in diffs.items() if d.direction != "above"]
     n = min(ev.seeds(diffs[r]) for r in unsure)
     return Part(not_established(n), f"{head}; not clearly ahead of {len(unsure)} row(s): {', '.join(unsure[:4])}" + (
-        ", …" if len(unsure) > 4 else ""), p, "", n)
+        ", …" if len(unsure) > 4 else ""), p, "", n, tests, notes)
 
 
 def _partial_conjunction(ps: list[float], k: int) -> float:
@@ -563,13 +663,16 @@ def _saturated(c: Claim, ev, column: str, setting: str, rows: list[str]) -> Part
     text += _left_out(left_out, unlearned)
     ps = [lv.p(c.threshold) for lv in levels.values()]
     n = min(ev.seeds(lv) for lv in levels.values())
+    notes = tuple(x for r in present for x in ev.unfinished(r, column, setting)) if column != AVERAGE else ()
     if len(held) >= needed:
-        return Part(HOLDS, text, _partial_conjunction(ps, needed), f"{len(held)} of {len(present)} rows", n)
+        return Part(HOLDS, text, _partial_conjunction(ps, needed), f"{len(held)} of {len(present)} rows", n,
+                    notes=notes)
     if len(below) > len(present) - needed:
         return Part(CONTRADICTED, text, _partial_conjunction(ps, len(present) - needed + 1),
-                    f"{len(below)} of {len(present)} rows below", n)
+                    f"{len(below)} of {len(present)} rows below", n, notes=notes)
     unsure = [r for r, s in status.items() if s not in (HOLDS, CONTRADICTED)]
-    return Part(not_established(min(ev.seeds(levels[r]) for r in unsure)), text, _partial_conjunction(ps, needed))
+    return Part(not_established(min(ev.seeds(levels[r]) for r in unsure)), text, _partial_conjunction(ps, needed),
+                notes=notes)
 
 
 def _largest(ps) -> float:
@@ -594,7 +697,7 @@ def _one(c: Claim, ev, column: str, rows: list[str]) -> Part:
 def combine(parts: list[tuple[str, str]]) -> str:
     """One verdict from a claim's per-task verdicts (task "all"): one contradicted → contradicted; all holding →
     holds; tasks not testable are left out (all of them: not testable); otherwise not established (fewest seeds)."""
-    statuses = [s for s, *_ in parts]
+    statuses = [base(s) for s, *_ in parts]
     if CONTRADICTED in statuses:
         return CONTRADICTED
     testable = [s for s in statuses if s != NOT_TESTABLE]
@@ -608,7 +711,7 @@ def combine(parts: list[tuple[str, str]]) -> str:
 def _combined_p(parts: list[Part], status: str) -> tuple[float, str, int]:
     """A task-"all" claim's p, sign count and seeds: all must hold → the largest p; one contradicted task suffices →
     Bonferroni over the tasks tested."""
-    tested = [p for p in parts if p.status != NOT_TESTABLE]
+    tested = [p for p in parts if base(p.status) != NOT_TESTABLE]
     if status == CONTRADICTED:
         against = [p for p in tested if p.status == CONTRADICTED]
         first = min(against, key=lambda p: (math.isnan(p.p), p.p))
@@ -632,10 +735,20 @@ def judge(claim: Claim, ev, rows: list[str], columns: list[str]) -> Verdict:
                                                 f"and the round file gives no same-scale reading of it")
         target = judged_as = claim.translation
     targets = columns if target.task == "all" else [target.task]
-    parts = [_one(target, ev, col, rows) if col in columns + [AVERAGE] else
-             Part(NOT_TESTABLE, f"{col}: this notebook does not measure {col}, so there is nothing to judge")
-             for col in targets]
+    against = [target] + [dataclasses.replace(target, other=part, components=None)
+                          for part in (target.components or ()) if part != target.other]
+    parts, labels = [], []
+    for col in targets:
+        for one in against:
+            parts.append(_one(one, ev, col, rows) if col in columns + [AVERAGE] else
+                         Part(NOT_TESTABLE, f"{col}: this notebook does not measure {col}, so there is nothing to "
+                                            f"judge"))
+            labels.append(col)
     evidence = "; ".join(p.text for p in parts)
+    if len(against) > 1:  # the factorial control of a combination
+        evidence = (f"The combination {target.variant} of {join_words(target.components)} is judged against "
+                    f"{join_words(o.other for o in against)}, and the claim holds only if it holds against each; "
+                    f"{evidence}")
     status = combine([(p.status, p.text) for p in parts])
     if len(parts) == 1:
         p, agree, n = parts[0].p, parts[0].agree, parts[0].n
@@ -648,41 +761,95 @@ def judge(claim: Claim, ev, rows: list[str], columns: list[str]) -> Verdict:
     if AVERAGE in targets and len(columns) < len(COLUMNS):  # a notebook run on some of the tasks
         evidence = (f"The Average here is over the {len(columns)} tasks measured ({join_words(columns)}), not MAD's "
                     f"{len(COLUMNS)}; {evidence}")
-    left_out = [col for col, part in zip(targets, parts) if part.status == NOT_TESTABLE]
+    left_out = list(dict.fromkeys(col for col, part in zip(labels, parts) if base(part.status) == NOT_TESTABLE))
     if len(targets) > 1 and left_out and status != NOT_TESTABLE:
         evidence = (f"Judged on the {len(targets) - len(left_out)} of {len(targets)} tasks where it can be tested "
                     f"(not testable at this scale, so left out: {join_words(left_out)}); {evidence}")
-    return Verdict(claim, status, evidence, judged_as, p, agree if status in DECISIVE else "", n)
+    word, notes = _word(status, parts)
+    tests = () if status == NOT_TESTABLE else tuple(t for part in parts for t in part.family())
+    return Verdict(claim, word, evidence, judged_as, p, agree if status in DECISIVE else "", n, tests, notes)
+
+
+def _word(status: str, parts: list[Part]) -> tuple[str, tuple]:
+    """The verdict's word from its combined ``status``: a claim on one cell a row has not learned keeps that part's
+    word ("not testable: X has not learned T"); otherwise the word says which rows it compares are not finished on
+    the parts that decide it (``at_budget``)."""
+    if status == NOT_TESTABLE:
+        found = [_UNLEARNED.fullmatch(p.status) for p in parts]
+        if not all(found):  # some part is not testable for another reason: the scale's word
+            return status, ()
+        rows = list(dict.fromkeys(m.group(1) for m in found))
+        wheres = list(dict.fromkeys(m.group(2) for m in found))
+        return unlearned_word(join_words(rows), join_words(wheres)), ()
+    deciding = [p for p in parts if p.status == status] if status == CONTRADICTED else \
+        [p for p in parts if base(p.status) != NOT_TESTABLE]
+    notes = tuple(dict.fromkeys(x for p in deciding for x in p.notes))
+    if status != CONTRADICTED:  # parts left out because a row has not learned them: the claim is judged without them
+        found = [m for m in (_UNLEARNED.fullmatch(p.status) for p in parts) if m]
+        notes += tuple((m.group(1), inert_cells.NOT_LEARNED, m.group(2)) for m in found)
+    return at_budget(status, notes), notes
 
 
 def by_construction(v: Verdict) -> bool:
     """Whether the verdict is "contradicted" by construction (not a test)."""
-    return v.status == CONTRADICTED and math.isnan(v.p) and BY_CONSTRUCTION in v.evidence
+    return base(v.status) == CONTRADICTED and math.isnan(v.p) and BY_CONSTRUCTION in v.evidence
 
 
 # --- multiplicity ------------------------------------------------------------------------------------------
 
-def adjusted_status(status: str, p_adjusted: float, n: int, alpha: float = 1 - stats.LEVEL) -> str:
+def adjusted_status(status: str, p_adjusted: float, n: int, alpha: float = 1 - stats.LEVEL, notes=()) -> str:
     """The verdict that survives the family's adjustment: a decisive verdict whose adjusted p is not under ``alpha``
-    becomes "not established with n seeds"; a verdict that is not a test (NaN) keeps its word."""
-    if status not in DECISIVE or math.isnan(p_adjusted) or p_adjusted < alpha:
+    becomes "not established with n seeds" (saying the same of the budget, ``notes``); a verdict that is not a test
+    (NaN) keeps its word."""
+    word = base(status)
+    if word not in DECISIVE or math.isnan(p_adjusted) or p_adjusted < alpha:
         return status
-    return not_established(n)
+    return at_budget(not_established(n), notes)
+
+
+def claim_p(status: str, tests, adjusted) -> float:
+    """A claim's adjusted p from its parts' (``tests``: (word, p) each; ``adjusted``: their Holm-adjusted p): its
+    weakest part's. Holding needs every part: the largest; contradicted by any one contradicting part: the
+    smallest of those; otherwise the largest (NaN: no test)."""
+    if not tests:
+        return math.nan
+    if base(status) == CONTRADICTED:
+        against = [q for (w, _), q in zip(tests, adjusted) if w == CONTRADICTED]
+        if against:
+            return min(against)
+    return max(adjusted)
+
+
+def family_p(tests_per_claim: list[tuple], statuses: list[str]) -> list[float]:
+    """Holm over a family whose every part is a test (``tests_per_claim``: each claim's (word, p) parts): each
+    claim's adjusted p, its weakest part's (``claim_p``)."""
+    flat = [p for tests in tests_per_claim for _, p in tests]
+    adjusted = stats.holm(flat)
+    out, i = [], 0
+    for tests, status in zip(tests_per_claim, statuses):
+        out.append(claim_p(status, tests, adjusted[i:i + len(tests)]))
+        i += len(tests)
+    return out
 
 
 def adjust(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
     """Holm over one family, made of the rows of ``frames`` (``claims_table``'s: a round's claims and its proposal's
-    success criteria): each frame comes back with ``adjusted p`` and ``verdict adjusted``; ``family`` (the number of
-    tests in the family) in ``frame.attrs``."""
-    ps = [p for f in frames for p in f["p"]]
-    adjusted = stats.holm(ps)
+    success criteria), every part of a claim a test of its own ("best": one per row it must beat; task "all": one
+    per task; a combination: one per control): each frame comes back with ``adjusted p`` (the claim's weakest
+    part's) and ``verdict adjusted``; ``family`` (the number of tests in the family) and ``family claims`` (the
+    claims that are tests) in ``frame.attrs``."""
+    tests = [t for f in frames for t in f["tests"]]
+    statuses = [s for f in frames for s in f["verdict here"]]
+    adjusted = family_p(tests, statuses)
     out, i = [], 0
     for f in frames:
         g = f.copy()
         g["adjusted p"] = adjusted[i:i + len(f)]
-        g["verdict adjusted"] = [adjusted_status(s, q, n) for s, q, n in zip(g["verdict here"], g["adjusted p"], g["n"])]
-        g.attrs["family"] = sum(not math.isnan(p) for p in ps)
-        g.attrs["family rows"] = len(ps)
+        g["verdict adjusted"] = [adjusted_status(s, q, n, notes=b) for s, q, n, b in
+                                 zip(g["verdict here"], g["adjusted p"], g["n"], g["budget"])]
+        g.attrs["family"] = sum(len(t) for t in tests)
+        g.attrs["family claims"] = sum(bool(t) for t in tests)
+        g.attrs["family rows"] = len(tests)
         out.append(g)
         i += len(f)
     return out
@@ -731,8 +898,110 @@ def every_seed_table(inert: pd.DataFrame, columns: list[str]) -> dict[str, Table
     return seed_tables({doc: seed_table(doc) for doc in seed_documents()}, inert, columns)
 
 
+STEP_COLUMNS = ["step", "claim", "variant", "against", "column", "setting", "verdict", "differences", "states",
+                "why", "elsewhere"]
+
+
+def _differences(c: Claim, ev, column: str, setting: str) -> list[tuple[str, float, int, int]]:
+    """(other, mean paired difference, seeds on its side, seeds) of a pairwise claim's variant against each row it is
+    judged against (``other`` and its ``components``); [] for another kind."""
+    if c.kind not in (*_PAIR, "no_worse"):
+        return []
+    out = []
+    for o in [c.other] + [x for x in (c.components or ()) if x != c.other]:
+        d = ev.difference(c.variant, o, column, setting)
+        if d.n:
+            out.append((o, d.diff, d.agree("below" if d.diff < 0 else "above"), d.n))
+    return out
+
+
+def _states(c: Claim, ev, column: str, setting: str) -> dict[str, str]:
+    """Row → its state on the cell (``inert.learning``; on the Average: the tasks it has not finished, or
+    "finished")."""
+    rows = [r for r in [c.variant, c.other, *(c.components or ())] if r]
+    out = {}
+    for r in dict.fromkeys(rows):
+        if column == AVERAGE:
+            left = ev.unfinished(r, AVERAGE, ALL_SETTINGS)
+            out[r] = "; ".join(f"{s} {w}" for _, s, w in left) if left else inert_cells.FINISHED
+        else:
+            out[r] = ev.learning_state(r, column, setting) or ""
+    return out
+
+
+def why_not_testable(c: Claim, ev, word: str, column: str, setting: str) -> str:
+    """What keeps a claim from being put to these data, in a few words (a verdict word that is not a test)."""
+    m = _UNLEARNED.fullmatch(word)
+    if m:
+        return f"{m.group(1)} {'have' if ' and ' in m.group(1) else 'has'} not learned {m.group(2)} within the budget"
+    if column not in ev.columns + [AVERAGE]:
+        return f"this notebook does not measure {column}"
+    rows = [r for r in [c.variant, c.other] if r]
+    if column == AVERAGE:
+        for r in rows:
+            if ev.columns and set(ev.unlearned_columns(r)) == set(ev.columns):
+                return f"{r} has learned no task within the budget"
+    if c.kind in _PAIR and len(rows) == 2 and not ev.table:
+        upper = rows[1] if c.kind == "beats" else rows[0]
+        if _paired_mean(ev, upper, rows[0] if upper == rows[1] else rows[1], column, setting) >= CEILING:
+            return (f"{upper} is at the ceiling on {_where(column, setting)} (≥ {CEILING:g}), so no row can come out "
+                    f"above it")
+    for r in rows:
+        why = ev.not_acting(r, column, setting)
+        if why:
+            return f"the change of {r} does not act on {_where(column, setting)} ({why})"
+    same = ev.same_runs(rows[0], rows[1], column, setting) if len(rows) == 2 else []
+    if same:
+        return f"{rows[0]}'s runs are {rows[1]}'s bit for bit on {join_words(same)}"
+    return NOT_TESTABLE
+
+
+def next_steps(items: tuple[Claim, ...], verdicts: pd.DataFrame, here: SeedEvidence,
+               elsewhere: dict[str, SeedEvidence] | None = None, rows: list[str] | None = None) -> pd.DataFrame:
+    """Per claim that names a ``step`` (a seed document's next step; round 6): what was tried (the variant against
+    the rows it is judged against, on which cell), what it gave (the verdict after the family's adjustment,
+    ``verdicts["verdict adjusted"]`` in the order of ``items``, the paired differences, the rows' states), and,
+    where it is not testable here, why, and what the other scales' stored runs (``elsewhere``: scale name →
+    evidence) measured for the same claim: (scale, verdict, differences, the settings measured there)."""
+    out = []
+    words = list(verdicts["verdict adjusted"] if "verdict adjusted" in verdicts else verdicts["verdict here"])
+    for c, word in zip(items, words):
+        if not c.step:
+            continue
+        target = c.translation if (c.kind in THRESHOLD_KINDS and c.translation is not None) else c
+        column, setting = target.task, target.setting or ALL_SETTINGS
+        why, there = "", []
+        if base(word) == NOT_TESTABLE:
+            why = why_not_testable(target, here, word, column, setting)
+            for name, ev in (elsewhere or {}).items():
+                if column not in ev.columns + [AVERAGE]:
+                    continue
+                v = judge(c, ev, rows or [], ev.columns)
+                measured = (ev.settings or {}).get(column, [])
+                there.append((name, v.status, _differences(target, ev, column, setting), measured))
+        out.append({"step": c.step, "claim": c.text, "variant": target.variant,
+                    "against": list(dict.fromkeys(x for x in [target.other, *(target.components or ())] if x)),
+                    "column": column, "setting": setting, "verdict": word,
+                    "differences": _differences(target, here, column, setting),
+                    "states": _states(target, here, column, setting), "why": why, "elsewhere": there})
+    return pd.DataFrame(out, columns=STEP_COLUMNS)
+
+
+def archived_evidence(rnd, scales: list[str], results_dir=None) -> dict[str, SeedEvidence]:
+    """Scale name → the round's rows as that scale's store holds them (``study.stored_study``: nothing trained),
+    as evidence with their learning states (``study.learning_of``): what ``next_steps`` reads back where a claim is
+    not testable here."""
+    from .study import learning_of, stored_study
+
+    out = {}
+    for name in scales:
+        past = stored_study(rnd, name, results_dir)
+        out[name] = SeedEvidence(past.scores, past.inert, past.columns, past.twins, learning_of(past), past.settings)
+    return out
+
+
 CLAIM_COLUMNS = ["claim", "verdict here", "p", "seeds agreeing", "n", "evidence", "read at this scale as",
-                 "on the seed's own table", "seed evidence", "source"]
+                 "on the seed's own table", "seed evidence", "source", "tests", "budget"]
 
 
 def claims_table(claims: tuple[Claim, ...], here: SeedEvidence, there: TableEvidence, rows: list[str],
@@ -749,7 +1018,8 @@ def claims_table(claims: tuple[Claim, ...], here: SeedEvidence, there: TableEvid
         out.append({"claim": claim.text, "verdict here": v.status, "p": v.p, "seeds agreeing": v.agree, "n": v.n,
                     "evidence": v.evidence, "read at this scale as": _translation_text(v.judged_as),
                     "on the seed's own table": t.status if t else "not in the seed table",
-                    "seed evidence": t.evidence if t else "", "source": claim.source or ""})
+                    "seed evidence": t.evidence if t else "", "source": claim.source or "", "tests": v.tests,
+                    "budget": v.notes})
     return pd.DataFrame(out, columns=CLAIM_COLUMNS)
 
 
@@ -768,7 +1038,7 @@ def _translation_text(t: Claim | None) -> str:
 def summary_counts(statuses: list[str]) -> dict[str, int]:
     """How many of each verdict word ("not established" counted together whatever n)."""
     keys = {HOLDS: 0, CONTRADICTED: 0, "not established": 0, NOT_TESTABLE: 0}
-    for s in statuses:
+    for s in map(base, statuses):
         keys["not established" if s.startswith("not established") else s] += 1
     return keys
 
@@ -776,7 +1046,7 @@ def summary_counts(statuses: list[str]) -> dict[str, int]:
 def proposal_outcome(statuses: list[str]) -> str:
     """A proposal on its own success criteria, in the verdict words: "every testable criterion holds", "a
     criterion is contradicted", "no criterion contradicted, not all established", or "no criterion testable"."""
-    testable = [s for s in statuses if s != NOT_TESTABLE]
+    testable = [s for s in map(base, statuses) if s != NOT_TESTABLE]
     if CONTRADICTED in testable:
         return "a criterion is contradicted"
     if not testable:
@@ -801,17 +1071,18 @@ def study_family(rounds: list, here: SeedEvidence, columns: list[str]) -> pd.Dat
             for c in items:
                 v = judge(c, here, rows, columns)
                 out.append({"round": rnd.number, "proposal": rnd.proposal, "list": which, "claim": c.text,
-                            "verdict here": v.status, "p": v.p, "n": v.n})
-    frame = pd.DataFrame(out, columns=["round", "proposal", "list", "claim", "verdict here", "p", "n"])
+                            "verdict here": v.status, "p": v.p, "n": v.n, "tests": v.tests, "budget": v.notes})
+    frame = pd.DataFrame(out, columns=["round", "proposal", "list", "claim", "verdict here", "p", "n", "tests",
+                                       "budget"])
     within = pd.Series(math.nan, index=frame.index)
     for _, g in frame.groupby("round", sort=False):
-        within[g.index] = stats.holm(list(g["p"]))
+        within[g.index] = family_p(list(g["tests"]), list(g["verdict here"]))
     frame["p within round"] = within
-    frame["p over study"] = stats.holm(list(frame["p"]))
-    frame["within round"] = [adjusted_status(s, q, n) for s, q, n in
-                             zip(frame["verdict here"], frame["p within round"], frame["n"])]
-    frame["over study"] = [adjusted_status(s, q, n) for s, q, n in
-                           zip(frame["verdict here"], frame["p over study"], frame["n"])]
+    frame["p over study"] = family_p(list(frame["tests"]), list(frame["verdict here"]))
+    frame["within round"] = [adjusted_status(s, q, n, notes=b) for s, q, n, b in
+                             zip(frame["verdict here"], frame["p within round"], frame["n"], frame["budget"])]
+    frame["over study"] = [adjusted_status(s, q, n, notes=b) for s, q, n, b in
+                           zip(frame["verdict here"], frame["p over study"], frame["n"], frame["budget"])]
     return frame
 
 

@@ -29,24 +29,33 @@ def _not_acting(table: pd.DataFrame, inert: pd.DataFrame, settings: dict[str, li
 
 HATCH = "the change does not act here (DeltaNet's runs, bit for bit)"
 CROSS = f"not learned within the budget ({tables.NOT_LEARNED} in the tables): a comparison says when it starts"
+ARROW = (f"still learning when the budget ends ({tables.CLIMBING_MARK} in the tables): a difference there is one of "
+         f"speed, not capacity")
 
 
-def _not_learned(table: pd.DataFrame, learning: pd.DataFrame | None, settings: bool = False) -> pd.DataFrame | None:
-    """Booleans: True where the row has not learned the cell within the budget (None without ``learning``)."""
+def _in_state(table: pd.DataFrame, learning: pd.DataFrame | None, state: str, settings: bool = False
+              ) -> pd.DataFrame | None:
+    """Booleans: True where the row's state on the cell is ``state`` (``inert.learning``; None without it)."""
     if learning is None:
         return None
     out = pd.DataFrame(False, index=table.index, columns=table.columns)
     for r in table.index:
         for col in table.columns:
             task, setting = col.split(" · ") if settings else (col, ALL_SETTINGS)
-            out.loc[r, col] = task != AVERAGE and inert_cells.not_learned(learning, r, task, setting) is not None
+            out.loc[r, col] = task != AVERAGE and inert_cells.state(learning, r, task, setting) == state
     return out
+
+
+def _not_learned(table: pd.DataFrame, learning: pd.DataFrame | None, settings: bool = False) -> pd.DataFrame | None:
+    """Booleans: True where the row has not learned the cell within the budget (None without ``learning``)."""
+    return _in_state(table, learning, inert_cells.NOT_LEARNED, settings)
 
 
 def heatmap(means: pd.DataFrame, inert: pd.DataFrame, path: Path, title: str,
             learning: pd.DataFrame | None = None) -> Path:
     return plots.heatmap(means, path, title, plots.ACCURACY, hatched=_not_acting(means, inert), hatch_label=HATCH,
-                         crossed=_not_learned(means, learning), cross_label=CROSS)
+                         crossed=_not_learned(means, learning), cross_label=CROSS,
+                         arrowed=_in_state(means, learning, inert_cells.STILL_LEARNING), arrow_label=ARROW)
 
 
 def settings_heatmap(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], settings: dict[str, list[str]],
@@ -58,7 +67,9 @@ def settings_heatmap(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str],
     wide = pd.DataFrame({tables.setting_label(c, s): {r: table.get((r, c, s)) for r in rows} for c, s in labels})
     wide = wide.reindex(index=[r for r in rows if r in set(sel["variant"])])
     return plots.heatmap(wide, path, title, plots.ACCURACY + " (per setting)", hatched=_not_acting(wide, inert, settings),
-                         hatch_label=HATCH, crossed=_not_learned(wide, learning, settings=True), cross_label=CROSS)
+                         hatch_label=HATCH, crossed=_not_learned(wide, learning, settings=True), cross_label=CROSS,
+                         arrowed=_in_state(wide, learning, inert_cells.STILL_LEARNING, settings=True),
+                         arrow_label=ARROW)
 
 
 def curves(records: list[dict], rows: list[str], schedule: dict[str, list[int]], settings: dict[str, list[str]],

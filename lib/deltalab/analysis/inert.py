@@ -18,27 +18,27 @@ Two rows can also be each other's runs bit for bit without being DeltaNet's (``t
 state stacked on a change that acts inside the chunk (topk_error_decay on topk_error) is its parent on a one-chunk
 task. A pairwise claim between such rows says nothing there either.
 
-**Rows that have not learned a cell within the budget** (``learning``). A comparison with a row whose learning curve
-has not left its starting level says when that row starts learning, not where it ends. The test, on the mean over
-seeds of the learning curve of the runs a score uses (``study.curves``): a row has *not learned* a setting within
-the budget when its curve rises, from its first evaluated epoch to its highest point, by less than the bar
-``max(MIN_RISE, LEARNED_SHARE × DeltaNet's rise on the same setting)`` — a tenth of what DeltaNet, the model every
-variant modifies and the one the scale was calibrated on, gains over the same budget, and never under two points
-(the rounds' "no worse" margin) — *and* its highest point stays under ``STARTED_SHARE`` of the way from an
-input-blind guess to perfect accuracy (``study.blind_levels``: always the same target class, 1/K under MAD's macro
-accuracy). The second clause keeps a row that learned a setting within its first epoch (a flat curve at 0.999 on
-in-context recall at MAD's vocabulary of 16) from being read as one that has not begun it (a flat curve near the
-blind guess). A task column counts as not learned when none of its settings is. A row is *still
-climbing* a setting when its mean curve gained more than ``CLIMBING`` in the last epoch: a score there is taken
-mid-learning, and a difference between two climbing rows compares how fast they learn.
+**Learned, still learning, finished** (``learning``): one rule, per row × setting and per row × task, on the mean
+over seeds of the learning curve of the runs a score uses (``study.curves``). A row has *not learned* a cell when
+its mean curve never clearly exceeds the cell's input-blind level (``study.blind_levels``: always the same target
+class, 1/K under MAD's macro accuracy; 1/8 on fuzzy recall), whatever its rise: at the epoch where the mean is
+highest, the seeds' one-sided 95% lower bound (a one-sample t test) must lie above the level by
+``LEARNED_MARGIN``. A learned row is *still learning*
+when its mean curve gained more than ``CLIMBING`` in the last epoch or peaks at the last epoch (above every earlier
+epoch by more than ``PEAK_GAIN``, below ``CEILING``); otherwise it has *finished*. A comparison with a row that has
+not learned a cell says when that row starts learning, not where it ends; one with a row still learning compares
+how fast the rows learn, not what they can learn.
 """
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 
 from .. import tasks as T
 from ..layers import CHUNK_SIZE
 from ..params import Scale
+from . import stats
 from .names import ALL_SETTINGS, BASELINE
 
 COLUMNS = ["variant", "column", "setting", "reason"]
@@ -142,48 +142,74 @@ def same_runs(twins: pd.DataFrame, a: str, b: str, column: str, setting: str = A
                  & (twins["setting"] == setting)).any())
 
 
-LEARNED_SHARE = 0.1  # a row has learned a setting when it rises by at least this share of DeltaNet's rise ...
-MIN_RISE = 0.02  # ... and by at least this much accuracy (the rounds' "no worse" margin)
-STARTED_SHARE = 0.1  # ... or it stands at least this share of the way from an input-blind guess to perfect accuracy
-CLIMBING = 0.05  # still climbing: a gain above this in the last epoch (mean over seeds)
-LEARNING_COLUMNS = ["variant", "column", "setting", "epochs", "first", "peak", "last", "rise", "bar", "last_gain",
-                    "learned", "climbing", "best_epoch", "last_epoch", "started"]
+LEARNED_MARGIN = 0.02  # "clearly above the input-blind level": the per-seed interval above it by this much (two points)
+CLIMBING = 0.05  # still learning: a gain above this in the last epoch (mean over seeds) ...
+PEAK_GAIN = 0.01  # ... or a curve whose highest point is its last, above every earlier one by more than this
+CEILING = 0.99  # a curve at or above this has nothing left to learn (the seed documents' "solved" mark)
+NOT_LEARNED, STILL_LEARNING, FINISHED = "not learned", "still learning", "finished"
+STATES = (NOT_LEARNED, STILL_LEARNING, FINISHED)
+LEARNING_COLUMNS = ["variant", "column", "setting", "epochs", "first", "peak", "last", "last_gain", "best_epoch",
+                    "last_epoch", "level", "blind", "floor", "peak_low", "state", "learned", "climbing"]
 
 
-def learning(curves: pd.DataFrame, settings: dict[str, list[str]], yardstick: str = BASELINE,
+def curve_state(per_seed: pd.DataFrame, level: float | None) -> dict:
+    """The state of one learning curve (``per_seed``: epochs × seeds of test accuracy) against ``level``, the
+    input-blind accuracy of the cell (None: the curve's own first epoch stands in for it):
+
+    * *not learned*: the mean curve never clearly exceeds the level: at the epoch where the mean over seeds is
+      highest, the seeds' one-sided 95% lower bound (``stats.lower_bound``: a one-sample t test of "above") is not
+      above ``level + LEARNED_MARGIN`` (with fewer than ``stats.MIN_SEEDS`` seeds, their mean is not);
+    * *still learning*: learned, and the mean curve gained more than ``CLIMBING`` in its last epoch, or its highest
+      point is its last epoch, above every earlier one by more than ``PEAK_GAIN`` (below ``CEILING``: a curve
+      that high has nothing left to learn);
+    * *finished*: otherwise."""
+    m = per_seed.mean(axis=1).sort_index()
+    best = int(m.idxmax())
+    blind = level is not None
+    level = float(level) if blind else float(m.iloc[0])
+    floor = level + LEARNED_MARGIN
+    low = stats.lower_bound(per_seed.loc[best].dropna())
+    gain = float(m.iloc[-1] - m.iloc[-2]) if len(m) >= 2 else math.nan
+    ahead = float(m.iloc[-1] - m.iloc[:-1].max()) if len(m) >= 2 else math.nan
+    if not low > floor:
+        state = NOT_LEARNED
+    elif m.iloc[-1] < CEILING and (gain > CLIMBING or ahead > PEAK_GAIN):
+        state = STILL_LEARNING
+    else:
+        state = FINISHED
+    return dict(epochs=len(m), first=float(m.iloc[0]), peak=float(m.max()), last=float(m.iloc[-1]), last_gain=gain,
+                best_epoch=best, last_epoch=int(m.index[-1]), level=level, blind=blind, floor=floor, peak_low=float(low),
+                state=state, learned=state != NOT_LEARNED, climbing=state == STILL_LEARNING)
+
+
+def learning(curves: pd.DataFrame, settings: dict[str, list[str]],
              blind: dict[tuple[str, str], float] | None = None) -> pd.DataFrame:
-    """Per (variant, column, setting id) of ``curves`` (``study.curves``: variant, column, setting, seed, epoch, acc):
-    the mean curve over seeds, its first, highest and last values, its rise (highest − first), the bar it must reach
-    (``max(MIN_RISE, LEARNED_SHARE × yardstick's rise)``), the gain of its last epoch, whether it has learned
-    the setting and is still climbing (module docstring), the epochs of its (first) highest and last values, and
-    ``started``: the level that marks a setting learned without a rise (``STARTED_SHARE`` of the way from
-    ``blind[(column, setting)]``, ``study.blind_levels``, to 1; NaN where ``blind`` does not give it, and then only
-    the rise decides). One more row per (variant, column) with ``setting = "all"`` where every setting of
-    ``settings[column]`` is there: learned when any setting is, climbing when every one is."""
+    """The state (``curve_state``) of every (variant, column, setting id) of ``curves`` (``study.curves``: variant,
+    column, setting, seed, epoch, acc) against its input-blind level ``blind[(column, setting)]``
+    (``study.blind_levels``; absent: the curve's first epoch), and one more row per (variant, column) with
+    ``setting = "all"`` where every setting of ``settings[column]`` is there: the state of the task's curve, the
+    per-seed mean over its settings (the curve of the score a task verdict uses), against the mean of their
+    levels."""
     blind = blind or {}
     rows = []
-    means = {key: g.groupby("epoch")["acc"].mean().sort_index()
-             for key, g in curves.groupby(["variant", "column", "setting"], sort=False)}
-    rise = {key: float(m.max() - m.iloc[0]) for key, m in means.items()}
-    for (variant, column, setting), m in means.items():
-        ref = rise.get((yardstick, column, setting))
-        bar = max(MIN_RISE, LEARNED_SHARE * ref) if ref is not None else MIN_RISE
-        gain = float(m.iloc[-1] - m.iloc[-2]) if len(m) >= 2 else float("nan")
-        r = rise[(variant, column, setting)]
-        level = blind.get((column, setting))
-        started = level + STARTED_SHARE * (1 - level) if level is not None else float("nan")
-        rows.append((variant, column, setting, len(m), float(m.iloc[0]), float(m.max()), float(m.iloc[-1]), r, bar,
-                     gain, r >= bar or bool(m.max() >= started), gain > CLIMBING, int(m.idxmax()), int(m.index[-1]),
-                     started))
-    frame = pd.DataFrame(rows, columns=LEARNING_COLUMNS)
-    whole = []
-    for (variant, column), g in frame.groupby(["variant", "column"], sort=False):
-        if column in settings and set(settings[column]) <= set(g["setting"]):
-            g = g[g["setting"].isin(settings[column])]
-            nan = float("nan")
-            whole.append((variant, column, ALL_SETTINGS, int(g["epochs"].max()), nan, nan, nan, nan, nan, nan,
-                          bool(g["learned"].any()), bool(g["climbing"].all()), nan, nan, nan))
-    return pd.concat([frame, pd.DataFrame(whole, columns=LEARNING_COLUMNS)], ignore_index=True)
+    tables = {key: g.pivot_table(index="epoch", columns="seed", values="acc")
+              for key, g in curves.groupby(["variant", "column", "setting"], sort=False)}
+    for (variant, column, setting), table in tables.items():
+        rows.append(dict(variant=variant, column=column, setting=setting,
+                         **curve_state(table, blind.get((column, setting)))))
+    by_task: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
+    for (variant, column, setting), table in tables.items():
+        by_task.setdefault((variant, column), {})[setting] = table
+    for (variant, column), parts in by_task.items():
+        wanted = settings.get(column)
+        if not wanted or not set(wanted) <= set(parts):
+            continue
+        task = sum(parts[s] for s in wanted) / len(wanted)  # seeds lacking a setting drop out (NaN)
+        task = task.dropna(axis=1, how="all")
+        levels = [blind.get((column, s)) for s in wanted]
+        level = None if any(x is None for x in levels) else sum(levels) / len(levels)
+        rows.append(dict(variant=variant, column=column, setting=ALL_SETTINGS, **curve_state(task, level)))
+    return pd.DataFrame(rows, columns=LEARNING_COLUMNS)
 
 
 def _learning_row(learning: pd.DataFrame, variant: str, column: str, setting: str):
@@ -191,44 +217,39 @@ def _learning_row(learning: pd.DataFrame, variant: str, column: str, setting: st
     return None if sel.empty else sel.iloc[0]
 
 
+def state(learning: pd.DataFrame | None, variant: str, column: str, setting: str = ALL_SETTINGS) -> str | None:
+    """The cell's state (``NOT_LEARNED``, ``STILL_LEARNING``, ``FINISHED``), or None where no curve is known."""
+    if learning is None:
+        return None
+    row = _learning_row(learning, variant, column, setting)
+    return None if row is None else str(row["state"])
+
+
 def not_learned(learning: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> str | None:
     """Why ``variant`` has not learned the cell within the budget (its curve in numbers), or None (learned, or no
     curve)."""
     row = _learning_row(learning, variant, column, setting)
-    if row is None or bool(row["learned"]):
+    if row is None or row["state"] != NOT_LEARNED:
         return None
-    if setting == ALL_SETTINGS:
-        parts = learning[(learning["variant"] == variant) & (learning["column"] == column)
-                         & (learning["setting"] != ALL_SETTINGS)]
-        if len(parts) == 1:
-            return _curve_text(parts.iloc[0])
-        return "; ".join(f"{s}: {_curve_text(r)}" for s, (_, r) in zip(parts["setting"], parts.iterrows()))
     return _curve_text(row)
 
 
 def _curve_text(row) -> str:
     from .names import fmt
 
-    bar = float(row["bar"])
-    why = f"a tenth of {BASELINE}'s rise there, {fmt(bar / LEARNED_SHARE)}" if bar > MIN_RISE else "the floor"
-    text = (f"mean accuracy over seeds {fmt(row['first'])} at its first epoch, at most {fmt(row['peak'])} over "
-            f"{int(row['epochs'])} epochs: a rise of {fmt(row['rise'])}, under the bar of {fmt(bar)}, {why}")
-    if not pd.isna(row["started"]):
-        text += (f", and under {fmt(row['started'])}, {STARTED_SHARE:g} of the way from an input-blind guess to "
-                 "perfect accuracy")
-    return text
+    return (f"mean accuracy over seeds {fmt(row['first'])} at its first epoch, at most {fmt(row['peak'])} over "
+            f"{int(row['epochs'])} epochs (at epoch {int(row['best_epoch'])} the seeds' one-sided 95% lower bound is "
+            f"{fmt(row['peak_low'])}), not clearly above "
+            + (f"the input-blind level {fmt(row['level'])}" if row["blind"] else
+               f"its first epoch's {fmt(row['level'])} (no input-blind level given)")
+            + f" (it must clear {fmt(row['floor'])})")
 
 
 def still_climbing(learning: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> float | None:
-    """The last epoch's gain of ``variant``'s mean curve on the cell when it is still climbing (on a task column:
-    the smallest over its settings, all climbing), else None."""
+    """The last epoch's gain of ``variant``'s mean curve on the cell when it is still learning there, else None."""
     row = _learning_row(learning, variant, column, setting)
-    if row is None or not bool(row["climbing"]):
+    if row is None or row["state"] != STILL_LEARNING:
         return None
-    if setting == ALL_SETTINGS:
-        parts = learning[(learning["variant"] == variant) & (learning["column"] == column)
-                         & (learning["setting"] != ALL_SETTINGS)]
-        return float(parts["last_gain"].min())
     return float(row["last_gain"])
 
 

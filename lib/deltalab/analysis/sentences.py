@@ -47,9 +47,13 @@ def method(n: int | None = None) -> str:
             f"Verdicts: *{C.HOLDS}* (a clear difference the claimed way), *{C.CONTRADICTED}* (a clear difference the "
             f"other way, or a claim false by construction: a change credited with a gain on a task where it cannot "
             f"act, here or in MAD's runs), *not established with n seeds* (no clear difference), *{C.NOT_TESTABLE}* "
-            f"(the change does not act on the cells the claim is about, a row it compares has not learned the setting "
-            f"within the budget, the scale does not measure the setting it names, or the claim states a MAD-scale "
-            f"number with no same-scale reading). \"No worse\" is judged against the margin written in the round "
+            f"(the change does not act on the cells the claim is about, the scale does not measure the setting it "
+            f"names, or the claim states a MAD-scale number with no same-scale reading), *not testable: X has not "
+            f"learned T* (a row it compares has not learned the task within the budget). A verdict on cells a row it "
+            f"compares is still learning (or, on an Average, has not learned) says so in its word: *holds at this "
+            f"budget (X still learning T): {C.SPEED}*. Every part of a claim is a test of the round's family (\"best\": "
+            f"one per row it must beat; \"every task\": one per task; a combination: one per component), and the "
+            f"verdict is its weakest part's. \"No worse\" is judged against the margin written in the round "
             f"file; a MAD-scale threshold through the translation written there, shown beside the verdict.")
     if n:
         floor = stats.sign_flip_floor(n)
@@ -68,13 +72,14 @@ def learning_note(learning: pd.DataFrame, rows: list[str], columns: list[str], t
     ends (``inert.learning``)."""
     whole = learning[(learning["setting"] == ALL_SETTINGS) & learning["variant"].isin(rows)
                      & learning["column"].isin(columns)]
-    rule = (f"The test (on the mean over seeds of each row's learning curve): a row has not learned a setting when its "
-            f"accuracy rises over the budget, from its first evaluated epoch to its highest, by less than "
-            f"{inert_cells.LEARNED_SHARE:g} of DeltaNet's rise there and never less than {fmt(inert_cells.MIN_RISE)}, "
-            f"and its highest stays under {inert_cells.STARTED_SHARE:g} of the way from an input-blind guess (always "
-            f"the same target class: 1/K for K target classes under MAD's macro accuracy) to perfect accuracy (a flat "
-            f"curve above that learned the setting within its first epoch); it is still climbing when it gained more "
-            f"than {fmt(inert_cells.CLIMBING)} in the last epoch.")
+    rule = (f"The rule (one for every round, table and figure, on each row's learning curve, the mean over seeds): a "
+            f"row has *not learned* a task when its curve never clearly exceeds the input-blind level (always the same "
+            f"target class: 1/K for K target classes under MAD's macro accuracy), whatever its rise: at its highest "
+            f"epoch the seeds' one-sided 95% lower bound (a one-sample t test) must clear the level by "
+            f"{fmt(inert_cells.LEARNED_MARGIN)}; it is *still learning* when it gained more than "
+            f"{fmt(inert_cells.CLIMBING)} in the last epoch, or peaks at the last epoch (more than "
+            f"{fmt(inert_cells.PEAK_GAIN)} above every earlier one, under {inert_cells.CEILING:g}); otherwise it has "
+            f"*finished*.")
     unlearned = {c: [v for v in whole[(whole["column"] == c) & ~whole["learned"]]["variant"]] for c in columns}
     unlearned = {c: vs for c, vs in unlearned.items() if vs}
     text = f"{opening(tag)}: " + (
@@ -82,7 +87,7 @@ def learning_note(learning: pd.DataFrame, rows: list[str], columns: list[str], t
         "rows that have not learned a task within the budget: " + "; ".join(
             f"{c}: {join_words(vs)}" for c, vs in unlearned.items())
         + f". A comparison with such a row says when it starts learning, not where it ends: a verdict on it is "
-          f"*{C.NOT_TESTABLE}*; on the Average its evidence names those tasks; tables mark the cell "
+          f"*not testable: X has not learned T*; on the Average its word names those tasks; tables mark the cell "
           f"`{NOT_LEARNED}`, heat maps cross-hatch it.")
     climbing = {c: int(((whole["column"] == c) & whole["climbing"] & whole["learned"]).sum()) for c in columns}
     climbing = {c: k for c, k in climbing.items() if k}
@@ -90,8 +95,8 @@ def learning_note(learning: pd.DataFrame, rows: list[str], columns: list[str], t
         text += (" Still climbing when the budget ends (`" + CLIMBING_MARK + "` in the tables): "
                  + join_words(f"{k} of {len(set(whole[whole['column'] == c]['variant']))} rows on {c}"
                               for c, k in climbing.items())
-                 + ": there a score is taken mid-learning, and a difference between two climbing rows compares how "
-                   "fast they learn.")
+                 + ": there a score is taken mid-learning, and a verdict that compares such a row says so in its word "
+                   f"(*at this budget*: {C.SPEED}).")
     return text + " " + rule
 
 
@@ -433,7 +438,7 @@ def controls_note(scores: pd.DataFrame, rows: list[str], columns: list[str], tag
                            f"not an established difference."))
         else:
             summary += f" **Sharpness:** {sharp} is not clearly apart from {row} on any task, even unadjusted."
-        band = inert_cells.MIN_RISE  # two points: the rounds' "no worse" margin
+        band = inert_cells.LEARNED_MARGIN  # two points: the rounds' "no worse" margin
         alike = [c for c in cols if (c, "averaging") in diffs and (c, "sharpness") in diffs
                  and all(-band < diffs[(c, w)].low and diffs[(c, w)].high < band for w in ("averaging", "sharpness"))]
         if alike:
@@ -494,19 +499,23 @@ def family_note(frames: list[pd.DataFrame], tag: str) -> str:
     """Which verdicts form the family the round adjusts, how, and why (``frames``: ``claims.adjust``'s output)."""
     rows = sum(len(f) for f in frames)
     tests = frames[0].attrs.get("family", 0) if frames else 0
+    claims_tested = frames[0].attrs.get("family claims", tests) if frames else 0
     return (f"**The family, and its adjustment.** {opening(tag)}, this round judges {rows} statements: its claims and its "
             f"proposal's success criteria. They form one family, because the round's reading rests on all of them "
             f"together (the proposal's outcome is \"a criterion is contradicted\" as soon as one is), so an error "
-            f"in any of them is an error of the round. {tests} of them are tests (the others are not testable at this "
-            f"scale, or false by construction, and need no statistics). Their p-values are adjusted by "
-            f"{C.ADJUSTMENT}'s step-down method, which keeps the chance that any decisive verdict of the family is "
-            f"wrong under {1 - stats.LEVEL:.0%} (the family-wise error; Benjamini-Hochberg would bound only the "
-            f"expected share of wrong ones, too loose for an outcome that one wrong criterion decides). Each claim "
-            f"has one p-value: its paired t test; for a claim that several comparisons decide, the largest of their "
-            f"p when all must go its way and a Bonferroni bound over them when one suffices. Each line below leads "
-            f"with the verdict that survives the adjustment; the unadjusted verdict, its sign count and both p-values "
-            f"follow. The seed table's own verdicts are not adjusted (they read the document's numbers, not a test "
-            f"here).")
+            f"in any of them is an error of the round. {claims_tested} of them are tests (the others are not testable "
+            f"at this scale, or false by construction, and need no statistics), and every part of such a statement "
+            f"is a test of its own: a \"best\" one per row it must beat, an \"every task\" one per task, a "
+            f"combination one per component it must also beat: {tests} tests in the family. Their p-values are "
+            f"adjusted by {C.ADJUSTMENT}'s step-down method, which keeps the chance that any decisive verdict of the "
+            f"family is wrong under {1 - stats.LEVEL:.0%} (the family-wise error; Benjamini-Hochberg would bound only "
+            f"the expected share of wrong ones, too loose for an outcome that one wrong criterion decides). A "
+            f"statement's verdict after the adjustment is its weakest part's: it holds only if every part holds, and "
+            f"a contradicting part contradicts it. Its unadjusted p is its paired t test; for a statement that "
+            f"several comparisons decide, the largest of their p when all must go its way and a Bonferroni bound "
+            f"over them when one suffices. Each line below leads with the verdict that survives the adjustment; the "
+            f"unadjusted verdict, its sign count and both p-values follow. The seed table's own verdicts are not "
+            f"adjusted (they read the document's numbers, not a test here).")
 
 
 def _stats_part(r) -> str:
@@ -539,7 +548,7 @@ def verdicts_markdown(table: pd.DataFrame, tag: str, what: str = "claims") -> st
     for _, r in table.iterrows():
         word = r["verdict adjusted"] if adjusted else r["verdict here"]
         line = f"- **{word}**: {r['claim']}."
-        if r.get("seeds agreeing") and not adjusted and r["verdict here"] in C.DECISIVE:
+        if r.get("seeds agreeing") and not adjusted and C.base(r["verdict here"]) in C.DECISIVE:
             line += f" *{r['seeds agreeing']}.*"
         if adjusted:
             line += _stats_part(r)
@@ -636,13 +645,14 @@ def conclusion(ranking: pd.DataFrame, controls: list[str], proposals: pd.DataFra
 def study_adjustment(family: pd.DataFrame) -> str:
     """How many of the study's decisive verdicts survive Holm within each round and over the whole study."""
     def decisive(col):
-        return int(family[col].isin(C.DECISIVE).sum())
+        return int(family[col].map(C.base).isin(C.DECISIVE).sum())
 
-    tests = int(family["p"].notna().sum())
-    logic = int((family["verdict here"].isin(C.DECISIVE) & family["p"].isna()).sum())
+    tests = int(family["tests"].map(len).sum()) if "tests" in family else int(family["p"].notna().sum())
+    logic = int((family["verdict here"].map(C.base).isin(C.DECISIVE) & family["p"].isna()).sum())
     rounds = family["round"].nunique()
     return (f"**Multiplicity, study-wide.** The {rounds} rounds judge {len(family)} claims and success criteria, "
-            f"{tests} of them tests. Unadjusted, {decisive('verdict here')} verdicts are decisive (holds or "
+            f"{int(family['p'].notna().sum())} of them tests, made of {tests} tests of their parts (each row a "
+            f"\"best\" must beat, each task of \"every task\", each component of a combination). Unadjusted, {decisive('verdict here')} verdicts are decisive (holds or "
             f"contradicted{f', {logic} of them by construction, not by a test' if logic else ''}); after "
             f"{C.ADJUSTMENT} within each round's family {decisive('within round')} remain, and after {C.ADJUSTMENT} "
             f"over the study's {tests} tests {decisive('over study')}.")
@@ -727,3 +737,52 @@ def agreement_note(frame: pd.DataFrame, scale: Scale, document: str) -> str:
             f"all of them.{bias} Context and Noisy Recall, where the seed table saturates, are classified: a row learns "
             f"the task there when it scores at least {SOLVED:g}, here when it is not clearly below DeltaNet by more "
             f"than {MARGIN:g} (paired interval).")
+
+
+# --- round 6: the seeds' next steps, one line each -----------------------------------------------------------
+
+def _step_differences(variant: str, diffs) -> str:
+    return ", ".join(f"{variant} − {o} {signed(d)} ({k} of {n} seeds)" for o, d, k, n in diffs)
+
+
+def _step_states(states: dict[str, str], column: str) -> str:
+    if column == AVERAGE:
+        return "; ".join(f"{r}: {s}" for r, s in states.items())
+    return ", ".join(f"{r} {s}" for r, s in states.items() if s)
+
+
+def next_steps_summary(steps: pd.DataFrame, tag: str) -> str:
+    """The round's answer, one line per next step (``claims.next_steps``): what was tried, what it gave with the
+    rows' learning states, its verdict after the family's adjustment, and where nothing could be measured why, and
+    what the other scales' stored runs measured for it."""
+    if steps.empty:
+        return f"{opening(tag)}: no claim of this round names a next step."
+    lines = []
+    for step, g in steps.groupby("step", sort=False):
+        parts = []
+        for _, r in g.iterrows():
+            where = r["column"] if r["setting"] == ALL_SETTINGS else f"{r['column']} ({r['setting']})"
+            text = f"{r['variant']} against {join_words(r['against'])} on {where}"
+            if r["differences"]:
+                text += f": {_step_differences(r['variant'], r['differences'])}"
+            states = _step_states(r["states"], r["column"])
+            if states:
+                text += f" ({'states over the tasks averaged — ' if r['column'] == AVERAGE else ''}{states})"
+            text += f" → **{r['verdict']}**"
+            if r["why"]:
+                text += f"; it cannot be told apart here: {r['why']}"
+                measured = [(name, word, diffs, ids) for name, word, diffs, ids in r["elsewhere"] if diffs]
+                if measured:
+                    text += "; " + "; ".join(
+                        f"`{name}` ({r['column']} at {join_words(ids)}) measured "
+                        f"{_step_differences(r['variant'], diffs)}: {word} there"
+                        for name, word, diffs, ids in measured)
+                if not any(C.base(word) != C.NOT_TESTABLE for _, word, _, _ in measured):
+                    task = "every task averaged" if r["column"] == AVERAGE else r["column"]
+                    text += (f"; no {'other ' if measured else ''}stored scale settles it: that needs a budget in "
+                             f"which every row compared learns {task} and stays below the ceiling ({CEILING:g})")
+            parts.append(text)
+        lines.append(f"- **{step}**: tried " + "; ".join(parts) + ".")
+    return (f"**What the next steps gave.** {opening(tag)}, one line per step the seed documents proposed (verdicts "
+            f"after the round's {C.ADJUSTMENT} adjustment; differences paired over seeds; a row's state from its "
+            f"learning curve):\n\n" + "\n".join(lines))

@@ -140,6 +140,20 @@ def t_half_width(values: np.ndarray) -> float:
     return float(stats.t.ppf(0.5 + LEVEL / 2, n - 1)) * sem
 
 
+def lower_bound(values) -> float:
+    """The one-sided ``LEVEL`` lower confidence bound of the mean of ``values`` (Student t, n − 1 degrees of
+    freedom): what the mean clearly exceeds. With fewer than ``MIN_SEEDS`` values no spread is trusted and the mean
+    itself is returned (a caller says so); NaN for none."""
+    v = np.asarray(list(values), dtype=float)
+    if len(v) == 0:
+        return math.nan
+    mean = float(v.mean())
+    if len(v) < MIN_SEEDS:
+        return mean
+    sem = float(np.std(v, ddof=1)) / math.sqrt(len(v))
+    return mean - float(stats.t.ppf(LEVEL, len(v) - 1)) * sem
+
+
 def paired(a: dict[int, float], b: dict[int, float]) -> Difference:
     """``a − b`` over the seeds both have (``seed → score``)."""
     seeds = sorted(set(a) & set(b))

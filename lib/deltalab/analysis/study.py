@@ -234,3 +234,20 @@ def curves(records: list[dict], names: list[str], schedule: dict[str, list[int]]
             rows += [(variant, T.COLUMN[task], setting, seed, e, last, False)
                      for e in schedule[task] if e > last_epoch]
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def learning_of(study: Study) -> pd.DataFrame:
+    """``inert.learning`` of every row of ``study`` against the scale's input-blind levels: the states the
+    notebook's tables, figures and verdicts use."""
+    return inert_cells.learning(curves(study.records, study.rows, schedule(study.scale)), study.settings,
+                                blind=blind_levels(study.scale))
+
+
+def stored_study(rnd: Round | str, scale: str, results_dir: str | Path | None = None) -> Study:
+    """The round's rows as ``scale``'s store holds them (an archived scale: nothing is trained, a row the scale never
+    ran is simply absent): a Study of what is there."""
+    rnd = load_round(rnd) if isinstance(rnd, (str, Path)) else rnd
+    sc = load_scale(scale)
+    names = [n for n in rnd.rows if n in sc.rows()]
+    records = (Store(results_dir) if results_dir else Store()).records(sc, variants=names)
+    return assemble(rnd, sc, list(sc.tasks), records, {}, seed_table(rnd.seed_document), names)

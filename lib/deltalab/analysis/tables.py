@@ -20,7 +20,7 @@ from .study import per_seed
 NOT_ACTING = "*"  # marks a cell where the change does not act (DeltaNet's runs, bit for bit)
 NOT_LEARNED = "†"  # marks a cell the row has not learned within the budget (inert.learning)
 CLIMBING_MARK = "↑"  # marks a cell where the row is still climbing when the budget ends
-CEILING = 0.99  # DeltaNet at or above: no room for a row to beat it (the seed documents' own "solved" mark)
+CEILING = inert_cells.CEILING  # 0.99: DeltaNet at or above: no room for a row to beat it (the seed documents' own "solved" mark)
 FLOOR = 0.05  # DeltaNet at or below: no room for a row to lag it
 
 
