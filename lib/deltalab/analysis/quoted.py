@@ -9,8 +9,8 @@ carries a **marker** right after the paragraph (or comment block) that quotes it
 
 ``figure <as quoted>: <source> <arguments>``; arguments are split as a shell splits them (quote those with
 spaces). The quoted text must appear as written in the paragraph the marker closes (the lines above it back to a
-blank line or to the markers of the paragraph before, in a scale file also to the first line that is not a
-comment), and the source must give it at the
+blank line or to the markers of the paragraph before, in a scale file also to a key: the comment block or the
+text of a key above the marker), and the source must give it at the
 precision it is written at: ``0.983`` is the source's value rounded to 3 decimals, ``93%`` its share in percent
 rounded to whole percents, ``9 of 10`` a share that is 9 rows of 10, ``3,200`` a whole number, ``3e-3`` to its
 mantissa's digits, ``+0.051`` and ``−0.062`` signed values. Sources (``SOURCES``):
@@ -21,9 +21,13 @@ mantissa's digits, ``+0.051`` and ``−0.062`` signed values. Sources (``SOURCES
   of a scale's stored runs (held out from another scale's calibration rows; each setting judged alone), the row
   of that task (a table column, e.g. "Selective Copy"), row set ("all", "held-out", "calibration") and setting
   (e.g. ``baseline``, ``vs64``); its ``value`` unless another field is named (e.g. ``kappa``, ``constant``).
+  ``best-of=OTHER``: the two-point learning-rate sweep of the scale and ``OTHER`` (``agreement.best_of``: on the
+  rows, tasks and seeds both have), or with ``sweep=NAME`` one of the two scales alone there.
 * ``curve SCALE VARIANT TASK SEED EPOCH [lr=LR] [setting=DIR]``: the test accuracy after that epoch of the one
   stored run (the task by its file name, e.g. ``in-context-recall``; ``setting``: the folder of a setting other
-  than the only one stored).
+  than the only one stored); ``EPOCH`` ``min`` or ``max``: the lowest or highest over its curve.
+* ``wall SCALE sum|mean|count [task=T] [unit=s|min|h]``: the recorded wall time of a scale's stored runs (of one
+  task), summed or averaged, or how many runs there are.
 * ``scale NAME KEY``: a value of a scale file (``KEY`` dotted, e.g. ``tasks.selective-copying.epochs`` or
   ``tasks.memorization.settings.0.vocab_size``; a list of one value gives that value): for a doc that describes a
   scale's settings, so that it cannot go on describing an earlier version's.
@@ -44,6 +48,7 @@ from pathlib import Path
 MARKER = {"md": re.compile(r"^\s*<!--\s*figure\s+(?P<quoted>[^:]+?)\s*:\s*(?P<query>.+?)\s*-->\s*$"),
           "yaml": re.compile(r"^\s*#\s*figure\s+(?P<quoted>[^:]+?)\s*:\s*(?P<query>.+?)\s*$")}
 FILES = ("README.md", "docs/*.md", "params/scales/*.yaml")
+YAML_KEY = re.compile(r"^\s*[\w-]+:")  # a scale file's key: a paragraph above a marker stops there
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ def figures(path: Path) -> list[Figure]:
                 if above:
                     break  # the markers of the paragraph before
                 continue  # this marker's own group
-            if not previous.strip() or (comments_only and not previous.lstrip().startswith("#")):
+            if not previous.strip() or (comments_only and YAML_KEY.match(previous)):
                 break
             above.append(previous)
         out.append(Figure(m["quoted"], m["query"], Path(path), i + 1, "\n".join(reversed(above))))
@@ -127,21 +132,31 @@ def _csv(args: list[str], root: Path, where: str) -> float:
 
 
 @lru_cache(maxsize=None)
-def _agreement_frame(scale: str, calibration_of: str | None, per_setting: bool, results: str):
-    from ..params import load_scale
+def _stored(scale: str, results: str):
     from ..store import Store
     from . import agreement
 
+    return agreement.stored_runs(scale, store=Store(results))
+
+
+@lru_cache(maxsize=None)
+def _agreement_frame(scale: str, calibration_of: str | None, per_setting: bool, best_of: str | None, sweep: str,
+                     results: str):
+    from ..params import load_scale
+    from . import agreement
+
     calibration = load_scale(calibration_of).calibration_rows if calibration_of else None
-    return agreement.scale_agreement(agreement.stored_runs(scale, store=Store(results)), per_setting=per_setting,
-                                     calibration=calibration)
+    runs = _stored(scale, results)
+    if best_of:
+        runs = agreement.best_of(runs, _stored(best_of, results))[0][sweep]
+    return agreement.scale_agreement(runs, per_setting=per_setting, calibration=calibration)
 
 
 def _agreement(args: list[str], root: Path, where: str) -> float:
     (scale, task, rows), named = _split(args, 3, where, "agreement SCALE TASK ROWS [calibration-of=S] [setting=S] "
-                                                        "[field=F]")
-    frame = _agreement_frame(scale, named.get("calibration-of"), "setting" in named,
-                             str(root / "outputs" / "results"))
+                                                        "[best-of=S [sweep=S]] [field=F]")
+    frame = _agreement_frame(scale, named.get("calibration-of"), "setting" in named, named.get("best-of"),
+                             named.get("sweep", "best of both"), str(root / "outputs" / "results"))
     hit = frame[(frame["task"] == task) & (frame["rows"] == rows)]
     if "setting" in named:
         hit = hit[hit["setting"] == named["setting"]]
@@ -166,10 +181,30 @@ def _curve(args: list[str], root: Path, where: str) -> float:
     if len(runs) != 1:
         raise ValueError(f"{where}: {len(runs)} stored runs of {variant} on {task} at {scale}, seed {seed} "
                          f"({named or 'no lr or setting named'}), not one")
+    curve = [e["test_acc"] for e in runs[0]["curve"] if "test_acc" in e]
+    if epoch in ("min", "max"):
+        return float(min(curve) if epoch == "min" else max(curve))
     at = [e["test_acc"] for e in runs[0]["curve"] if e["epoch"] == int(epoch)]
     if not at:
         raise ValueError(f"{where}: the run has no epoch {epoch} (it ran {runs[0]['epochs_run']})")
     return float(at[0])
+
+
+UNITS = {"s": 1, "min": 60, "h": 3600}
+
+
+def _wall(args: list[str], root: Path, where: str) -> float:
+    from ..store import Store
+
+    (scale, agg), named = _split(args, 2, where, "wall SCALE sum|mean|count [task=T] [unit=s|min|h]")
+    runs = [float(r["wall_time_s"]) for r in Store(root / "outputs" / "results").records(scale)
+            if "task" not in named or r["spec"]["task"] == named["task"]]
+    if agg not in ("sum", "mean", "count") or named.get("unit", "s") not in UNITS:
+        raise ValueError(f"{where}: wall takes sum, mean or count and a unit among {', '.join(UNITS)}")
+    if agg == "count":
+        return float(len(runs))
+    total = sum(runs) / (len(runs) if agg == "mean" else 1)
+    return total / UNITS[named.get("unit", "s")]
 
 
 def _scale(args: list[str], root: Path, where: str) -> float:
@@ -189,7 +224,7 @@ def _scale(args: list[str], root: Path, where: str) -> float:
     return float(value)
 
 
-SOURCES = {"csv": _csv, "agreement": _agreement, "curve": _curve, "scale": _scale}
+SOURCES = {"csv": _csv, "agreement": _agreement, "curve": _curve, "wall": _wall, "scale": _scale}
 
 
 def measure(figure: Figure, root: Path) -> float:
@@ -209,7 +244,7 @@ def problems(figure: Figure, root: Path) -> str | None:
         value, tolerance = parse_quoted(figure.quoted)
         got = measure(figure, root)
     except (ValueError, OSError) as e:
-        return f"{figure.where}: {e}"
+        return str(e) if str(e).startswith(figure.where) else f"{figure.where}: {e}"
     if math.isnan(got) or abs(got - value) > tolerance + 1e-12:
         return f"{figure.where}: quotes {figure.quoted}, but {figure.query} gives {got:.6g} now"
     return None
