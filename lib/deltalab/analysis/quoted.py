@@ -25,9 +25,13 @@ mantissa's digits, ``+0.051`` and ``−0.062`` signed values. Sources (``SOURCES
   rows, tasks and seeds both have), or with ``sweep=NAME`` one of the two scales alone there.
 * ``curve SCALE VARIANT TASK SEED EPOCH [lr=LR] [setting=DIR]``: the test accuracy after that epoch of the one
   stored run (the task by its file name, e.g. ``in-context-recall``; ``setting``: the folder of a setting other
-  than the only one stored); ``EPOCH`` ``min`` or ``max``: the lowest or highest over its curve.
-* ``wall SCALE sum|mean|count [task=T] [unit=s|min|h]``: the recorded wall time of a scale's stored runs (of one
-  task), summed or averaged, or how many runs there are.
+  than the only one stored); ``EPOCH`` ``min`` or ``max``: the lowest or highest over its curve, ``gain``: what its
+  last epoch gained.
+* ``score SCALE VARIANT COLUMN [seed=S] [setting=S]``: a row's score on a task column as the study's tables read
+  it (``study.seed_scores``: the best epoch of each run, the task's settings averaged), the mean over its seeds.
+* ``wall SCALE sum|mean|median|min|max|count [task=T] [per=FIELD,…] [unit=s|min|h]``: the recorded wall time of a
+  scale's stored runs (of one task), each run's or summed per group of runs (``per=variant,seed``: per row and
+  seed), then aggregated; ``count``: how many runs (or groups) there are.
 * ``scale NAME KEY``: a value of a scale file (``KEY`` dotted, e.g. ``tasks.selective-copying.epochs`` or
   ``tasks.memorization.settings.0.vocab_size``; a list of one value gives that value): for a doc that describes a
   scale's settings, so that it cannot go on describing an earlier version's.
@@ -184,6 +188,8 @@ def _curve(args: list[str], root: Path, where: str) -> float:
     curve = [e["test_acc"] for e in runs[0]["curve"] if "test_acc" in e]
     if epoch in ("min", "max"):
         return float(min(curve) if epoch == "min" else max(curve))
+    if epoch == "gain":
+        return float(curve[-1] - curve[-2])
     at = [e["test_acc"] for e in runs[0]["curve"] if e["epoch"] == int(epoch)]
     if not at:
         raise ValueError(f"{where}: the run has no epoch {epoch} (it ran {runs[0]['epochs_run']})")
@@ -193,18 +199,37 @@ def _curve(args: list[str], root: Path, where: str) -> float:
 UNITS = {"s": 1, "min": 60, "h": 3600}
 
 
+AGGREGATES = ("sum", "mean", "median", "min", "max", "count")
+
+
 def _wall(args: list[str], root: Path, where: str) -> float:
+    import pandas as pd
+
     from ..store import Store
 
-    (scale, agg), named = _split(args, 2, where, "wall SCALE sum|mean|count [task=T] [unit=s|min|h]")
-    runs = [float(r["wall_time_s"]) for r in Store(root / "outputs" / "results").records(scale)
-            if "task" not in named or r["spec"]["task"] == named["task"]]
-    if agg not in ("sum", "mean", "count") or named.get("unit", "s") not in UNITS:
-        raise ValueError(f"{where}: wall takes sum, mean or count and a unit among {', '.join(UNITS)}")
-    if agg == "count":
-        return float(len(runs))
-    total = sum(runs) / (len(runs) if agg == "mean" else 1)
-    return total / UNITS[named.get("unit", "s")]
+    (scale, agg), named = _split(args, 2, where, f"wall SCALE {'|'.join(AGGREGATES)} [task=T] [per=FIELD,…] "
+                                                 f"[unit={'|'.join(UNITS)}]")
+    if agg not in AGGREGATES or named.get("unit", "s") not in UNITS:
+        raise ValueError(f"{where}: wall takes one of {', '.join(AGGREGATES)} and a unit among {', '.join(UNITS)}")
+    runs = pd.DataFrame([dict(r["spec"], wall=float(r["wall_time_s"]))
+                         for r in Store(root / "outputs" / "results").records(scale)
+                         if "task" not in named or r["spec"]["task"] == named["task"]])
+    if runs.empty:
+        raise ValueError(f"{where}: no stored run of {scale}" + (f" on {named['task']}" if "task" in named else ""))
+    walls = runs.groupby(named["per"].split(","))["wall"].sum() if "per" in named else runs["wall"]
+    return float(getattr(walls, agg)()) / (1 if agg == "count" else UNITS[named.get("unit", "s")])
+
+
+def _score(args: list[str], root: Path, where: str) -> float:
+    (scale, variant, column), named = _split(args, 3, where, "score SCALE VARIANT COLUMN [seed=S] [setting=S]")
+    scores = _stored(scale, str(root / "outputs" / "results")).scores
+    hit = scores[(scores["variant"] == variant) & (scores["column"] == column)
+                 & (scores["setting"] == named.get("setting", "all"))]
+    if "seed" in named:
+        hit = hit[hit["seed"] == int(named["seed"])]
+    if hit.empty:
+        raise ValueError(f"{where}: no score of {variant} on {column} at {scale} ({named or 'every seed'})")
+    return float(hit["acc"].mean())
 
 
 def _scale(args: list[str], root: Path, where: str) -> float:
@@ -224,7 +249,7 @@ def _scale(args: list[str], root: Path, where: str) -> float:
     return float(value)
 
 
-SOURCES = {"csv": _csv, "agreement": _agreement, "curve": _curve, "wall": _wall, "scale": _scale}
+SOURCES = {"csv": _csv, "agreement": _agreement, "curve": _curve, "score": _score, "wall": _wall, "scale": _scale}
 
 
 def measure(figure: Figure, root: Path) -> float:
