@@ -60,7 +60,8 @@ def test_markers_close_their_own_paragraph_and_bad_queries_name_the_marker(tmp_p
     found = Q.figures(doc)
     assert [(f.quoted, f.line) for f in found] == [("0.5", 2), ("1e-3", 4), ("0.5", 5), ("3", 8)]
     assert found[0].paragraph == "A first paragraph quotes 0.5." and found[2].paragraph == found[1].paragraph
-    assert "unknown source 'nowhere' (sources: csv, agreement, curve, score, wall, scale)" in Q.problems(found[2], REPO_ROOT)
+    assert "unknown source 'nowhere' (sources: csv, agreement, curve, score, wall, scale)" in \
+        Q.problems(found[2], REPO_ROOT)
     assert "missing.csv" in Q.problems(found[3], REPO_ROOT)  # the heading above holds the 3; the csv is not there
     assert Q.problems(found[1], REPO_ROOT) is None
     scale = tmp_path / "s.yaml"

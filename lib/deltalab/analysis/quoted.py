@@ -4,8 +4,10 @@ README.md, docs/*.md and the scale files (params/scales/*.yaml) quote figures me
 executed study's csv, an agreement with the seed table, an accuracy on a stored learning curve. Each such figure
 carries a **marker** right after the paragraph (or comment block) that quotes it, naming where it comes from:
 
-    in Markdown (invisible once rendered):   <!-- figure 0.983: csv outputs/cpu-v2/accuracies_summary.csv mean variant=delta_net column="Context Recall" -->
-    in a scale file (a comment):             # figure 0.10: agreement cpu "Selective Copy" calibration
+    in Markdown (invisible once rendered):
+        <!-- figure 0.983: csv outputs/cpu-v2/accuracies_summary.csv mean variant=delta_net column="Context Recall" -->
+    in a scale file (a comment):
+        # figure 0.10: agreement cpu "Selective Copy" calibration
 
 ``figure <as quoted>: <source> <arguments>``; arguments are split as a shell splits them (quote those with
 spaces). The quoted text must appear as written in the paragraph the marker closes (the lines above it back to a
