@@ -140,6 +140,39 @@ def test_one_seed_classifies_on_the_point_difference():
     assert frac == 1.0 and differ == ()
 
 
+def test_a_classification_is_set_beside_the_constant_rule_and_chance_corrected():
+    # seed table: rmsprop_state and topk_error fail, 6 learn (the constant rule "every row learns": 6/8); the scale
+    # finds rmsprop_state only: 7/8 alike, p_e = 7/8 · 6/8 + 1/8 · 2/8 = 44/64, κ = (56/64 − 44/64) / (20/64) = 0.6
+    seed = _seed("Context Recall", [0.999, 0.999, 0.08, 0.30, 0.98, 0.99, 0.99, 0.99])
+    here = {r: [1.0, 1.0, 0.999, 1.0] for r in ROWS}
+    here["rmsprop_state"] = [0.05, 0.06, 0.04, 0.05]
+    row = A.agreement(_scores({"Context Recall": here}), seed, calibration=[], noise_sd=0.01).iloc[0]
+    assert row["value"] == pytest.approx(7 / 8) and row["constant"] == pytest.approx(6 / 8)
+    assert row["constant_rule"] == "every row learns" and row["kappa"] == pytest.approx(0.6)
+    assert row["kappa_low"] <= row["kappa"] <= row["kappa_high"] and (row["failing"], row["failing_found"]) == (2, 1)
+    text = A.kappa_text(row)
+    assert text.startswith('the constant rule "every row learns" 75%; κ 0.60 [')
+    assert text.endswith("resting on the seed table's 2 failing rows (1 found)")
+    # the constant rule itself: alike on every learning row, κ = 0
+    assert A.kappa([True] * 8, [True] * 6 + [False] * 2) == pytest.approx(0.0)
+    assert A.kappa([True, False, True, False], [True, False, True, False]) == pytest.approx(1.0)
+    assert A.kappa([True, False], [False, True]) == pytest.approx(-1.0)
+
+
+def test_kappa_is_said_undefined_when_every_row_is_in_one_class():
+    seed = _seed("Noisy Recall", [0.999] * len(ROWS))
+    row = A.agreement(_scores({"Noisy Recall": {r: [1.0, 1.0, 1.0] for r in ROWS}}), seed, calibration=[],
+                      noise_sd=0.01).iloc[0]
+    assert row["value"] == 1.0 and row["constant"] == 1.0 and math.isnan(row["kappa"])
+    text = A.kappa_text(row)
+    assert text == 'the constant rule "every row learns" 100%; κ undefined: both sides put every row in one class'
+    assert "nan" not in A.markdown(pd.DataFrame([row]), "x").lower()
+    # one failing row: κ is defined, its resamples without that row are not (left out of the interval)
+    k, low, high = A.kappa_interval([True] * 14 + [False], [True] * 14 + [False])
+    assert (k, low, high) == (1.0, 1.0, 1.0)
+    assert math.isnan(A.kappa_interval([True] * 5, [True] * 5)[1])
+
+
 def test_readme_states_the_agreement_the_committed_runs_give():
     """README's agreement table is generated (python -m deltalab agreement --readme), never typed: it must be what
     the committed store of the default scale gives now."""

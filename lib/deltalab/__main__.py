@@ -13,6 +13,8 @@
                                      <store>/tables/<scale>/ for a store elsewhere (DELTALAB_RESULTS)
     table --variants V,W [--out D]   print only those rows (a user's file or id too); write them to D if given
           run and grid take --engine local|ray [--address HOST:PORT] (README: "On a Ray cluster")
+          run and grid refuse to train from uncommitted changes under lib/ unless --allow-dirty (or
+          DELTALAB_ALLOW_DIRTY=1), which stores their diff beside the records; status lists dirty records
     agreement [--scale S] [--readme] the scale's rank agreement with MAD's full protocol (the seed table)
     agreement --scale S --best-of T  the same for a two-point lr sweep: per run the better of S's and T's
     migrate-store [--scale S]        re-key records stored before the precision was part of a run's id
@@ -229,6 +231,9 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
                         help="ray: CPUs each run asks for (default: the scale's resources, else 1)")
     parser.add_argument("--gpus-per-run", type=_amount(0, strict=False), default=None,
                         help="ray: GPUs each run asks for (default: the scale's resources, else 0)")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="train from uncommitted changes under lib/: their diff is stored beside the records "
+                             "(<store>/<scale>/_diffs/<hash>.diff) and its hash in each (deltalab.grid.provenance)")
 
 
 def _engine(args) -> dict:
@@ -332,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             engine = _engine(args)
             runs = plan([args.variant], scale, _csv(args.tasks), args.seeds)  # checks every input before training
             records, summary = run_variant(args.variant, args.scale, _csv(args.tasks), args.seeds,
-                                           workers=args.workers, store=store, **engine)
+                                           workers=args.workers, store=store, allow_dirty=args.allow_dirty, **engine)
             print(summary, file=sys.stderr)
             rows = [args.variant] + [b for b in ("delta_net", "gated_delta_net") if b != args.variant]
             _rows_table(scale, store, rows, seeds={variant_id(args.variant): args.seeds} if args.seeds else None)
@@ -344,8 +349,8 @@ def main(argv: list[str] | None = None) -> int:
             extra = tuple(_csv(args.extra_seed_variants) or ())
             runs = plan(variants, scale, _csv(args.tasks), args.seeds, extra_seed_variants=extra)
             print(f"{len(runs)} runs planned at scale {scale.name!r} in {store.root}", file=sys.stderr)
-            print(execute(runs, scale, store, workers=args.workers, scale_ref=args.scale, **engine),
-                  file=sys.stderr)
+            print(execute(runs, scale, store, workers=args.workers, scale_ref=args.scale,
+                          allow_dirty=args.allow_dirty, **engine), file=sys.stderr)
             _study_table(scale, store)  # says so if the store is incomplete for the scale
             return _missing_report(runs, store)
         if args.command == "status":

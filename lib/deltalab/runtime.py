@@ -68,17 +68,38 @@ def _cpu_model() -> str:
     return "unknown CPU"
 
 
-@functools.lru_cache(maxsize=None)
 def git_commit() -> str:
-    """The repository's HEAD commit (with ``-dirty`` if the work tree has changes), or ``unknown``."""
+    """The repository's HEAD commit (with ``-dirty`` if ``lib/`` has uncommitted changes, ``lib_changes``), or
+    ``unknown``. Read anew on every call (once per run), as ``lib_changes``."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "lib"], cwd=REPO_ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
+        return sha + ("-dirty" if lib_changes() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def lib_changes(root: Path = REPO_ROOT) -> list[str] | None:
+    """The files under ``lib/`` that differ from the commit (changed, staged or not, and new files git does not
+    ignore), as paths from the repository root; None where ``root`` is no git checkout (nothing to compare with).
+    Read anew on every call: a notebook's kernel outlives edits."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "lib"], cwd=root,
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return [line[3:].split(" -> ")[-1].strip('"') for line in out.splitlines() if line.strip()]
+
+
+def lib_diff(root: Path = REPO_ROOT) -> str:
+    """The uncommitted changes under ``lib/`` as one patch against HEAD (``git diff HEAD``, then each new file as
+    a diff from /dev/null), so that HEAD plus this patch is the code that ran."""
+    run = functools.partial(subprocess.run, cwd=root, capture_output=True, text=True)
+    patch = run(["git", "diff", "--binary", "HEAD", "--", "lib"], check=True).stdout
+    new = run(["git", "ls-files", "--others", "--exclude-standard", "--", "lib"], check=True).stdout.split()
+    for path in sorted(new):
+        patch += run(["git", "diff", "--binary", "--no-index", "--", "/dev/null", path]).stdout  # exit 1: differs
+    return patch
 
 
 def package_versions() -> dict[str, str]:

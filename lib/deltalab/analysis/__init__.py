@@ -7,7 +7,10 @@
     stats.py       paired differences per seed with p-values and sign counts, Holm's adjustment, one row's interval in
                    [0, 1], the seed tables' noise, Spearman's ρ with its bootstrap interval, signal ratio
     claims.py      judging a claim: verdict words, evidence from the study or from a seed table, a round's family
-    agreement.py   how well a scale predicts MAD's full protocol (rank agreement with the seed table, held-out rows)
+    agreement.py   how well a scale predicts MAD's full protocol (rank agreement with the seed table, held-out rows;
+                   the recall classification beside the constant rule and Cohen's κ)
+    quoted.py      the figures README, docs/ and the scale files quote, each tied by a marker to the query that
+                   measures it, checked against the store
     tables.py      the tables a notebook shows (one path for rows × tasks + Average)
     sentences.py   every sentence of the notebooks, generated from the data
     figures.py     the round's figures (drawn by ``deltalab.plots``)

@@ -12,6 +12,19 @@ protocol's numbers are the latest seed table (document 000: 25 rows, MAD's proto
   from DeltaNet). With fewer than ``MIN_SEEDS`` seeds the point difference decides (a pilot). Agreement is the
   fraction of rows classified alike, with its exact binomial 95% interval (``stats.share_interval``).
 
+  **Beside a no-skill baseline.** Most rows learn both tasks in the seed table, so a high share alike can be had
+  for nothing: the *constant rule* (every row in the seed table's majority class, e.g. "every row learns") scores
+  that class's share (``constant``). Cohen's κ corrects the share for chance (``kappa``):
+
+      κ = (p_o − p_e) / (1 − p_e),   p_e = p_learn(scale)·p_learn(table) + p_fail(scale)·p_fail(table)
+
+  (p_o: the share alike; p_e: the share two classifications with these class shares would give by chance). κ = 1
+  is every row alike, 0 no better than chance, and the constant rule scores κ = 0 whatever its share. κ is
+  undefined when both sides put every row in one class (p_e = 1): it is then said so, never shown as a number.
+  Its 95% interval is a percentile bootstrap over rows (``KAPPA_RESAMPLES`` resamples, rows drawn with both
+  classifications), leaving out the resamples in which it is undefined; how many failing rows of the seed table
+  the scale finds is shown beside it, since κ rests on them.
+
 Agreement is reported over every matched row and over the **held-out** rows: those not in the scale's
 pre-registered ``calibration_rows`` (``params/scales/<scale>.yaml``), on which the scale was never tuned.
 
@@ -50,6 +63,8 @@ FINISHED = 0.01  # issue #31: a baseline that has learned a setting has finished
 N_SIM = 2000
 RELIABLE = 0.8  # a scale whose own split-half reliability reaches this ranks its rows consistently across seeds
 COLUMNS = ["task", "measure", "rows", "n", "value", "low", "high", "ceiling", "reliability", "target"]
+KAPPA_COLUMNS = ["constant", "constant_rule", "kappa", "kappa_low", "kappa_high", "failing", "failing_found"]
+KAPPA_RESAMPLES = 2000  # bootstrap resamples of κ over rows (a fixed generator: the interval is reproducible)
 
 
 def ceiling(truth: pd.Series, noise_sd: float, seed: int = 0) -> float:
@@ -91,10 +106,11 @@ def tied_truth(seed_column: pd.Series, same_model: set[str]) -> pd.Series:
     return truth
 
 
-def classify(per_seed: dict[str, dict[int, float]], seed_column: pd.Series) -> tuple[float, tuple[str, ...]]:
-    """Fraction of rows classified alike (module docstring), and the rows that are not."""
+def classes(per_seed: dict[str, dict[int, float]], seed_column: pd.Series) -> pd.DataFrame:
+    """Per row of ``seed_column``: whether it learns the task at the scale (``here``) and in the seed table
+    (``there``), as the module docstring classifies them."""
     base = per_seed.get(BASELINE, {})
-    alike, differ = 0, []
+    out = {}
     for row in seed_column.index:
         learns_there = float(seed_column[row]) >= SOLVED
         if row == BASELINE:
@@ -103,11 +119,51 @@ def classify(per_seed: dict[str, dict[int, float]], seed_column: pd.Series) -> t
             d = stats.paired(per_seed[row], base)
             clearly_below = d.beyond(MARGIN) == "worse" if d.enough else d.diff < -MARGIN
             learns_here = not clearly_below
-        if learns_here == learns_there:
-            alike += 1
-        else:
-            differ.append(row)
-    return alike / len(seed_column), tuple(differ)
+        out[row] = dict(here=learns_here, there=learns_there)
+    return pd.DataFrame.from_dict(out, orient="index", columns=["here", "there"]).astype(bool)
+
+
+def classify(per_seed: dict[str, dict[int, float]], seed_column: pd.Series) -> tuple[float, tuple[str, ...]]:
+    """Fraction of rows classified alike (module docstring), and the rows that are not."""
+    c = classes(per_seed, seed_column)
+    return float((c["here"] == c["there"]).mean()), tuple(c.index[c["here"] != c["there"]])
+
+
+def kappa(here, there) -> float:
+    """Cohen's κ of two yes/no classifications of the same rows (module docstring), along the last axis; NaN where
+    both put every row in one class (p_e = 1: κ undefined)."""
+    here, there = np.asarray(here, bool), np.asarray(there, bool)
+    p_o = (here == there).mean(axis=-1)
+    p_e = here.mean(axis=-1) * there.mean(axis=-1) + (~here).mean(axis=-1) * (~there).mean(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(p_e < 1, (p_o - p_e) / (1 - p_e), np.nan)[()]
+
+
+def kappa_interval(here, there, seed: int = 0) -> tuple[float, float, float]:
+    """(κ, low, high): ``kappa`` and its 95% percentile bootstrap interval, rows resampled with both
+    classifications; resamples in which κ is undefined are left out (all NaN when every one is)."""
+    here, there = np.asarray(here, bool), np.asarray(there, bool)
+    point = float(kappa(here, there))
+    draws = np.random.default_rng(seed).integers(0, len(here), size=(KAPPA_RESAMPLES, len(here)))
+    resampled = kappa(here[draws], there[draws])
+    defined = resampled[~np.isnan(resampled)]
+    if math.isnan(point) or not len(defined):
+        return point, math.nan, math.nan
+    tail = (1 - stats.LEVEL) / 2 * 100
+    return point, float(np.percentile(defined, tail)), float(np.percentile(defined, 100 - tail))
+
+
+def no_skill(c: pd.DataFrame, boot_seed: int = 0) -> dict:
+    """The classification ``c`` (``classes``) beside a no-skill baseline: ``KAPPA_COLUMNS``. ``constant``: the share
+    the constant rule scores (every row in the seed table's majority class, ``constant_rule`` naming it; ties go
+    to "every row learns"); ``kappa`` with its interval (``kappa_interval``); ``failing``: the rows the seed table
+    has failing, ``failing_found``: how many of them the scale classifies failing too."""
+    learns = float(c["there"].mean())
+    k, lo, hi = kappa_interval(c["here"].to_numpy(), c["there"].to_numpy(), boot_seed)
+    return dict(constant=max(learns, 1 - learns),
+                constant_rule="every row learns" if learns >= 0.5 else "every row fails",
+                kappa=k, kappa_low=lo, kappa_high=hi, failing=int((~c["there"]).sum()),
+                failing_found=int((~c["there"] & ~c["here"]).sum()))
 
 
 def seed_scores_of(task_scores: pd.DataFrame, column: str) -> dict[str, dict[int, float]]:
@@ -120,7 +176,8 @@ def seed_scores_of(task_scores: pd.DataFrame, column: str) -> dict[str, dict[int
 def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, ...] | list[str],
               noise_sd: float, same_model: dict[str, set[str]] | None = None, boot_seed: int = 0) -> pd.DataFrame:
     """One row per task × row set ("all"; "held-out" and "calibration" when the scale names its ``calibration``
-    rows): ``COLUMNS``. ``scores``: the study's long frame (``variant,
+    rows): ``COLUMNS``, ``disagree`` (the rows classified otherwise) and, for the classified tasks, the no-skill
+    baseline beside the share alike (``KAPPA_COLUMNS``, ``no_skill``). ``scores``: the study's long frame (``variant,
     column, setting, seed, acc``; task scores under ``setting == "all"``); ``seed``: the seed table (short names);
     ``same_model``: task column → the rows that are one model there (tied in the ceiling's truth)."""
     same_model = same_model or {}
@@ -144,16 +201,20 @@ def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, 
                                 ceiling=ceil, reliability=reliability(per_seed, rows),
                                 target=TARGETS[column] if label == "held-out" else math.nan))
             else:
-                frac, differ = classify({r: per_seed[r] for r in set(rows) | {BASELINE} if r in per_seed}, col)
+                c = classes({r: per_seed[r] for r in set(rows) | {BASELINE} if r in per_seed}, col)
+                differ = c.index[c["here"] != c["there"]]
                 lo, hi = stats.share_interval(len(rows) - len(differ), len(rows))
-                out.append(dict(task=column, measure="classified alike", rows=label, n=len(rows), value=frac,
-                                low=lo, high=hi, ceiling=math.nan, reliability=math.nan,
-                                target=TARGETS[column] if label == "held-out" else math.nan,
-                                disagree=", ".join(differ)))
+                out.append(dict(task=column, measure="classified alike", rows=label, n=len(rows),
+                                value=float((c["here"] == c["there"]).mean()), low=lo, high=hi, ceiling=math.nan,
+                                reliability=math.nan, target=TARGETS[column] if label == "held-out" else math.nan,
+                                disagree=", ".join(differ), **no_skill(c, boot_seed)))
     frame = pd.DataFrame(out)
-    if "disagree" not in frame:
-        frame["disagree"] = ""
-    return frame.fillna({"disagree": ""})
+    for name in ("disagree", "constant_rule"):
+        if name not in frame:
+            frame[name] = ""
+    for name in set(KAPPA_COLUMNS) - set(frame.columns):
+        frame[name] = math.nan
+    return frame.fillna({"disagree": "", "constant_rule": ""})
 
 
 BASELINE_COLUMNS = ["row", "column", "setting", "epochs", "best_epoch", "first", "last", "last_gain", "learned",
@@ -594,6 +655,26 @@ def target_reading(r) -> str:
     return words
 
 
+KAPPA_NOTE = ("Context and Noisy Recall: beside the share of rows classified alike, what the constant rule scores "
+              "(every row in the seed table's majority class) and Cohen's κ, the share corrected for chance (0: no "
+              "better than chance, as the constant rule; 1: every row alike), with its 95% bootstrap interval over "
+              "rows (the resamples where κ is undefined left out), and the seed table's failing rows it rests on, "
+              "with how many of them the scale finds: with one failing row, κ and its interval say only whether "
+              "that row was found.")
+
+
+def kappa_text(r) -> str:
+    """A classified agreement row's no-skill baseline in words (``no_skill``): the constant rule's share, κ with its
+    interval (or why it is undefined) and the seed table's failing rows found."""
+    constant = f"the constant rule \"{r['constant_rule']}\" {r['constant']:.0%}"
+    if math.isnan(r["kappa"]):
+        return f"{constant}; κ undefined: both sides put every row in one class"
+    interval = "" if math.isnan(r["kappa_low"]) else f" [{r['kappa_low']:.2f}, {r['kappa_high']:.2f}]"
+    failing = int(r["failing"])
+    return (f"{constant}; κ {r['kappa']:.2f}{interval}, resting on the seed table's {failing} failing "
+            f"row{'s' if failing != 1 else ''} ({int(r['failing_found'])} found)")
+
+
 def markdown(frame: pd.DataFrame, scale: str) -> str:
     """The agreement table as Markdown: one line per task, all rows and held-out rows side by side."""
     def cell(r) -> str:
@@ -603,7 +684,8 @@ def markdown(frame: pd.DataFrame, scale: str) -> str:
             own = "" if math.isnan(r["reliability"]) else f", own reliability {r['reliability']:.2f}"
             return (f"{r['value']:.2f} [{r['low']:.2f}, {r['high']:.2f}] (ceiling {r['ceiling']:.2f}{own}, "
                     f"n = {r['n']})")
-        return f"{r['value']:.0%} classified alike [{r['low']:.0%}, {r['high']:.0%}] (n = {r['n']})"
+        return (f"{r['value']:.0%} classified alike [{r['low']:.0%}, {r['high']:.0%}] (n = {r['n']}); "
+                f"{kappa_text(r)}")
 
     lines = [f"| task (`{scale}`) | measure | all rows | held-out rows | target (held-out) |", "|---|---|---|---|---|"]
     for task, g in frame.groupby("task", sort=False):
@@ -614,6 +696,8 @@ def markdown(frame: pd.DataFrame, scale: str) -> str:
         met = "" if held is None else f" ({target_reading(held)})"
         lines.append(f"| {task} | {'Spearman ρ' if g['measure'].iloc[0] == 'spearman' else 'fail/learn'} | "
                      f"{cell(by.get('all'))} | {cell(held)} | {target}{met} |")
+    if (frame["measure"] == "classified alike").any():
+        lines += ["", KAPPA_NOTE]
     return "\n".join(lines)
 
 

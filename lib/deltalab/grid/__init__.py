@@ -5,6 +5,8 @@ Ray cluster. One job per module, every import pointing down the list:
     local.py        the local engine: a pool of worker processes on this machine (``execute_local``)
     ray_cluster.py  the Ray engine: one Ray task per run, the driver keeping the store (``execute_ray``)
     status.py       where a grid stands, read from the store: ``missing``, ``grid_status``, ``status_report``
+    provenance.py   which code trains: committed code under ``lib/``, or with ``allow_dirty`` its diff stored
+                    beside the records (``check_code``, ``DirtyTree``)
     planning.py     what both engines share: ``plan``, ``variant_id``, ``resolve_tasks``, ``describe``,
                     ``check_budget``, and what came of a grid (``Summary``, ``RunsFailed``)
 

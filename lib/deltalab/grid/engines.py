@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..params import Scale, load_scale
-from ..store import Store
+from ..store import CorruptRecordError, Store
 from ..train import RunSpec
 from .local import execute_local
 from .planning import Summary, plan
+from .provenance import Code, check_code
 from .ray_cluster import execute_ray
 
 ENGINES = ("local", "ray")
@@ -17,36 +18,51 @@ ENGINES = ("local", "ray")
 
 def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None, workers: int = 1,
             threads: int | None = None, progress: bool = True, scale_ref: str | None = None,
-            engine: str = "local", address: str | None = None, **engine_options) -> Summary:
+            engine: str = "local", address: str | None = None, allow_dirty: bool = False,
+            **engine_options) -> Summary:
     """Train every run not yet stored. ``workers`` > 1 uses that many processes; ``threads`` per process
     defaults to ``cpu_count // workers``. A run another process holds is left to it and listed in
     ``Summary.held``; a corrupt record is moved aside and re-trained. ``engine="ray"`` trains on the Ray
     cluster at ``address`` instead (``deltalab.grid.ray_cluster``; ``engine_options``: ``num_cpus``, ``num_gpus``
-    per run), with the same store rules."""
+    per run), with the same store rules. With a run to train, uncommitted code under ``lib/`` is refused
+    (``provenance.DirtyTree``) unless ``allow_dirty`` (or ``DELTALAB_ALLOW_DIRTY=1``): then its diff is stored
+    beside the records and named in each (``deltalab.grid.provenance``)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
-    if engine == "ray":
-        return execute_ray(runs, scale, store, address=address, progress=progress, **engine_options)
-    if address is not None or engine_options:
+    if engine != "ray" and (address is not None or engine_options):
         raise ValueError(f"address and {', '.join(engine_options) or 'per-run resources'} are options of "
                          "engine='ray'")
+    store = store or Store()
+    code = Code()
+    if any(_to_train(store, spec) for _, spec in runs):  # a study re-executed on its stored runs trains nothing
+        code = check_code(allow_dirty)
+    if engine == "ray":
+        return execute_ray(runs, scale, store, address=address, progress=progress, code=code, **engine_options)
     return execute_local(runs, scale, store, workers=workers, threads=threads, progress=progress,
-                         scale_ref=scale_ref)
+                         scale_ref=scale_ref, code=code)
+
+
+def _to_train(store: Store, spec: RunSpec) -> bool:
+    """Whether the grid would train ``spec``: no valid record of it is stored (a corrupt one is re-trained)."""
+    try:
+        return store.get(spec) is None
+    except CorruptRecordError:
+        return True
 
 
 def run_variant(variant: str, scale: str | Scale = "cpu", tasks: list[str] | str | None = None,
                 seeds: list[int] | None = None, workers: int = 1, progress: bool = True,
                 store: Store | None = None, engine: str = "local", address: str | None = None,
-                **engine_options) -> tuple[list[dict], Summary]:
+                allow_dirty: bool = False, **engine_options) -> tuple[list[dict], Summary]:
     """Train (or reuse) one variant on a scale's tasks; return its stored records and what was done.
-    ``engine``/``address``/``engine_options``: as ``execute``. ``scale``: a name, a path to a scale file (its
-    runs are stored under the scale's name) or a loaded ``Scale`` (of params/scales)."""
+    ``engine``/``address``/``allow_dirty``/``engine_options``: as ``execute``. ``scale``: a name, a path to a
+    scale file (its runs are stored under the scale's name) or a loaded ``Scale`` (of params/scales)."""
     sc = scale if isinstance(scale, Scale) else load_scale(scale)
     ref = scale.name if isinstance(scale, Scale) else str(Path(scale).resolve()) if Path(scale).suffix else scale
     store = store or Store()
     runs = plan([variant], sc, tasks, seeds)
     summary = execute(runs, sc, store, workers=workers, progress=progress, scale_ref=ref, engine=engine,
-                      address=address, **engine_options)
+                      address=address, allow_dirty=allow_dirty, **engine_options)
     records = [r for _, spec in runs if (r := store.get(spec)) is not None]
     return records, summary
 

@@ -23,6 +23,7 @@ from ..store import Store
 from ..train import RunSpec, train_run
 from ..variants import get_variant
 from .planning import RunError, RunsFailed, Summary, check_budget, describe
+from .provenance import Code, store_diff
 
 
 def _watch_parent(parent: int, every: float = 1.0) -> None:
@@ -38,9 +39,11 @@ def _watch_parent(parent: int, every: float = 1.0) -> None:
 
 
 def _run_one(ref: str, spec: RunSpec, scale_name: str, store_root: str, threads: int | None,
-             parent: int | None = None) -> str:
+             parent: int | None = None, code: Code = Code()) -> str:
     """Worker: train ``spec`` unless stored or claimed by another process. Returns what happened. A worker
-    whose grid process is gone (killed) starts nothing new (and ``_watch_parent`` ends a running one)."""
+    whose grid process is gone (killed) starts nothing new (and ``_watch_parent`` ends a running one). ``code``:
+    the uncommitted code the grid was allowed to train with (``grid.provenance``): its diff is stored beside the
+    record, and named in it."""
     if parent is not None and os.getppid() != parent:
         return "busy"
     set_threads(threads)
@@ -59,17 +62,21 @@ def _run_one(ref: str, spec: RunSpec, scale_name: str, store_root: str, threads:
             result = train_run(spec, scale, get_variant(ref))
         except Exception as e:
             raise RunError(f"{describe(spec, ref)} failed: {type(e).__name__}: {e}") from e
-        store.put(spec, result.to_record())
+        record = result.to_record()
+        if store_diff(store.root, spec.scale, code):
+            record["environment"]["diff"] = code.hash
+        store.put(spec, record)
     return "diverged" if result.diverged else "trained"
 
 
 def execute_local(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None, workers: int = 1,
-                  threads: int | None = None, progress: bool = True, scale_ref: str | None = None) -> Summary:
+                  threads: int | None = None, progress: bool = True, scale_ref: str | None = None,
+                  code: Code = Code()) -> Summary:
     """Train every run not yet stored on this machine. ``workers`` > 1 uses that many processes; ``threads`` per
     process defaults to ``cpu_count // workers``. A run another process holds is left to it and listed in
     ``Summary.held``; a corrupt record is moved aside and re-trained. ``scale_ref``: the scale as the workers load
-    it (a name or a scale file's path; default ``scale.name``). Raises ``RunsFailed`` after the grid if some runs
-    failed (every other run is stored)."""
+    it (a name or a scale file's path; default ``scale.name``); ``code``: as ``_run_one``. Raises ``RunsFailed``
+    after the grid if some runs failed (every other run is stored)."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer ≥ 1 (processes); got {workers!r}")
     store = store or Store()
@@ -104,11 +111,11 @@ def execute_local(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | 
     scale_name = scale_ref or scale.name
     if workers <= 1:
         for ref, spec in todo:
-            settle(spec, lambda: _run_one(ref, spec, scale_name, str(store.root), threads))
+            settle(spec, lambda: _run_one(ref, spec, scale_name, str(store.root), threads, code=code))
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=_watch_parent, initargs=(os.getpid(),)) as pool:
-            pending = {pool.submit(_run_one, ref, spec, scale_name, str(store.root), threads, os.getpid()): spec
+            pending = {pool.submit(_run_one, ref, spec, scale_name, str(store.root), threads, os.getpid(), code): spec
                        for ref, spec in todo}
             try:
                 while pending:

@@ -51,6 +51,7 @@ from ..params import Scale
 from ..store import Store
 from ..train import RunSpec
 from .planning import RunsFailed, Summary, check_budget, describe  # RunsFailed: also importable from here
+from .provenance import Code, store_diff
 
 DEFAULT_MAX_RETRIES = 3  # attempts after a worker process dies (Ray's default for tasks)
 
@@ -248,7 +249,7 @@ def package_env() -> dict:
 
 
 def _train_on_worker(ref: str, source: str | None, spec: RunSpec, scale: Scale, threads: int,
-                     commit: str) -> dict:
+                     commit: str, diff: str = "") -> dict:
     """The Ray task: train one run and return its record (the worker writes nothing but its data cache)."""
     trace = os.environ.get("DELTALAB_RAY_TRACE")
     if trace:
@@ -276,16 +277,20 @@ def _train_on_worker(ref: str, source: str | None, spec: RunSpec, scale: Scale, 
     # The code that ran is the driver's package (py_modules), so the driver's commit names it; the worker's
     # copy is no git checkout and would say "unknown".
     record["environment"]["commit"] = commit
+    if diff:  # the driver's uncommitted code, stored beside the records (grid.provenance)
+        record["environment"]["diff"] = diff
     return record
 
 
 def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None,
                 address: str | None = None, progress: bool = True, num_cpus: float | None = None,
                 num_gpus: float | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
-                max_in_flight: int | None = None):
+                max_in_flight: int | None = None, code: Code = Code()):
     """Train every run of ``runs`` not stored yet on the Ray cluster at ``address``; returns a
     ``Summary`` (a run another process holds is left to it and listed in ``Summary.held``, as the local engine
-    does). Raises ``RunsFailed`` after the grid if some runs failed (every other run is stored)."""
+    does). Raises ``RunsFailed`` after the grid if some runs failed (every other run is stored). ``code``: the
+    driver's uncommitted code, if allowed: its diff is stored beside the records and named in each
+    (``grid.provenance``)."""
     from ..runtime import git_commit
     from ..variants import VARIANTS
 
@@ -344,7 +349,7 @@ def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | No
                     tally("skipped", spec)
                     continue
                 store.check_writable(spec)  # a full disk or unwritable store fails now, not after training
-                obj = task.remote(ref, sources.get(ref), spec, scale_ref, threads, commit)
+                obj = task.remote(ref, sources.get(ref), spec, scale_ref, threads, commit, code.hash)
             except BaseException:
                 held.close()
                 raise
@@ -365,6 +370,7 @@ def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | No
                         failures.append((spec, e))
                         record = None
                     else:
+                        store_diff(store.root, spec.scale, code)
                         store.put(spec, record)
                 tally(None if record is None else "diverged" if record.get("diverged") else "trained", spec)
             fill()

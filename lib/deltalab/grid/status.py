@@ -34,7 +34,9 @@ def grid_status(runs: list[tuple[str, RunSpec]], store: Store) -> pd.DataFrame:
     lock, ``bad``: a record that is not valid, not counted as stored, or ``missing``), the stored run's
     ``wall_time_s``, ``estimate_s``: for a run not stored, the median wall time of the same variant and setting
     at its stored seeds, else of every stored run of that setting (NaN where no run of the setting is stored
-    yet), and ``problem``: what is wrong with a bad record (its path and field). Reads only."""
+    yet), ``problem``: what is wrong with a bad record (its path and field), and of a stored run the ``commit``
+    that trained it, the ``diff`` of the uncommitted code it was trained with (its hash, ``grid.provenance``;
+    empty if none was stored) and its ``path`` in the store. Reads only."""
     rows = []
     for _, spec in runs:
         problem = ""
@@ -55,12 +57,39 @@ def grid_status(runs: list[tuple[str, RunSpec]], store: Store) -> pd.DataFrame:
                      "setting": T.setting_id(spec.task, spec.setting_dict) if spec.setting else "baseline",
                      "seed": spec.seed, "state": state,
                      "wall_time_s": float(record["wall_time_s"]) if record is not None else np.nan,
-                     "problem": problem})
-    frame = pd.DataFrame(rows, columns=["variant", "task", "setting", "seed", "state", "wall_time_s", "problem"])
+                     "problem": problem,
+                     "commit": str(record.get("environment", {}).get("commit", "")) if record is not None else "",
+                     "diff": str(record.get("environment", {}).get("diff", "")) if record is not None else "",
+                     "path": str(store.path(spec).relative_to(store.root)) if record is not None else ""})
+    frame = pd.DataFrame(rows, columns=["variant", "task", "setting", "seed", "state", "wall_time_s", "problem",
+                                        "commit", "diff", "path"])
     same_row = frame.groupby(["variant", "task", "setting"])["wall_time_s"].transform("median")
     same_setting = frame.groupby(["task", "setting"])["wall_time_s"].transform("median")
     frame["estimate_s"] = np.where(frame["state"] == "stored", np.nan, same_row.fillna(same_setting))
-    return frame[["variant", "task", "setting", "seed", "state", "wall_time_s", "estimate_s", "problem"]]
+    return frame[["variant", "task", "setting", "seed", "state", "wall_time_s", "estimate_s", "problem", "commit",
+                  "diff", "path"]]
+
+
+SHOWN = 5  # dirty records named by status_report
+
+
+def dirty_report(status: pd.DataFrame) -> str:
+    """The stored records whose commit is ``-dirty`` (trained from uncommitted code under ``lib/``): how many, how
+    many of them name no stored diff (the code that trained them is not known), and the first few paths (of those
+    without a diff first); empty when there is none."""
+    stored = status[status["state"] == "stored"]
+    dirty = stored[stored["commit"].str.endswith("-dirty")]
+    if dirty.empty:
+        return ""
+    unknown = dirty["diff"] == ""
+    lines = [f"from uncommitted code: {len(dirty)} of {len(stored)} stored records name a -dirty commit, "
+             f"{int(unknown.sum())} of them with no stored diff (the code that trained them is not known) and "
+             f"{int((~unknown).sum())} with their diff beside them (_diffs/<hash>.diff); the first:"]
+    first = pd.concat([dirty[unknown], dirty[~unknown]]).head(SHOWN)
+    lines += [f"  {r.path} ({r.commit}" + (f", diff {r.diff})" if r.diff else ")") for r in first.itertuples()]
+    if len(dirty) > SHOWN:
+        lines.append(f"  … and {len(dirty) - SHOWN} more")
+    return "\n".join(lines)
 
 
 def status_report(status: pd.DataFrame, workers: int) -> str:
@@ -86,4 +115,5 @@ def status_report(status: pd.DataFrame, workers: int) -> str:
         lines.append(f"bad records: {len(bad)}, not counted as stored (nothing was deleted; a grid moves each aside "
                      "to <name>.corrupt and re-trains its run):")
         lines += [f"  {p}" for p in bad["problem"]]
-    return "\n".join(lines)
+    dirty = dirty_report(status) if "commit" in status else ""
+    return "\n".join(lines + ([dirty] if dirty else []))
