@@ -69,7 +69,7 @@ def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, wor
     columns = [c for c in T.COLUMNS if c in {T.COLUMN[t] for t in task_list}]
     expected = expected_settings(sc, task_list)
     scores, _ = seed_scores(records_frame(records), expected_runs(sc, task_list))
-    inert = inert_cells.cells(records, expected, sc)
+    inert = inert_cells.cells(records, expected, sc, inert_cells.STATE_ONLY | ({name} if v.state_only else set()))
     learning = inert_cells.learning(curves(records, rows, schedule(sc)), expected, blind=blind_levels(sc))
     table = tables.means(scores, rows, columns)
     figures_dir = Path(figures_dir or store.tables_dir(scale) / "figures")
