@@ -574,6 +574,26 @@ MACHINE_FIELDS = {"wall_time_s", "train_time_s", "eval_time_s", "train_tokens_pe
 REPRODUCTION_RTOL = 1e-5
 
 
+def test_a_record_says_the_cpu_capability_it_was_trained_under(monkeypatch):
+    """New records store ATen's CPU capability and any cap on the instruction set; for a record from before, the
+    capability is inferred where the record allows (a bf16-capable CPU has AVX-512), else unknown."""
+    import torch
+
+    from deltalab.runtime import environment, recorded_cpu_capability
+
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    env = environment(torch.device("cpu"))
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert env["cpu_isa_limits"] == {"MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+    assert recorded_cpu_capability(env) == (env["cpu_capability"], "recorded")
+    committed = json.loads(COMMITTED_RUN.read_text())["environment"]
+    assert "cpu_capability" not in committed and committed["cpu_native_bf16"] is True
+    assert recorded_cpu_capability(committed)[0] == "AVX512"
+    assert recorded_cpu_capability(committed | {"cpu_native_bf16": False})[0] is None
+
+
 def test_a_committed_run_is_reproduced_by_training_it_again(tmp_path):
     """A committed cpu run, planned again as the cpu grid plans it and trained again by the grid's local engine into
     an empty store (in a fresh process with one thread, as the grid trained it), is the committed record: its path,
