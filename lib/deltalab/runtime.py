@@ -113,7 +113,7 @@ def recorded_cpu_capability(env: dict) -> tuple[str | None, str]:
     if "cpu_capability" in env:
         return env["cpu_capability"], "recorded"
     if env.get("cpu_native_bf16") is True and str(env.get("device", "")).startswith("cpu"):
-        return "AVX512", "inferred from cpu_native_bf16 (a bf16-capable CPU has AVX-512)"
+        return "AVX512", "inferred from cpu_native_bf16: a bf16-capable CPU has AVX-512"
     return None, "not recorded, and not inferable from the record"
 
 
