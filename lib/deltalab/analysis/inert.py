@@ -115,7 +115,8 @@ def cells(records: list[dict], expected: dict[str, list[str]], scale: Scale,
     rows = []
     for (variant, task, sid), identical in same.items():
         if identical:
-            rows.append((variant, T.COLUMN[task], sid, why_inert(task, settings_of[(task, sid)], variant in state_only)))
+            why = why_inert(task, settings_of[(task, sid)], variant in state_only)
+            rows.append((variant, T.COLUMN[task], sid, why))
     frame = pd.DataFrame(rows, columns=COLUMNS)
     whole = []
     for (variant, column), g in frame.groupby(["variant", "column"], sort=False):
