@@ -134,6 +134,56 @@ def test_a_cell_whose_runs_are_deltanets_is_left_out_of_verdicts_and_rankings(me
     assert "frobenius_renorm** is a null control" in note and "measures no noise" in note
 
 
+CLIPPED_ERROR = '''"""U'_i = clip(U_i − W_i S, ±1e4)  (a user's file: the corrected error clipped inside the chunk)"""
+from deltalab.core import causal_mask, chunk_epilogue, chunk_preamble, initial_state_or_zeros
+
+
+def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):
+    c = chunk_preamble(q, k, v, beta, chunk_size)
+    S = initial_state_or_zeros(c)
+    mask = causal_mask(c)
+    o = []
+    for i in range(c.num_chunks):
+        q_i, k_i, u_i, w_i = c.q[:, :, i], c.k[:, :, i], c.u[:, :, i], c.w[:, :, i]
+        A_i = (q_i @ k_i.transpose(-1, -2)) * mask
+        u_i = (u_i - w_i @ S).clamp(-1e4, 1e4)  # the changed line: a clip that never binds at smoke
+        o.append(q_i @ S + A_i @ u_i)
+        S = S + k_i.transpose(-1, -2) @ u_i
+    return chunk_epilogue(c, o), S
+'''
+HALF_DECAY = '''"""S = 0.5 · (S + K_iᵀ U'_i)  (a user's file: a change to the carried state alone, declared)"""
+from deltalab.variants.decay_state import delta_rule_chunkwise as _decayed
+
+STATE_ONLY = True
+
+
+def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):
+    return _decayed(q, k, v, beta, chunk_size, decay=0.5)
+'''
+
+
+def test_a_change_inside_the_chunk_that_does_nothing_on_one_chunk_is_not_blamed_on_the_carried_state(
+        tmp_path, monkeypatch):
+    """At smoke, Compress is one chunk (32 tokens). A user file that clips the error inside the chunk (never binding)
+    trains DeltaNet's runs bit for bit there: "identical to DeltaNet here", not "a change to the state carried
+    between chunks has nothing to act on", which is said only of a change declared state-only (``STATE_ONLY``)."""
+    from deltalab.analysis.report import variant_report
+
+    monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path / "results"))
+    assert inert.one_chunk("compression", [{"seq_len": 32}]) and load_scale("smoke").tasks["compression"]
+    said = {}
+    for stem, text in (("clipped_error", CLIPPED_ERROR), ("half_decay", HALF_DECAY)):
+        path = tmp_path / f"{stem}.py"
+        path.write_text(text)
+        rep = variant_report(str(path), scale="smoke", tasks="compression", figures_dir=tmp_path / "figures")
+        said[stem] = (inert.reason(rep.inert, rep.name, "Compress"), next(s for s in rep.sentences if "Compress" in s))
+    reason, sentence = said["clipped_error"]
+    assert reason == inert.IDENTICAL and reason.startswith("identical to DeltaNet here, bit for bit")
+    assert "identical to DeltaNet here, bit for bit" in sentence and "carried" not in sentence
+    reason, sentence = said["half_decay"]
+    assert reason == inert.ONE_CHUNK and "state carried between chunks has nothing to act on" in sentence
+
+
 def test_a_comparison_of_two_rows_that_share_their_runs_is_not_testable_there():
     """topk_error_decay is topk_error on a one-chunk task (the decay acts only on the carried state) without being
     DeltaNet there: a claim comparing the two on Memorize says nothing; on the Average the evidence says so."""

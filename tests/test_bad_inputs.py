@@ -253,6 +253,10 @@ def test_status_counts_a_bad_record_in_its_own_column(tiny):
     (["run", "--variant", "delta_net", "--scale", "smoke", "--seeds", "-1"], "--seeds", "integers ≥ 0"),
     (["grid", "--scale", "smoke", "--seeds", "a"], "--seeds", "integers ≥ 0"),
     (["grid", "--scale", "smoke", "--seeds", "0,0"], "--seeds", "distinct seeds"),
+    (["run", "--variant", "delta_net", "--scale", "smoke", "--seeds", "18446744073709551616"], "--seeds",
+     "seed 18446744073709551616 is out of range: a seed is an integer from 0 to 18446744073709551615"),
+    (["grid", "--scale", "smoke", "--seeds", "0,99999999999999999999999"], "--seeds",
+     "seed 99999999999999999999999 is out of range: a seed is an integer from 0 to 18446744073709551615"),
     (["grid", "--scale", "smoke", "--workers", "0"], "--workers", "at least 1"),
     (["grid", "--scale", "smoke", "--workers", "-1"], "--workers", "at least 1"),
     (["run", "--variant", "delta_net", "--scale", "smoke", "--workers", "0"], "--workers", "at least 1"),
@@ -283,6 +287,8 @@ def test_a_bad_flag_exits_2_with_the_usage_before_any_work(tmp_path, monkeypatch
     (("batch_size: 16, settings", "batch_size: -16, settings"), "tasks.compression.batch_size", "a positive integer"),
     (("num_test_examples: 16", "num_test_examples: -16"), "num_test_examples", "a positive integer"),
     (("seeds: [0, 1, 2, 3]", "seeds: [0, -1]"), "seeds[1]", "an integer ≥ 0"),
+    (("seeds: [0, 1, 2, 3]", "seeds: [0, 18446744073709551616]"), "seeds[1]",
+     "an integer ≥ 0 and ≤ 18446744073709551615"),
     (("lrs: [0.001]", "lrs: [-0.001]"), "lrs[0]", "a number > 0"),
     (("memorization: {num_train_examples: 32,", "memorization: {num_train_examples: 32, settings: [{seq_len: 33}],"),
      "tasks.memorization.settings[0]: memorization: seq_len must be even", ""),
@@ -480,3 +486,43 @@ def test_a_head_that_refuses_the_token_says_which_file_to_remove_or_how_to_pass_
                               "authentication and this process sent no token")
     assert f"remove {Path.home() / '.ray' / 'auth_token'}" in message and "RAY_AUTH_MODE=token" in message
     assert "RAY_AUTH_TOKEN_PATH=<the file holding it>" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("seeds, message", [
+    ([0, 2**64], "seeds: seed 18446744073709551616 is out of range: a seed is an integer from 0 to 18446744073709551615 "
+                 "(2**64 − 1, the largest seed torch.manual_seed takes)"),
+    ([-1], "seeds: seed -1 is out of range: a seed is an integer from 0 to 18446744073709551615 (2**64 − 1, the "
+           "largest seed torch.manual_seed takes)"),
+    ([0, 1.5], "seeds: a seed must be an integer from 0 to 18446744073709551615 (2**64 − 1, the largest seed "
+               "torch.manual_seed takes); got 1.5 (float)"),
+    ("0,1", "seeds must be None (the scale's) or a non-empty list of seeds such as [0, 1]; got '0,1'"),
+    ([0, 0], "seeds must be distinct; got [0, 0]"),
+])
+def test_run_variant_notebooks_seeds_are_bounded_before_any_work(tmp_path, monkeypatch, no_training, seeds, message):
+    """run_variant.ipynb's first cell checks its parameters (report.check_parameters): a seed torch.manual_seed would
+    refuse is refused there, with one line naming it and the valid range."""
+    from deltalab.analysis.report import ParameterError, check_parameters
+
+    monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path / "results"))
+    with pytest.raises(ParameterError) as e:
+        check_parameters("delta_net", "smoke", "memorization", seeds)
+    assert str(e.value) == message and e.value._render_traceback_() == [f"ParameterError: {message}"]
+    check_parameters("delta_net", "smoke", "memorization", [0, 2**64 - 1])  # the bounds themselves are valid
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_largest_valid_seed_seeds_torch_and_the_data():
+    """The bound is what the run's seeding takes: torch.manual_seed and numpy's generators accept MAX_SEED, torch
+    refuses one more."""
+    import numpy as np
+    import torch
+
+    from deltalab import tasks as T
+    from deltalab.params import MAX_SEED
+
+    torch.manual_seed(MAX_SEED)
+    torch.Generator().manual_seed(MAX_SEED)
+    np.random.default_rng([T.SEED + MAX_SEED, 0])
+    with pytest.raises(Exception):
+        torch.manual_seed(MAX_SEED + 1)
+    torch.manual_seed(0)

@@ -82,6 +82,15 @@ def test_registry_entries_and_their_labels():
     assert not any(v.sequential for v in VARIANTS.values())
 
 
+@pytest.mark.parametrize("name", [n for n in RULES if n != "delta_net"])
+def test_state_only_is_declared_by_exactly_the_rules_whose_one_chunk_output_is_delta_nets(name):
+    """``STATE_ONLY``: the change is to the state carried between chunks only, so on one chunk (from the zero
+    state) the rule's output is DeltaNet's bit for bit; every other rule's differs there."""
+    x = random_inputs(32, seed=7)
+    same = torch.equal(VARIANTS[name].rule(*x, 32)[0], delta_rule_chunkwise(*x, 32)[0])
+    assert VARIANTS[name].state_only == same
+
+
 def test_delta_net_rule_is_the_core_function():
     assert VARIANTS["delta_net"].rule is delta_rule_chunkwise
 
@@ -442,6 +451,27 @@ def test_bad_user_files_fail_clearly_before_training(tmp_path):
                      "    o, S = f(q, k, v, beta, chunk_size)\n    return o + o.flip(2), S\n")
     with pytest.raises(VariantCheckError, match="leaky.py: failed the 'causal' check"):
         get_variant(str(leaky))
+
+
+def test_a_user_file_declares_a_state_only_change_and_a_false_declaration_is_refused(tmp_path):
+    declared = tmp_path / "half_decay.py"
+    declared.write_text(USER_RULE + "\nSTATE_ONLY = True\n")
+    assert get_variant(declared).state_only and not get_variant_undeclared(tmp_path).state_only
+    wrong = tmp_path / "gelu_declared.py"
+    wrong.write_text("from deltalab.variants.gelu_error import delta_rule_chunkwise\n\nSTATE_ONLY = True\n")
+    with pytest.raises(VariantCheckError, match="gelu_declared.py: failed the 'state-only' check: it declares "
+                       "STATE_ONLY = True, but on one chunk its output differs from DeltaNet's"):
+        get_variant(wrong)
+    not_bool = tmp_path / "half_decay_yes.py"
+    not_bool.write_text(USER_RULE + "\nSTATE_ONLY = 'yes'\n")
+    with pytest.raises(ValueError, match=r"STATE_ONLY in variant file .*half_decay_yes.py must be True or False.*got 'yes'"):
+        get_variant(not_bool)
+
+
+def get_variant_undeclared(tmp_path):
+    path = tmp_path / "half_decay_undeclared.py"
+    path.write_text(USER_RULE)
+    return get_variant(path)
 
 
 def test_package_exports():

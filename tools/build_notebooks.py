@@ -31,8 +31,8 @@ RUN_VARIANT = [
         "defines `delta_rule_chunkwise(q, k, v, beta, chunk_size=32) -> (o, S)` with fla's naive signature; "
         "a file is checked (shapes, causality, finite forward and backward, determinism) before anything is "
         "trained.\n\n"
-        "```\npapermill notebooks/run_variant.ipynb out.ipynb -p variant l2_norm_error\n"
-        "papermill notebooks/run_variant.ipynb out.ipynb -p variant my_rule.py -p scale smoke\n```"
+        "```\n.venv/bin/papermill notebooks/run_variant.ipynb out.ipynb -p variant l2_norm_error\n"
+        ".venv/bin/papermill notebooks/run_variant.ipynb out.ipynb -p variant my_rule.py -p scale smoke\n```"
     ),
     new_code_cell(
         'variant = "l2_norm_error"  # a registered short name, or a path to a .py file\n'
@@ -53,6 +53,7 @@ RUN_VARIANT = [
         "from deltalab.analysis.tables import marked\n"
         "from deltalab.params import load_scale\n\n"
         'pd.set_option("display.width", 200)\n'
+        "report.check_parameters(variant, scale, tasks, seeds)  # a bad one stops here, with one line saying why\n"
         "scale_params = load_scale(scale)\n"
         'display(Markdown(f"**Scale `{scale_params.name}`.** {scale_params.description}"))'
     ),

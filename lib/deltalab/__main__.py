@@ -51,7 +51,8 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _seeds(value: str | list[int] | None) -> list[int] | None:
-    """--seeds: comma-separated distinct integers ≥ 0 (argparse type: a bad value exits 2 with the usage)."""
+    """--seeds: comma-separated distinct integers from 0 to ``params.MAX_SEED`` (argparse type: a bad value exits 2
+    with the usage)."""
     if value is None or isinstance(value, list):
         return value
     items = [v.strip() for v in value.split(",") if v.strip()]
@@ -61,6 +62,11 @@ def _seeds(value: str | list[int] | None) -> list[int] | None:
         seeds = None
     if not seeds or any(s < 0 for s in seeds):
         raise argparse.ArgumentTypeError(f"takes comma-separated integers ≥ 0, e.g. 0,1,2; got {value!r}")
+    from .params import seed_problem
+
+    for s in seeds:
+        if seed_problem(s):
+            raise argparse.ArgumentTypeError(seed_problem(s))
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"takes distinct seeds, e.g. 0,1,2; got {value!r}")
     return seeds

@@ -87,6 +87,29 @@ def _int(where: str, key: str, x, minimum: int = 1) -> int:
     return x
 
 
+# A run seeds torch (torch.manual_seed, and the generator of its batch order) with its seed, and numpy's data
+# generators with MAD's 12345 plus it; torch takes seeds up to 2**64 − 1 (numpy any integer ≥ 0).
+MAX_SEED = 2**64 - 1
+SEED_RANGE = f"0 to {MAX_SEED} (2**64 − 1, the largest seed torch.manual_seed takes)"
+
+
+def seed_problem(seed) -> str | None:
+    """Why ``seed`` is not a valid seed (naming it and the valid range), or None."""
+    if not _is_int(seed):
+        return f"a seed must be an integer from {SEED_RANGE}; got {seed!r} ({type(seed).__name__})"
+    if not 0 <= seed <= MAX_SEED:
+        return f"seed {seed} is out of range: a seed is an integer from {SEED_RANGE}"
+    return None
+
+
+def _seed(where: str, key: str, x) -> int:
+    _int(where, key, x, minimum=0)
+    if x > MAX_SEED:
+        raise _bad(where, key, f"an integer ≥ 0 and ≤ {MAX_SEED} (2**64 − 1, the largest seed torch.manual_seed "
+                   "takes)", x)
+    return x
+
+
 def _number(where: str, key: str, x, *, positive: bool = False, low: float = 0.0, high: float = math.inf) -> float:
     ok = _is_number(x) and (x > low if positive else x >= low) and x <= high
     if not ok:
@@ -210,9 +233,8 @@ def _scale_values(data: dict, where: str, stem: str) -> dict:
     out["description"] = _string(where, "description", data["description"])
     out["lrs"] = _list(where, "lrs", data["lrs"], lambda w, k, x: _number(w, k, x, positive=True))
     out["wds"] = _list(where, "wds", data["wds"], lambda w, k, x: _number(w, k, x))
-    out["seeds"] = _list(where, "seeds", data["seeds"], lambda w, k, x: _int(w, k, x, minimum=0))
-    out["baseline_seeds"] = _list(where, "baseline_seeds", data.get("baseline_seeds", []),
-                                  lambda w, k, x: _int(w, k, x, minimum=0), nonempty=False)
+    out["seeds"] = _list(where, "seeds", data["seeds"], _seed)
+    out["baseline_seeds"] = _list(where, "baseline_seeds", data.get("baseline_seeds", []), _seed, nonempty=False)
     out["seeded_variants"] = _list(where, "seeded_variants", data.get("seeded_variants", []), _variant_name,
                                    nonempty=False)
     out["variants"] = _list(where, "variants", data.get("variants", []), _variant_name, nonempty=False)

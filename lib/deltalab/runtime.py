@@ -112,11 +112,40 @@ def package_versions() -> dict[str, str]:
             "torchmetrics": torchmetrics.__version__, "deltalab": __version__}
 
 
+# The variables that cap the instruction set of ATen's CPU kernels and of the GEMM libraries (oneDNN, MKL): set,
+# they make an AVX-512 machine compute as an AVX2 one would (scripts/test.sh's second reproduction pass).
+CPU_ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def cpu_capability() -> str:
+    """The instruction set ATen's CPU kernels dispatch to in this process (``AVX512``, ``AVX2``, ...)."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def cpu_isa_limits() -> dict[str, str]:
+    """The ``CPU_ISA_VARIABLES`` set in this process's environment (empty: each library picks the CPU's best)."""
+    return {k: os.environ[k] for k in CPU_ISA_VARIABLES if k in os.environ}
+
+
+def recorded_cpu_capability(env: dict) -> tuple[str | None, str]:
+    """``(capability, how it is known)`` of the CPU a record's ``environment`` was trained on. Recorded since
+    issue #41; before, inferred where it can be: a CPU with native bf16 matmuls (avx512_bf16, AMX) has AVX-512,
+    which ATen picks unless told otherwise. ``None`` where it cannot be known."""
+    if "cpu_capability" in env:
+        return env["cpu_capability"], "recorded"
+    if env.get("cpu_native_bf16") is True and str(env.get("device", "")).startswith("cpu"):
+        return "AVX512", "inferred from cpu_native_bf16: a bf16-capable CPU has AVX-512"
+    return None, "not recorded, and not inferable from the record"
+
+
 def environment(device: torch.device | None = None) -> dict:
-    """Versions, commit and device: stored with every result and beside every executed notebook."""
+    """Versions, commit and device: stored with every result and beside every executed notebook. The CPU's
+    capability and any caps on it are recorded too, since fp32 kernels of another instruction set round
+    differently (a run is reproduced bit for bit only under the same torch and the same capability)."""
     device = device or default_device()
     return {"commit": git_commit(), "versions": package_versions(), "device": device_name(device),
-            "cpu_native_bf16": cpu_has_native_bf16(), "platform": platform.platform(terse=True)}
+            "cpu_native_bf16": cpu_has_native_bf16(), "cpu_capability": cpu_capability(),
+            "cpu_isa_limits": cpu_isa_limits(), "platform": platform.platform(terse=True)}
 
 
 def set_threads(n: int | None) -> None:

@@ -5,7 +5,9 @@ setting, lr, wd and seed: the same test loss at every evaluated epoch. Its score
 construction, not a measurement of the change, so verdicts, rankings and "best" lists leave it out, and tables
 and figures mark it. The usual reason: a sequence that fits in one chunk (``CHUNK_SIZE`` tokens; compression at
 L = 32, every memorization setting) never carries a state from one chunk to the next, so a change to that state
-has nothing to act on.
+has nothing to act on. That reason is given only for a change declared to be to the carried state alone
+(``STATE_ONLY`` in its file: ``Variant.state_only``); a change inside the chunk that leaves the runs DeltaNet's on
+one chunk (a clip that never binds, say) is said to be identical to DeltaNet there, with no reason guessed.
 
 A row inert on every task measured is a **null control** (frobenius_renorm at ``cpu``: its bound is never
 reached). Its differences to DeltaNet are exactly 0 on every seed: that shows the pipeline reproduces a run bit
@@ -32,12 +34,14 @@ how fast the rows learn, not what they can learn.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 import pandas as pd
 
 from .. import tasks as T
 from ..layers import CHUNK_SIZE
 from ..params import Scale
+from ..variants import VARIANTS
 from . import stats
 from .names import ALL_SETTINGS, BASELINE
 
@@ -68,13 +72,37 @@ def one_chunk_at_every_mad_setting(column: str) -> bool:
 
 ONE_CHUNK = (f"one chunk: its sequences fit in one chunk of {CHUNK_SIZE} tokens, so a change to the state carried "
              f"between chunks has nothing to act on")
+IDENTICAL = "identical to DeltaNet here, bit for bit: the change never altered a number on these one-chunk sequences"
 NEVER_CHANGED = ("its runs are DeltaNet's bit for bit although the sequences span several chunks: the change never "
                  "altered a number here")
+# The registered rows whose change is to the state carried between chunks only (their files' STATE_ONLY).
+STATE_ONLY = frozenset(name for name, v in VARIANTS.items() if v.state_only)
 
 
-def cells(records: list[dict], expected: dict[str, list[str]], scale: Scale) -> pd.DataFrame:
+def why_inert(task: str, setting: dict | None, state_only: bool) -> str:
+    """Why a row's runs on this setting are DeltaNet's bit for bit: one chunk and a change declared to be to the
+    carried state alone (``ONE_CHUNK``), one chunk and a change inside it (``IDENTICAL``), or several chunks
+    (``NEVER_CHANGED``)."""
+    if _seq_len(task, setting) > CHUNK_SIZE:
+        return NEVER_CHANGED
+    return ONE_CHUNK if state_only else IDENTICAL
+
+
+def common_reason(reasons) -> str:
+    """The reason for a whole task column from its settings' reasons: theirs when they agree; else the one that holds
+    of every setting (``IDENTICAL`` where a change inside the chunk is among them, else ``NEVER_CHANGED``)."""
+    reasons = set(reasons)
+    if len(reasons) == 1:
+        return reasons.pop()
+    return IDENTICAL if IDENTICAL in reasons else NEVER_CHANGED
+
+
+def cells(records: list[dict], expected: dict[str, list[str]], scale: Scale,
+          state_only: Collection[str] = STATE_ONLY) -> pd.DataFrame:
     """The inert cells: one row per (variant, column, setting id) and, where every setting of the column is inert,
-    one with ``setting = "all"``; with the reason. ``expected``: column → the scale's setting ids."""
+    one with ``setting = "all"``; with the reason (``why_inert``). ``expected``: column → the scale's setting ids;
+    ``state_only``: the rows whose change is declared to be to the carried state alone (the registered ones by
+    default; a user's file adds its own variant id)."""
     losses, settings_of = _run_losses(records)
     same: dict[tuple[str, str, str], bool] = {}
     for (variant, task, sid, *rest), curve in losses.items():
@@ -86,14 +114,13 @@ def cells(records: list[dict], expected: dict[str, list[str]], scale: Scale) -> 
     rows = []
     for (variant, task, sid), identical in same.items():
         if identical:
-            reason = ONE_CHUNK if _seq_len(task, settings_of[(task, sid)]) <= CHUNK_SIZE else NEVER_CHANGED
-            rows.append((variant, T.COLUMN[task], sid, reason))
+            why = why_inert(task, settings_of[(task, sid)], variant in state_only)
+            rows.append((variant, T.COLUMN[task], sid, why))
     frame = pd.DataFrame(rows, columns=COLUMNS)
     whole = []
     for (variant, column), g in frame.groupby(["variant", "column"], sort=False):
         if column in expected and set(expected[column]) <= set(g["setting"]):
-            reasons = set(g["reason"])
-            whole.append((variant, column, ALL_SETTINGS, ONE_CHUNK if reasons == {ONE_CHUNK} else NEVER_CHANGED))
+            whole.append((variant, column, ALL_SETTINGS, common_reason(g["reason"])))
     frame = pd.concat([frame, pd.DataFrame(whole, columns=COLUMNS)], ignore_index=True)
     return frame.sort_values(["variant", "column", "setting"], kind="mergesort").reset_index(drop=True)
 

@@ -17,7 +17,7 @@ from .. import plots
 from .. import tasks as T
 from ..accuracies import expected_runs, records_frame
 from ..grid import Summary, resolve_tasks, run_variant, variant_id
-from ..params import load_scale
+from ..params import load_scale, seed_problem
 from ..runtime import environment
 from ..store import Store
 from ..variants import VARIANTS, get_variant
@@ -40,6 +40,35 @@ class VariantReport:
     sentences: list[str]
     seeds_note: str
     learning: pd.DataFrame  # per row and setting: learned within the budget, still climbing (analysis.inert.learning)
+
+
+class ParameterError(ValueError):
+    """A notebook parameter that is not valid; the message names it and what is valid. In a notebook it shows as
+    that one line (IPython renders an exception through ``_render_traceback_``), not as a traceback through the
+    library, so papermill's output ends with it, as the CLI's does."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+def check_parameters(variant: str, scale: str = "cpu", tasks=None, seeds=None) -> None:
+    """run_variant.ipynb's parameters, checked before anything is trained: the variant (a user's file is loaded and
+    passes the rule checks), the scale, the tasks and the seeds (distinct, each from 0 to ``params.MAX_SEED``).
+    A ``ParameterError`` with the check's one-line message otherwise."""
+    try:
+        get_variant(variant)
+        resolve_tasks(_tasks_arg(tasks), load_scale(scale))
+    except ValueError as e:
+        raise ParameterError(str(e)) from None
+    if seeds is not None:
+        if not isinstance(seeds, (list, tuple)) or not seeds:
+            raise ParameterError(f"seeds must be None (the scale's) or a non-empty list of seeds such as [0, 1]; "
+                                 f"got {seeds!r}")
+        for seed in seeds:
+            if seed_problem(seed):
+                raise ParameterError(f"seeds: {seed_problem(seed)}")
+        if len(set(seeds)) != len(seeds):
+            raise ParameterError(f"seeds must be distinct; got {seeds!r}")
 
 
 def _tasks_arg(tasks) -> list[str] | None:
@@ -69,7 +98,7 @@ def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, wor
     columns = [c for c in T.COLUMNS if c in {T.COLUMN[t] for t in task_list}]
     expected = expected_settings(sc, task_list)
     scores, _ = seed_scores(records_frame(records), expected_runs(sc, task_list))
-    inert = inert_cells.cells(records, expected, sc)
+    inert = inert_cells.cells(records, expected, sc, inert_cells.STATE_ONLY | ({name} if v.state_only else set()))
     learning = inert_cells.learning(curves(records, rows, schedule(sc)), expected, blind=blind_levels(sc))
     table = tables.means(scores, rows, columns)
     figures_dir = Path(figures_dir or store.tables_dir(scale) / "figures")

@@ -139,7 +139,7 @@ def inert_note(inert: pd.DataFrame, rows: list[str], columns: list[str], tag: st
     groups: dict[tuple[tuple[str, ...], str], list[str]] = {}
     for v, g in whole.groupby("variant", sort=False):
         cols = tuple(c for c in columns if c in set(g["column"]))
-        why = inert_cells.ONE_CHUNK if set(g["reason"]) == {inert_cells.ONE_CHUNK} else inert_cells.NEVER_CHANGED
+        why = inert_cells.common_reason(g["reason"])
         groups.setdefault((cols, why), []).append(v)
     parts = [f"{join_words(vs)} on {'every task measured' if list(cols) == columns else join_words(cols)} ({why})"
              for (cols, why), vs in sorted(groups.items(), key=lambda kv: (-len(kv[0][0]), kv[0]))]

@@ -7,6 +7,12 @@ with that formula and says how it differs from delta_net, or is a setting of suc
 (``_setting``: a parameter sweep, e.g. topk_error at other ratios, needs no file per point). A user's own ``.py``
 file can stand in for a name (``get_variant(path)``); it is checked with ``check.check_rule`` before it is
 returned.
+
+A file whose change is to line (f) only, the state carried to the next chunk, says so with a module-level
+``STATE_ONLY = True`` (registered files and users' alike; a ``_setting`` inherits its file's). On a sequence that
+fits in one chunk such a change has nothing to act on, and a run that is DeltaNet's bit for bit there is said to
+be so for that reason (``analysis.inert``); a declared file must give DeltaNet's output on one chunk
+(``check.check_state_only``).
 """
 from __future__ import annotations
 
@@ -20,8 +26,8 @@ from pathlib import Path
 from typing import Callable
 
 from deltalab.core import delta_rule_chunkwise
-from deltalab.variants.check import VariantCheckError, check_rule
-from deltalab.variants.loader import load_rule_file
+from deltalab.variants.check import VariantCheckError, check_rule, check_state_only
+from deltalab.variants.loader import load_rule_file, module_name_for
 
 __all__ = ["Variant", "VARIANTS", "get_variant", "variants_table", "label_of", "name_of_label",
            "check_rule", "VariantCheckError", "load_rule_file"]
@@ -35,6 +41,7 @@ class Variant:
     rule: Callable | None  # delta_rule_chunkwise-compatible function; None for gated_delta_net
     formula: str  # the changed loop line(s) as a formula (first line of the rule's docstring)
     sequential: bool = False  # True if inherently sequential per token (no registered variant is)
+    state_only: bool = False  # True if the change is to the state carried between chunks only (``STATE_ONLY``)
 
 
 def _label(middle: str) -> str:
@@ -44,21 +51,33 @@ def _label(middle: str) -> str:
 def _loop(name: str, middle: str, sequential: bool = False) -> Variant:
     """A DeltaNet variant whose rule is ``variants/<name>.py``'s ``delta_rule_chunkwise``."""
     module = importlib.import_module(f"deltalab.variants.{name}")
-    return Variant(name, _label(middle), "delta_net", module.delta_rule_chunkwise, _first_line(module.__doc__), sequential)
+    return Variant(name, _label(middle), "delta_net", module.delta_rule_chunkwise, _first_line(module.__doc__), sequential,
+                   _state_only(module, f"deltalab/variants/{name}.py"))
 
 
 def _setting(name: str, middle: str, parent: str, formula: str, **knobs) -> Variant:
     """A DeltaNet variant whose rule is ``variants/<parent>.py``'s ``delta_rule_chunkwise`` with keyword knobs bound
     (``functools.partial``); ``formula`` states the changed line at those values. A knob that is not one of the
     rule's keyword-only parameters raises here, at import."""
-    rule = importlib.import_module(f"deltalab.variants.{parent}").delta_rule_chunkwise
+    module = importlib.import_module(f"deltalab.variants.{parent}")
+    rule = module.delta_rule_chunkwise
     params = inspect.signature(rule).parameters
     bad = [kn for kn in knobs if kn not in params or params[kn].kind is not inspect.Parameter.KEYWORD_ONLY]
     if bad:
         valid = [p.name for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
         raise ValueError(f"variant {name!r}: {parent}.delta_rule_chunkwise has no keyword knob {', '.join(bad)}; "
                          f"its knobs: {', '.join(valid) or 'none'}")
-    return Variant(name, _label(middle), "delta_net", functools.partial(rule, **knobs), formula)
+    return Variant(name, _label(middle), "delta_net", functools.partial(rule, **knobs), formula,
+                   state_only=_state_only(module, f"deltalab/variants/{parent}.py"))
+
+
+def _state_only(module, where: str) -> bool:
+    """The module's ``STATE_ONLY`` declaration (False when absent); anything but a bool is refused."""
+    flag = getattr(module, "STATE_ONLY", False)
+    if not isinstance(flag, bool):
+        raise ValueError(f"STATE_ONLY in {where} must be True or False (True: the change is to the state carried "
+                         f"between chunks only); got {flag!r}")
+    return flag
 
 
 def _first_line(doc: str | None) -> str:
@@ -137,8 +156,12 @@ def get_variant(name_or_path: str | Path) -> Variant:
         path = Path(key)
         rule = load_rule_file(path)
         check_rule(rule, name=f"variant file {path}")
+        state_only = _state_only(sys.modules[module_name_for(path)], f"variant file {path}")  # the file's own flag
+        if state_only:
+            check_state_only(rule, name=f"variant file {path}")
         formula = _first_line(getattr(rule, "__doc__", None)) or _first_line(getattr(_module_of(rule), "__doc__", None))
-        return Variant(path.stem, _user_label(path.stem), "delta_net", rule, formula or f"(user file {path})")
+        return Variant(path.stem, _user_label(path.stem), "delta_net", rule, formula or f"(user file {path})",
+                       state_only=state_only)
     raise ValueError(f"unknown variant {key!r}; valid short names: {', '.join(VARIANTS)} (or a path to a .py file "
                      "defining delta_rule_chunkwise)")
 

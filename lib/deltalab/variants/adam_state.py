@@ -11,6 +11,8 @@ chunk, as in the baseline. √V̂ is clamped at 1e-30 (``_parts.safe_sqrt``) to 
 from deltalab.core import causal_mask, chunk_epilogue, chunk_preamble, initial_state_or_zeros
 from deltalab.variants._parts import mean_beta, safe_sqrt
 
+STATE_ONLY = True  # the change is to line (f) only: the state carried to the next chunk
+
 B1, B2, EPS = 0.9, 0.999, 1e-8
 
 

@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-__all__ = ["VariantCheckError", "check_rule", "random_inputs"]
+__all__ = ["VariantCheckError", "check_rule", "check_state_only", "random_inputs"]
 
 B, H, D_K, D_V = 2, 2, 16, 16
 MODEL_CHUNK = 32  # the chunk size the model trains with
@@ -145,3 +145,19 @@ def _check_causal(fn, name):
             first, diff = int(bad.nonzero()[0]), moved.max().item()
             raise _fail(name, "causal", f"changing the inputs after position {t} ({where}, chunk_size={C}) changed "
                         f"the output at position {first} ≤ {t} by {diff:.3g}: the output sees future tokens")
+
+
+def check_state_only(fn: Callable, *, name: str = "rule") -> None:
+    """A rule declared ``STATE_ONLY`` changes only the state carried to the next chunk, so on a sequence of one chunk
+    (from the zero state) its output must be DeltaNet's: checked in float64 to ``CAUSAL_RTOL``; a
+    ``VariantCheckError`` otherwise."""
+    from deltalab.core import delta_rule_chunkwise
+
+    with one_thread():
+        inputs = random_inputs(MODEL_CHUNK, seed=6, dtype=torch.float64)
+        o, _ = _call(fn, name, "state-only", inputs, MODEL_CHUNK)
+        ref, _ = delta_rule_chunkwise(*inputs, MODEL_CHUNK)
+    moved = (o - ref).abs().max().item()
+    if not moved <= CAUSAL_RTOL * max(1.0, ref.abs().max().item()):
+        raise _fail(name, "state-only", f"it declares STATE_ONLY = True, but on one chunk its output differs from "
+                    f"DeltaNet's by {moved:.3g}: the change acts inside the chunk (drop the declaration)")

@@ -10,6 +10,8 @@ The returned final S carries the last chunk's decay too. λ = 1 gives delta_net 
 """
 from deltalab.core import causal_mask, chunk_epilogue, chunk_preamble, initial_state_or_zeros
 
+STATE_ONLY = True  # the change is to line (f) only: the state carried to the next chunk
+
 DECAY = 0.9
 
 

@@ -11,6 +11,8 @@ import torch
 from deltalab.core import causal_mask, chunk_epilogue, chunk_preamble, initial_state_or_zeros
 from deltalab.variants._parts import row_norm
 
+STATE_ONLY = True  # the change is to line (f) only: the state carried to the next chunk
+
 
 def error_gated_write(u_i):
     """``g ⊙ U'`` with ``g_t = tanh(‖u'_t‖₂)``: the error rows as they are written into the state."""

@@ -9,6 +9,8 @@ moved state. μ = 0 gives delta_net back.
 """
 from deltalab.core import causal_mask, chunk_epilogue, chunk_preamble, initial_state_or_zeros
 
+STATE_ONLY = True  # the change is to line (f) only: the state carried to the next chunk
+
 MOMENTUM = 0.9
 
 

@@ -8,6 +8,8 @@ E⊥ = U'_i). The output still uses U'_i; only what is stored changes.
 """
 from deltalab.core import causal_mask, chunk_epilogue, chunk_preamble, initial_state_or_zeros
 
+STATE_ONLY = True  # the change is to line (f) only: the state carried to the next chunk
+
 EPS = 1e-6
 
 

@@ -12,6 +12,8 @@ which changes no value but keeps the gradient finite where V = 0.
 from deltalab.core import causal_mask, chunk_epilogue, chunk_preamble, initial_state_or_zeros
 from deltalab.variants._parts import mean_beta, safe_sqrt
 
+STATE_ONLY = True  # the change is to line (f) only: the state carried to the next chunk
+
 RHO, EPS = 0.9, 1e-8
 
 

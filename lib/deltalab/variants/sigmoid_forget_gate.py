@@ -13,6 +13,8 @@ import torch
 from deltalab.core import causal_mask, chunk_epilogue, chunk_preamble, initial_state_or_zeros
 from deltalab.variants._parts import real_tokens, safe_sqrt
 
+STATE_ONLY = True  # the change is to line (f) only: the state carried to the next chunk
+
 
 def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):
     c = chunk_preamble(q, k, v, beta, chunk_size)

@@ -15,6 +15,8 @@ Other γ: the keyword ``gamma``. The registry holds this function at γ = 1, the
 """
 from deltalab.core import causal_mask, chunk_epilogue, chunk_preamble, initial_state_or_zeros
 
+STATE_ONLY = True  # the change is to line (f) only: the state carried to the next chunk
+
 GAMMA = 0.5
 
 
