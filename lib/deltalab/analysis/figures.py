@@ -106,10 +106,12 @@ def all_variants(scores: pd.DataFrame, ranking: pd.DataFrame, path: Path, title:
         if r == BASELINE or pd.isna(ranking.loc[r, "rank"]):
             continue
         d = stats.paired(per_seed(scores, r, AVERAGE), per_seed(scores, BASELINE, AVERAGE))
-        out.append({"row": r, "diff": d.diff, "low": d.low, "high": d.high,
+        out.append({"row": r, "diff": d.diff, "low": d.low, "high": d.high, "n": d.n,
                     "marked": bool(unlearned and str(ranking.loc[r, unlearned]))})
-    return plots.intervals(pd.DataFrame(out), path, title, "Average − delta_net's, paired over seeds (95% t interval, "
-                           "each row on its own, unadjusted)",
+    seeds = sorted({o["n"] for o in out})
+    over = f"{seeds[0]} seeds" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]} seeds" if seeds else "seeds"
+    return plots.intervals(pd.DataFrame(out), path, title, f"Average − delta_net's, paired over {over}: the mean "
+                           "difference and its 95% t interval (each row on its own, unadjusted)",
                            note="hollow: the row's Average includes a task it has not learned within the budget"
                            if unlearned else None)
 
