@@ -183,7 +183,9 @@ def intervals(frame: pd.DataFrame, path: str | Path, title: str, xlabel: str, no
     ax.axvline(0, color="grey", lw=0.8, ls="--")
     ax.set_yticks(y)
     ax.set_yticklabels(list(frame["row"]), fontsize=8)
-    ax.set_xlabel(xlabel if not note else f"{xlabel}\n{note}", fontsize=8)
+    colours = "green / red: the interval lies above / below 0; blue: it holds 0"
+    ax.set_xlabel("\n".join([_wrapped(xlabel, 75), colours, *([_wrapped(note, 75)] if note else [])]),
+                  fontsize=MIN_FONT)
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
 

@@ -11,7 +11,9 @@ committed outputs, nothing is run) and sphinx-book-theme, all pure Python from P
 says why, what the landing page shows and where each of its parts comes from.
 
 The landing page is generated, not typed: every sentence, table and figure on it is copied from an output of an
-executed notebook (or, for the scale, from params/scales/<scale>.yaml), so its numbers are the notebooks' numbers.
+executed notebook (or, for the scale, from params/scales/<scale>.yaml; the answer it opens with and its per-task
+agreement are read from the concluding round's tables by ``deltalab.site_answer``), so its numbers are the notebooks'
+numbers.
 A cell is found by its tag ``site-<role>`` when the notebook builder sets one, else by a piece of its source
 (``ROLES``); a part the notebooks do not have says so on the page instead of failing the build. The rank-agreement
 table is the concluding round's (its `site-agreement` cell); a study whose concluding notebook has none says so.
