@@ -39,7 +39,7 @@ def test_the_bar_chart_names_its_error_bars_and_its_labels_do_not_overlap(tmp_pa
 def test_every_figure_records_its_smallest_text_and_none_is_under_the_floor(tmp_path):
     table = pd.DataFrame([[0.5, 0.25], [0.75, 1.0]], index=["a", "b"], columns=["Compress", "Memorize"])
     frame = pd.DataFrame({"row": ["a", "b"], "diff": [0.1, -0.1], "low": [0.0, -0.2], "high": [0.2, 0.0],
-                          "marked": [False, True]})
+                          "marked": [False, True], "per_seed": [(0.05, 0.15), (-0.2, 0.0)]})
     curves = pd.DataFrame([{"row": r, "column": "Memorize", "setting": "v", "seed": s, "epoch": e, "acc": 0.1 * e}
                            for r in ("a", "b") for s in (0, 1) for e in (1, 2, 3)])
     paths = [plots.heatmap(table, tmp_path / "h.png", "t", "accuracy"),

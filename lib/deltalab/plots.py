@@ -170,21 +170,29 @@ def scatter_ranks(merged: pd.DataFrame, path: str | Path, title: str, rho: dict 
 
 
 def intervals(frame: pd.DataFrame, path: str | Path, title: str, xlabel: str, note: str | None = None) -> Path:
-    """One horizontal interval per row (``frame``: row, diff, low, high, marked), in the order given, around a line
-    at 0; a row ``marked`` True is drawn hollow (its meaning in ``note``). ``xlabel`` says what the intervals are."""
+    """One horizontal interval per row (``frame``: row, diff, low, high, marked, and optionally per_seed: the
+    differences seed by seed, drawn as small grey ticks), in the order given, around a line at 0; a row ``marked``
+    True is drawn hollow (its meaning in ``note``). ``xlabel`` says what the intervals are; the caption under it
+    names the colours and the ticks."""
     fig, ax = plt.subplots(figsize=(6.2, 0.26 * len(frame) + 1.4))
     y = list(range(len(frame)))[::-1]
+    seeds = "per_seed" in frame and frame["per_seed"].map(len).gt(0).any()
     for yy, (_, r) in zip(y, frame.iterrows()):
         clear = r["low"] > 0 or r["high"] < 0
         color = "tab:blue" if not clear else ("tab:green" if r["low"] > 0 else "tab:red")
         ax.plot([r["low"], r["high"]], [yy, yy], color=color, lw=1.6)
+        if seeds:
+            ax.plot(list(r["per_seed"]), [yy] * len(r["per_seed"]), ls="none", marker="|", ms=7, color="dimgrey",
+                    alpha=0.8)
         ax.plot([r["diff"]], [yy], marker="o", ms=4.5, color=color,
                 markerfacecolor="white" if r.get("marked", False) else color)
     ax.axvline(0, color="grey", lw=0.8, ls="--")
     ax.set_yticks(y)
-    ax.set_yticklabels(list(frame["row"]), fontsize=8)
-    colours = "green / red: the interval lies above / below 0; blue: it holds 0"
-    ax.set_xlabel("\n".join([_wrapped(xlabel, 75), colours, *([_wrapped(note, 75)] if note else [])]),
+    ax.set_yticklabels(list(frame["row"]), fontsize=MIN_FONT)
+    caption = ["green / red: the interval lies above / below 0; blue: it holds 0"]
+    if seeds:
+        caption.append("grey ticks: the difference seed by seed")
+    ax.set_xlabel("\n".join([_wrapped(xlabel, 75), *caption, *([_wrapped(note, 75)] if note else [])]),
                   fontsize=MIN_FONT)
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
