@@ -119,7 +119,7 @@ def learning_curves(curves: pd.DataFrame, path: str | Path, title: str, panels: 
     per seed and a thick line for the mean over seeds. ``curves``: row, column, setting, seed, epoch, acc."""
     rows = list(dict.fromkeys(curves["row"]))
     palette = dict(zip(rows, sns.color_palette("tab10", len(rows))))
-    ncols = min(4, len(panels))
+    ncols = min(3, len(panels))  # 3 across: at most ~1,100 px, shown at 8 px text or more in a 957 px column
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 2.5 * nrows), squeeze=False)
     for ax, (column, setting) in zip(axes.flat, panels):
