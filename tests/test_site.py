@@ -156,7 +156,8 @@ def test_the_answer_is_read_from_the_tables():
     assert said[0].startswith("**The answer.** At scale `smoke`, **`a`** comes out on top of 3 ranked rows")
     assert "+0.200 (95% interval [+0.100, +0.300], paired over 3 seeds: clearly above)" in said[0]
     assert "Next: `b` -0.100 [-0.300, +0.100]" in said[0]
-    assert said[1].startswith("1 rows are clearly above DeltaNet on the Average, 0 clearly below and 1 not clearly")
+    assert said[1].startswith("1 row is clearly above DeltaNet on the Average, 0 clearly below and 1 not clearly")
+    assert "DeltaNet ranks #2." in said[1]
     agreed = pd.DataFrame({"task": ["Compress", "Compress", "Noisy Recall"], "rows": ["all", "held-out", "held-out"],
                            "measure": ["spearman", "spearman", "classified alike"], "n": [5, 3, 3],
                            "value": [0.5, 0.9, float("nan")], "low": [0.1, 0.2, float("nan")],

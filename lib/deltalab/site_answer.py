@@ -23,8 +23,8 @@ MISSING = "—"  # a cell with nothing to show (no target, no interval): the leg
 
 @dataclass
 class Table:
-    """An HTML table read back: ``columns`` (the last header row's names, index columns included, merged with the
-    index names' row under them) and ``rows`` (text cells, a row-spanning cell repeated on every row it spans)."""
+    """An HTML table read back: ``columns`` (the header's names, index columns included: pandas writes the index
+    names in a second header row) and ``rows`` (text cells, a row-spanning cell repeated on every row it spans)."""
     columns: list[str]
     rows: list[list[str]]
 
@@ -164,6 +164,8 @@ def answer(ranking_markup: str, proposals_markup: str | None, scale: str, top: i
     seeds = sorted({r.seeds for r in ranked if r.seeds})
     seeds_text = f"{seeds[0]} seeds" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]} seeds per row"
     leaders = [r for r in ranked if r.row != BASELINE][:top]
+    if not leaders:
+        return [f"At scale `{scale}` the concluding round ranks no row but DeltaNet: there is no answer yet."]
     first, rest = leaders[0], leaders[1:]
     certainty = {"above": "clearly above", "below": "clearly below", "unclear": "not clearly different"}
     said = [
@@ -179,8 +181,9 @@ def answer(ranking_markup: str, proposals_markup: str | None, scale: str, top: i
     unclear = len(ranked) - len(above) - len(below) - 1  # DeltaNet itself is neither
     place = {r.row: r.rank for r in ranked}
     said.append(
-        f"{len(above)} rows are clearly above DeltaNet on the Average, {len(below)} clearly below and {unclear} not "
-        f"clearly different (each row on its own, unadjusted); DeltaNet ranks #{place[BASELINE]}"
+        f"{len(above)} {'row is' if len(above) == 1 else 'rows are'} clearly above DeltaNet on the Average, "
+        f"{len(below)} clearly below and {unclear} not clearly different (each row on its own, unadjusted); "
+        + (f"DeltaNet ranks #{place[BASELINE]}" if BASELINE in place else "DeltaNet is not ranked")
         + (f", Gated DeltaNet #{place[REFERENCE]}" if REFERENCE in place else "") + "."
         + (" " + proposals_answer(proposals_markup) if proposals_markup else ""))
     return said
@@ -277,10 +280,10 @@ def agreement_table(markup: str, scale: str) -> str:
     ns = sorted({a.n for a in found if a.n})
     over = (f"the {'/'.join(ns)} rows held out from the scale's calibration" if rows == ["held-out"]
             else f"{'/'.join(ns)} rows")
-    legend = (f"Per task, how far the `{scale}` screen predicts the full protocol's seed table, over {over}: "
+    legend = (f"Per task, how far the {scale} screen predicts the full protocol's seed table, over {over}: "
               "Spearman's ρ of the row means where the task ranks rows, the share of rows classified alike (learned "
-              f"or not) where it saturates; 95% bootstrap interval; the point value decides whether the target is met; *: "
-              f"the interval holds the target (the rows cannot tell). {MISSING}: nothing to show (no target, or no "
-              "interval).")
+              "or not) where it saturates; 95% bootstrap interval; the point value decides whether the target is "
+              f"met; *: the interval holds the target (the rows cannot tell). {MISSING}: nothing to show (no target, "
+              "or no interval).")
     return (f'<table class="site-agreement">{head}<tbody>{body}</tbody></table>\n'
-            f'<p class="site-legend">{html.escape(legend).replace("`", "")}</p>')
+            f'<p class="site-legend">{html.escape(legend)}</p>')
