@@ -805,7 +805,8 @@ def check_in_browser(site: str | Path, shots: str | Path, pages: list[str] | Non
     request or one to anywhere but the site, an HTTP error (the favicon's included), an image that does not load
     (naturalWidth 0); a table wider than the box that holds it where that box does not scroll; a figure whose
     smallest text is shown under ``MIN_TEXT_PX``; on the landing page, an answer (``#the-answer``) that does not
-    start on the first screen, or no ranking figure. Saves screenshots under ``shots``: each page's first screen at
+    start on the first screen, or no ranking figure; on a round page, contents that do not open from the header's list
+    button where they are a drawer. Saves screenshots under ``shots``: each page's first screen at
     each width (``<page>_<width>.png``), the whole landing page, its ranking figure and a round page's verdicts.
     ``pages``: default the landing page and the concluding round's page (else the first round's)."""
     import functools
@@ -897,6 +898,12 @@ def _check_page(browser, base: str, name: str, width: str, viewport: dict, shots
                 problems.append("the claims section shows no verdict")
         else:
             problems.append("no claims section (#the-seed-document-s-claims-re-examined)")
+        toggle = page.locator(".bd-header-article button.secondary-toggle")
+        if toggle.count() and toggle.first.is_visible():  # the right-hand contents, a drawer at this width
+            toggle.first.click()
+            page.wait_for_timeout(300)
+            if not page.evaluate("() => document.getElementById('pst-secondary-sidebar-modal')?.open ?? false"):
+                problems.append(f"the page's contents (the header's list button) do not open {at}")
     result.problems += [p for p in problems if p not in result.problems]
     result.images = max(result.images, len(images))
     result.shots += taken

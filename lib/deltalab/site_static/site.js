@@ -27,7 +27,17 @@
       }
     }
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boxes);
-  else boxes();
+  // Below 1600 px the right-hand contents is a drawer (site.css): the list button of the article's header opens it
+  // through the theme's own button, which the theme hides at these widths.
+  function drawer() {
+    const theirs = document.querySelector(".bd-header .secondary-toggle");
+    for (const button of document.querySelectorAll(".bd-header-article .secondary-toggle")) {
+      if (!theirs || button === theirs) continue;
+      button.addEventListener("click", event => { event.preventDefault(); theirs.click(); });
+    }
+  }
+  function ready() { boxes(); drawer(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
+  else ready();
   window.addEventListener("resize", mark);
 })();
