@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from deltalab import site
+from deltalab import site, site_answer
 from deltalab.runtime import REPO_ROOT
 
 TWO_TASKS = "memorization,noisy-in-context-recall"
@@ -96,7 +96,8 @@ def test_the_site_has_a_page_per_notebook_and_no_warning(built, study):
 
 
 def test_the_landing_page_shows_the_notebooks_numbers(built, study):
-    """Tables are the notebooks' HTML verbatim; sentences their text; the ranking figure their PNG."""
+    """Tables are the notebooks' HTML verbatim; sentences their text; the ranking figure their PNG; the answer and
+    the per-task agreement are read from the notebook's tables, and every number they show is one of those tables'."""
     index = (built.out / "index.html").read_text()
     text = _text(built.out / "index.html")
     concluding = _notebook(study / "round_6.ipynb")
@@ -105,11 +106,6 @@ def test_the_landing_page_shows_the_notebooks_numbers(built, study):
     assert "Δ Average vs delta_net" in ranking and "proposal" in proposals
     for table in (ranking, proposals):
         assert _tables(table)[0] in index
-    agreement = site.role_outputs(concluding.nb, "agreement", "html")  # the builder shows it in round 6
-    for table in agreement:
-        assert _tables(table.data)[0] in index
-    if not agreement:
-        assert "Not yet measured" in text or "Not measured" in text
     said = next(o.data for o in conclusion if o.kind == "markdown")
     assert _flat(site.plain(site.sentence(site.paragraphs(said)[0]))) in text
     assert _flat(site.plain(concluding.header_paragraph("**Question.**"))) in text
@@ -123,6 +119,54 @@ def test_the_landing_page_shows_the_notebooks_numbers(built, study):
     png = base64.b64decode(site.role_outputs(concluding.nb, "ranking-figure", "png")[0].data)
     assert png in [p.read_bytes() for p in (built.out / "_images").glob("ranking*.png")]
     assert 'id="ranking-figure"' in index
+
+    # the answer opens the page, before any other section, and its numbers are the ranking table's
+    answer = re.search(r'<div[^>]*id="the-answer"[^>]*>(.*?)</div>', index, flags=re.S)
+    assert answer and index.index('id="the-answer"') < index.index('id="the-ranking"')
+    said = _flat(html.unescape(re.sub(r"<[^>]+>", "", answer.group(1))))
+    shown = _flat(html.unescape(re.sub(r"<[^>]+>", " ", _tables(ranking)[0])))
+    rows = site_answer.ranking(ranking)
+    top = next(r for r in rows if r.rank is not None and r.row != "delta_net")
+    assert f"{top.row} comes out on top" in said and f"{top.average:.3f}" in said
+    for number in re.findall(r"[+-]?\d+\.\d{3}", said):
+        assert number in shown, number
+    assert "NaN" not in text and "nan" not in said
+
+    # how far the scale predicts the full protocol: per task, the notebook's held-out numbers, and no NaN
+    agreement = site.role_outputs(concluding.nb, "agreement", "html")
+    if agreement:
+        cells = _flat(html.unescape(re.sub(r"<[^>]+>", " ", index)))
+        for a in site_answer.agreement(agreement[0].data):
+            assert a.rows == "held-out" or a.rows == "all"
+            assert f"{a.task} {a.shown} {a.interval}" in cells
+    else:
+        assert "not measured" in text
+
+
+def test_the_answer_is_read_from_the_tables():
+    """site_answer on small tables as pandas writes them: the leader, its interval, the counts; an agreement table
+    with empty cells shows "—", never NaN."""
+    import pandas as pd
+
+    ranking = pd.DataFrame({"rank": [1, 2, 3], "Average": [0.7, 0.6, 0.5],
+                            "Δ Average vs delta_net": ["+0.200 ▲ [+0.100, +0.300]", "", "-0.100 [-0.300, +0.100]"],
+                            "n seeds": [3, 3, 3], "not learned (†)": ["", "", "Memorize"]},
+                           index=["a", "delta_net", "b"])
+    said = site_answer.answer(ranking.to_html(), None, "smoke", top=2)
+    assert said[0].startswith("**The answer.** At scale `smoke`, **`a`** comes out on top of 3 ranked rows")
+    assert "+0.200 (95% interval [+0.100, +0.300], paired over 3 seeds: clearly above)" in said[0]
+    assert "Next: `b` -0.100 [-0.300, +0.100]" in said[0]
+    assert said[1].startswith("1 row is clearly above DeltaNet on the Average, 0 clearly below and 1 not clearly")
+    assert "DeltaNet ranks #2." in said[1]
+    agreed = pd.DataFrame({"task": ["Compress", "Compress", "Noisy Recall"], "rows": ["all", "held-out", "held-out"],
+                           "measure": ["spearman", "spearman", "classified alike"], "n": [5, 3, 3],
+                           "value": [0.5, 0.9, float("nan")], "low": [0.1, 0.2, float("nan")],
+                           "high": [0.8, 1.0, float("nan")], "target": [float("nan"), 0.5, 0.9]}
+                          ).set_index(["task", "rows"])
+    table = site_answer.agreement_table(agreed.to_html(), "smoke")
+    assert "NaN" not in table and "nan" not in table
+    assert "<th>Compress</th><td>ρ = 0.90 [0.20, 1.00]</td><td>0.50: met*</td>" in table
+    assert "<th>Noisy Recall</th><td>— —</td><td>90%</td>" in table
 
 
 def test_every_link_and_image_resolves(built):
@@ -144,13 +188,43 @@ def test_a_broken_link_is_found(tmp_path):
                     reason=f"browser check not run: {site.browser_ready()}; install it, or run "
                            "bash scripts/check_site.sh where it is installed")
 def test_in_a_headless_browser(built, tmp_path):
-    shots = Path(os.environ.get("DELTALAB_SITE_SHOTS") or tmp_path / "shots")
+    """At 1280 × 800 and 390 × 844: no console error (the favicon loads), the answer starts on the first screen,
+    every table wider than its box scrolls inside it, no figure's text under 8 px; screenshots beside the site."""
+    shots = Path(os.environ.get("DELTALAB_SITE_SHOTS") or built.out / "screenshots")
     results = site.check_in_browser(built.out, shots)
     assert [r.page for r in results] == ["index", "round_6"]
     for r in results:
         assert r.problems == [], (r.page, r.problems)
         assert r.images >= 1 and all(s.stat().st_size > 10_000 for s in r.shots)
-    assert {s.name for r in results for s in r.shots} >= {"index.png", "index_ranking.png", "round_6_verdicts.png"}
+        assert set(r.layout) == {"1280", "390"}
+        for width, layout in r.layout.items():
+            assert layout["tables"] >= 1 and layout["unboxed"] == [] and layout["small"] == [], (r.page, layout)
+    index = results[0].layout
+    assert index["1280"]["answer_top"] < 800 and index["390"]["answer_top"] < 844
+    assert {s.name for r in results for s in r.shots} >= {
+        "index_1280.png", "index_390.png", "round_6_1280.png", "round_6_390.png", "index_ranking.png",
+        "round_6_verdicts.png"}
+
+
+def test_the_browser_check_fails_a_page_that_buries_its_answer(built, tmp_path):
+    """The check's layout assertions can fail: a landing page whose answer sits below a screen of text, and whose
+    table is wider than the page with no box that scrolls, is reported at both widths."""
+    if site.browser_ready() is not None:
+        pytest.skip(f"browser check not run: {site.browser_ready()}")
+    broken = tmp_path / "site"
+    shutil.copytree(built.out, broken)
+    page = broken / "index.html"
+    wide = "<table><tr>" + "<td>0.123456789</td>" * 60 + "</tr></table>"
+    filler = "<p>" + "words " * 1500 + "</p>"
+    text = page.read_text().replace('id="the-answer"', 'id="not-the-answer"', 1)
+    text = text.replace('<section id="the-ranking"', f'{filler}<div id="the-answer">late</div>'
+                        f'<div style="overflow: visible">{wide}</div><section id="the-ranking"', 1)
+    page.write_text(text.replace('src="_static/site.js', 'src="_static/none.js', 1))
+    (broken / "_static" / "none.js").write_text("")
+    [result] = site.check_in_browser(broken, tmp_path / "shots", pages=["index"])
+    assert any("below the first screen at 1280" in p for p in result.problems), result.problems
+    assert any("below the first screen at 390" in p for p in result.problems)
+    assert any("a table wider than its box" in p for p in result.problems)
 
 
 def test_a_study_without_its_concluding_round(study, tmp_path):

@@ -1,5 +1,8 @@
 """Figures of the study (seaborn), each saved as a modest PNG and returned as its path. Rows arrive under their
-display names (``analysis.names``); every axis and colour bar says what it shows."""
+display names (``analysis.names``); every axis and colour bar says what it shows, and every error bar what it is.
+
+No text is drawn under ``MIN_FONT`` points, and each PNG records the size of its smallest text in pixels (the
+``SMALLEST_TEXT`` text chunk): the study's site never shows a figure so small that this text falls under 8 px."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,25 +17,51 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 DPI = 100  # keeps figures around 50-150 KB
+MIN_FONT = 8  # points: the smallest text a figure draws (11 px at DPI)
+SMALLEST_TEXT = "Smallest text (px)"  # the PNG text chunk that records it
 ACCURACY = "macro test accuracy"
+
+
+def smallest_text(fig) -> float:
+    """The size in pixels of the smallest visible text of ``fig`` as saved (points × DPI / 72)."""
+    from matplotlib.text import Text
+
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes, default=MIN_FONT) * DPI / 72
 
 
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    # bbox "tight": keeps suptitles above the axes and legends outside them in the file
-    fig.savefig(path, dpi=DPI, metadata={"Software": None}, bbox_inches="tight")  # no version stamp: reproducible
+    # bbox "tight": keeps suptitles above the axes and legends outside them in the file; no version stamp, so the
+    # file is reproducible; the smallest text's size, so a page can keep it legible
+    fig.savefig(path, dpi=DPI, bbox_inches="tight",
+                metadata={"Software": None, SMALLEST_TEXT: f"{smallest_text(fig):.1f}"})
     plt.close(fig)
     return path
 
 
+def _wrapped(label: str, width: int = 10) -> str:
+    """A tick label on two lines where it is long ("Selective Copy" → "Selective\\nCopy"), so neighbours do not
+    overlap."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(label), width)) or str(label)
+
+
+def _seeds(n) -> str:
+    n = sorted({int(x) for x in n if x == x})
+    return "" if not n else f"{n[0]} seeds" if len(n) == 1 else f"{n[0]}-{n[-1]} seeds"
+
+
 def rows_by_task(summary: pd.DataFrame, rows: list[str], path: str | Path, title: str) -> Path:
-    """Grouped bars: one group per task, one bar per row, with the 95% interval of the mean where it is known.
-    ``summary``: row, column, mean, low, high."""
+    """Grouped bars: one group per task, one bar per row, the mean over seeds, with the 95% t interval of the mean
+    (clipped to [0, 1]) as its error bar where it is known; the caption under the axes says so, with the number of
+    seeds. ``summary``: row, column, mean, low, high, n (seeds)."""
     data = summary[summary["row"].isin(rows)]
     columns = list(dict.fromkeys(data["column"]))
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
     sns.barplot(data=data, x="column", y="mean", hue="row", hue_order=rows, order=columns, ax=ax)
     width = 0.8 / max(len(rows), 1)
     for i, row in enumerate(rows):
@@ -43,10 +72,13 @@ def rows_by_task(summary: pd.DataFrame, rows: list[str], path: str | Path, title
                 ax.errorbar(j - 0.4 + width * (i + 0.5), m, yerr=[[m - sel["low"].iloc[0]], [sel["high"].iloc[0] - m]],
                             color="black", capsize=2, lw=1)
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("")
+    seeds = _seeds(data["n"]) if "n" in data else ""
+    ax.set_xticks(range(len(columns)), [_wrapped(c) for c in columns])
+    ax.set_xlabel(f"bar: the mean over {seeds or 'the seeds'}; error bar: the 95% t interval of that mean "
+                  "(clipped to [0, 1])", fontsize=MIN_FONT)
     ax.set_ylabel(ACCURACY)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(fontsize=MIN_FONT + 1, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _save(fig, path)
 
 
@@ -60,10 +92,10 @@ def heatmap(table: pd.DataFrame, path: str | Path, title: str, colorbar: str, ce
     cells drawn cross-hatched (another reason, ``cross_label``); ``arrowed`` marks cells with an "↑" in their corner
     (``arrow_label``). ``limits``: the colour scale's range (accuracy:
     [0, 1], so two figures' colours mean the same; None: the data's range)."""
-    fig, ax = plt.subplots(figsize=(max(8.5, 1.1 * len(table.columns) + 3), 0.32 * len(table) + 1.8))
+    fig, ax = plt.subplots(figsize=(max(8.5, 1.1 * len(table.columns) + 3), 0.36 * len(table) + 1.8))
     vmin, vmax = limits if limits else (None, None)
     sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap=cmap, center=center, ax=ax, cbar=True, vmin=vmin,
-                vmax=vmax, annot_kws={"fontsize": 7}, cbar_kws={"label": colorbar})
+                vmax=vmax, annot_kws={"fontsize": 10}, cbar_kws={"label": colorbar})
     labels = []
     for mask, hatch, label, face in ((hatched, "///", hatch_label, "lightgrey"), (crossed, "xx", cross_label, "none")):
         if mask is None:
@@ -85,10 +117,10 @@ def heatmap(table: pd.DataFrame, path: str | Path, title: str, colorbar: str, ce
         if arrow_label and bool(mask.to_numpy().any()):
             labels.append("↑ " + arrow_label)
     if labels:
-        ax.set_xlabel("\n".join(labels), fontsize=8)
+        ax.set_xlabel("\n".join(labels), fontsize=9)
     ax.set_title(title)
-    ax.tick_params(axis="y", labelsize=8)
-    ax.tick_params(axis="x", labelsize=8, rotation=20)
+    ax.tick_params(axis="y", labelsize=9)
+    ax.tick_params(axis="x", labelsize=9, rotation=20)
     return _save(fig, path)
 
 
@@ -97,7 +129,7 @@ def learning_curves(curves: pd.DataFrame, path: str | Path, title: str, panels: 
     per seed and a thick line for the mean over seeds. ``curves``: row, column, setting, seed, epoch, acc."""
     rows = list(dict.fromkeys(curves["row"]))
     palette = dict(zip(rows, sns.color_palette("tab10", len(rows))))
-    ncols = min(4, len(panels))
+    ncols = min(3, len(panels))  # 3 across: at most ~1,100 px, shown at 8 px text or more in a 957 px column
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 2.5 * nrows), squeeze=False)
     for ax, (column, setting) in zip(axes.flat, panels):
@@ -114,12 +146,12 @@ def learning_curves(curves: pd.DataFrame, path: str | Path, title: str, panels: 
         ax.set_ylabel(ACCURACY, fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=MIN_FONT)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     handles = [plt.Line2D([], [], color=palette[r], lw=1.8, label=r) for r in rows]
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8,
-               title="thick: mean over seeds\nthin: one seed", title_fontsize=7)
+               title="thick: mean over seeds\nthin: one seed", title_fontsize=MIN_FONT)
     fig.suptitle(title, y=1.02)
     return _save(fig, path)
 
@@ -148,20 +180,30 @@ def scatter_ranks(merged: pd.DataFrame, path: str | Path, title: str, rho: dict 
 
 
 def intervals(frame: pd.DataFrame, path: str | Path, title: str, xlabel: str, note: str | None = None) -> Path:
-    """One horizontal interval per row (``frame``: row, diff, low, high, marked), in the order given, around a line
-    at 0; a row ``marked`` True is drawn hollow (its meaning in ``note``)."""
-    fig, ax = plt.subplots(figsize=(7.5, 0.26 * len(frame) + 1.4))
+    """One horizontal interval per row (``frame``: row, diff, low, high, marked, and optionally per_seed: the
+    differences seed by seed, drawn as small grey ticks), in the order given, around a line at 0; a row ``marked``
+    True is drawn hollow (its meaning in ``note``). ``xlabel`` says what the intervals are; the caption under it
+    names the colours and the ticks."""
+    fig, ax = plt.subplots(figsize=(6.2, 0.26 * len(frame) + 1.4))
     y = list(range(len(frame)))[::-1]
+    seeds = "per_seed" in frame and frame["per_seed"].map(len).gt(0).any()
     for yy, (_, r) in zip(y, frame.iterrows()):
         clear = r["low"] > 0 or r["high"] < 0
         color = "tab:blue" if not clear else ("tab:green" if r["low"] > 0 else "tab:red")
         ax.plot([r["low"], r["high"]], [yy, yy], color=color, lw=1.6)
+        if seeds:
+            ax.plot(list(r["per_seed"]), [yy] * len(r["per_seed"]), ls="none", marker="|", ms=7, color="dimgrey",
+                    alpha=0.8)
         ax.plot([r["diff"]], [yy], marker="o", ms=4.5, color=color,
                 markerfacecolor="white" if r.get("marked", False) else color)
     ax.axvline(0, color="grey", lw=0.8, ls="--")
     ax.set_yticks(y)
-    ax.set_yticklabels(list(frame["row"]), fontsize=8)
-    ax.set_xlabel(xlabel if not note else f"{xlabel}\n{note}", fontsize=8)
+    ax.set_yticklabels(list(frame["row"]), fontsize=MIN_FONT)
+    caption = ["green / red: the interval lies above / below 0; blue: it holds 0"]
+    if seeds:
+        caption.append("grey ticks: the difference seed by seed")
+    ax.set_xlabel("\n".join([_wrapped(xlabel, 75), *caption, *([_wrapped(note, 75)] if note else [])]),
+                  fontsize=MIN_FONT)
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
 

@@ -11,7 +11,9 @@ committed outputs, nothing is run) and sphinx-book-theme, all pure Python from P
 says why, what the landing page shows and where each of its parts comes from.
 
 The landing page is generated, not typed: every sentence, table and figure on it is copied from an output of an
-executed notebook (or, for the scale, from params/scales/<scale>.yaml), so its numbers are the notebooks' numbers.
+executed notebook (or, for the scale, from params/scales/<scale>.yaml; the answer it opens with and its per-task
+agreement are read from the concluding round's tables by ``deltalab.site_answer``), so its numbers are the notebooks'
+numbers.
 A cell is found by its tag ``site-<role>`` when the notebook builder sets one, else by a piece of its source
 (``ROLES``); a part the notebooks do not have says so on the page instead of failing the build. The rank-agreement
 table is the concluding round's (its `site-agreement` cell); a study whose concluding notebook has none says so.
@@ -38,6 +40,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from . import site_answer
 from .runtime import REPO_ROOT
 
 OUTPUTS = REPO_ROOT / "outputs"
@@ -316,17 +319,80 @@ class Landing:
     images: dict[str, bytes] = field(default_factory=dict)  # file name under figures/ → PNG
 
 
+def _lead(scale: str, concluding: Notebook | None, images: dict[str, bytes]) -> list[str]:
+    """What the landing page opens with: the study's answer in a few sentences (``site_answer.answer``, from the
+    concluding round's ranking and proposals tables), the ranking figure of every row against DeltaNet beside the
+    table of how far the scale predicts the full protocol per task."""
+    if concluding is None:
+        return ["```{container} site-answer\n:name: the-answer\n\nNo executed round of this scale concludes the "
+                "study (the concluding round trains every registered variant and ranks them): there is no ranking to "
+                "show, and no answer yet.\n```\n"]
+    anchor = concluding.anchor("conclusion")
+    tables = [o.data for o in role_outputs(concluding.nb, "conclusion", "html")]
+    said = site_answer.answer(tables[0], tables[-1] if len(tables) > 1 else None, scale) if tables else [
+        f"The concluding round ({concluding.title}) shows no ranking table: there is no answer to show."]
+    source = f"Read from the tables of {_link(concluding.page, anchor, concluding.title)}."
+    md = ["```{container} site-answer\n:name: the-answer\n\n" + "\n\n".join(said)
+          + f"\n\n<span class=\"site-source\">{source}</span>\n```\n"]
+    figure = role_outputs(concluding.nb, "ranking-figure", "png")[:1]
+    agreed = role_outputs(concluding.nb, "agreement", "html")[:1]
+    side = []
+    for o in figure:
+        images["ranking.png"] = base64.b64decode(o.data)
+        side.append("```{figure} figures/ranking.png\n:name: ranking-figure\n:alt: every ranked row against "
+                    "DeltaNet\n\nEvery ranked row's Average against DeltaNet's: the paired difference over seeds with "
+                    f"its 95% interval ({_link(concluding.page, anchor, 'the ranking on its page')}).\n```\n")
+    compact = site_answer.agreement_table(agreed[0].data, scale) if agreed else ""
+    where = concluding.anchor("agreement")
+    if compact:
+        side.append(f"````{{container}} site-agreement-box\n**How far `{scale}` predicts the full protocol** "
+                    f"({_link(concluding.page, where, 'the measurement')})\n\n```{{raw}} html\n{compact}\n```\n````\n")
+    else:
+        side.append(f"````{{container}} site-agreement-box\n**How far `{scale}` predicts the full protocol**: not "
+                    "measured (the concluding notebook has no agreement table; `python -m deltalab agreement --scale "
+                    f"{scale}` prints it from the stored runs).\n````\n")
+    md.append("`````{container} site-lead\n" + "\n".join(side) + "`````\n")
+    return md
+
+
 def landing(scale: str, notebooks: list[Notebook], others: list[tuple[str, str, list[Notebook]]]) -> Landing:
-    """The landing page (MyST Markdown) and the figures it shows, from the executed notebooks."""
+    """The landing page (MyST Markdown) and the figures it shows, from the executed notebooks: the answer first
+    (``_lead``), then the ranking, the question, the scale, the agreement, the rounds, the proposals and the cost."""
     rounds = [n for n in notebooks if n.number is not None]
     others_nb = [n for n in notebooks if n.number is None]
     concluding = next((n for n in reversed(rounds) if n.concludes()), None)
     images: dict[str, bytes] = {}
-    md = [f"# The delta-rule study at scale `{scale}`\n",
-          f"Executed notebooks of scale `{scale}`, shown as they ran: nothing on this site was re-executed. This page "
-          f"is generated from their outputs: each table, sentence and figure below is copied from the notebook it "
-          f"links to. {len(rounds)} analysis round(s)"
-          + (f" and {', '.join(f'`{n.name}`' for n in others_nb)}" if others_nb else "") + ".\n"]
+    md = [f"# The delta-rule study at scale `{scale}`\n", *_lead(scale, concluding, images)]
+    md.append(f"Executed notebooks of scale `{scale}`, shown as they ran: nothing on this site was re-executed. This "
+              f"page is generated from their outputs: each table, sentence and figure on it is copied from the "
+              f"notebook it links to or read from its tables. {len(rounds)} analysis round(s)"
+              + (f" and {', '.join(f'`{n.name}`' for n in others_nb)}" if others_nb else "") + ".\n")
+
+    md.append("## The ranking\n")
+    if concluding is None:
+        md.append("No executed round of this scale concludes the study (the concluding round trains every "
+                  "registered variant and ranks them): there is no ranking to show.\n")
+    else:
+        anchor = concluding.anchor("conclusion")
+        found = role_outputs(concluding.nb, "conclusion")
+        tables = [o for o in found if o.kind == "html"]
+        said = next((o for o in found if o.kind == "markdown"), None)
+        md.append(f"From {_link(concluding.page, anchor, concluding.title + ', its conclusion')}.\n")
+        md.extend(p + "\n" for p in concluding.intro("conclusion"))
+        if tables:
+            md.append(_raw(tables[0].data))
+        if said is not None:
+            parts = paragraphs(said.data)
+            cut = next((i for i, p in enumerate(parts) if i > 0 and re.match(r"at scale", p, re.I)), len(parts))
+            md.extend(sentence(p) + "\n" for p in parts[:cut])
+            if cut < len(parts):
+                md.append(f"The best row per task is on {_link(concluding.page, anchor, 'the round’s page')}.\n")
+        for i, figure in enumerate(role_outputs(concluding.nb, "ranking-figure", "png")[1:], start=2):
+            name = f"ranking_{i}.png"
+            images[name] = base64.b64decode(figure.data)
+            md.append(f"```{{figure}} figures/{name}\n:name: ranking-figure-{i}\n:alt: every ranked variant\n\n"
+                      f"The concluding round's figure of every ranked row "
+                      f"({_link(concluding.page, anchor, 'on its page')}).\n```\n")
 
     md.append("## The question\n")
     asked = concluding.header_paragraph("**Question.**") if concluding else None
@@ -345,40 +411,15 @@ def landing(scale: str, notebooks: list[Notebook], others: list[tuple[str, str, 
 
     md.append("## Rank agreement with the full protocol\n")
     shown = role_outputs(concluding.nb, "agreement") if concluding else []
-    if any(o.kind == "html" for o in shown):  # the concluding round measured it: its note and table
-        md.append(f"From {_link(concluding.page, concluding.anchor('agreement'), concluding.title)}.\n")
+    if any(o.kind == "html" for o in shown):  # the concluding round measured it: its note (the table is above)
+        where = _link(concluding.page, concluding.anchor("agreement"), concluding.title)
         md.extend(p + "\n" for p in concluding.intro("agreement"))
-        md.extend(_raw(o.data) if o.kind == "html" else o.data.strip() + "\n" for o in shown
-                  if o.kind in ("html", "markdown"))
+        md.extend(o.data.strip() + "\n" for o in shown[:1] if o.kind == "markdown")
+        md.append(f"The per-task table at the top of this page is read from {where}, which also shows the table over "
+                  "all rows and the calibration rows, the baselines' state, the archived versions and the pilots.\n")
     else:
         md.append(f"Not measured: the study's concluding notebook has no agreement table (re-execute it: "
                   f"`python -m deltalab agreement --scale {scale}` prints the table from the stored runs).\n")
-
-    md.append("## The conclusion\n")
-    if concluding is None:
-        md.append("No executed round of this scale concludes the study (the concluding round trains every "
-                  "registered variant and ranks them): there is no ranking to show.\n")
-    else:
-        anchor = concluding.anchor("conclusion")
-        found = role_outputs(concluding.nb, "conclusion")
-        tables = [o for o in found if o.kind == "html"]
-        said = next((o for o in found if o.kind == "markdown"), None)
-        md.append(f"From {_link(concluding.page, anchor, concluding.title + ', its conclusion')}.\n")
-        md.extend(p + "\n" for p in concluding.intro("conclusion"))
-        if said is not None:
-            parts = paragraphs(said.data)
-            cut = next((i for i, p in enumerate(parts) if i > 0 and re.match(r"at scale", p, re.I)), len(parts))
-            md.extend(sentence(p) + "\n" for p in parts[:cut])
-            if cut < len(parts):
-                md.append(f"The best row per task is on {_link(concluding.page, anchor, 'the round’s page')}.\n")
-        if tables:
-            md.append(_raw(tables[0].data))
-        for i, figure in enumerate(role_outputs(concluding.nb, "ranking-figure", "png")):
-            name = "ranking.png" if i == 0 else f"ranking_{i + 1}.png"
-            images[name] = base64.b64decode(figure.data)
-            md.append(f"```{{figure}} figures/{name}\n:name: ranking-figure{'' if i == 0 else f'-{i + 1}'}\n"
-                      ":alt: every ranked variant\n\nThe concluding round's figure of every ranked row "
-                      f"({_link(concluding.page, anchor, 'on its page')}).\n```\n")
 
     md.append("## The rounds\n")
     md.append("Each round's claims and its proposal's own success criteria, as the round judges them (links: the "
@@ -481,20 +522,62 @@ html_theme_options = {{"show_toc_level": 2, "use_download_button": True, "home_p
 html_context = {{"default_mode": "light"}}  # no stored mode on a fresh browser: pydata's theme logs an error
 html_static_path = ["_static"]
 html_css_files = ["site.css"]
+html_js_files = ["site.js"]  # wraps each table in a box that scrolls sideways, and says so where it must
+html_favicon = "_static/favicon.svg"
 html_last_updated_fmt = None
 html_show_sphinx = False
 '''
 
-CSS = """\
-.site-table { overflow-x: auto; margin-bottom: 1rem; }
-/* the landing page has no right-hand contents column: its tables take that width */
-.bd-main .bd-content .bd-article-container:has(.site-table) { max-width: 100%; }
-.site-table table.dataframe { font-size: 0.75rem; border-collapse: collapse; margin: 0; }
-.site-table table.dataframe td { padding: 0.1rem 0.4rem; white-space: nowrap; }
-.site-table table.dataframe th { padding: 0.1rem 0.4rem; white-space: normal; vertical-align: bottom; }
-.bd-article-container:has(.site-table) figure img { max-width: min(100%, 60rem); }
-.site-table table.dataframe tbody tr:nth-child(odd) { background: var(--pst-color-surface); }
-"""
+STATIC = Path(__file__).parent / "site_static"  # site.css, site.js, favicon.svg: copied into _static/
+
+
+MIN_TEXT_PX = 8  # no figure's text is shown smaller than this on a page
+# A figure drawn before plots.py recorded its smallest text (plots.SMALLEST_TEXT): its smallest text then was 7 pt.
+UNRECORDED_TEXT_PX = 7 * 100 / 72
+
+
+def png_facts(data: bytes) -> tuple[int, float]:
+    """A PNG's width in pixels and the size of its smallest text in pixels (its ``plots.SMALLEST_TEXT`` chunk, else
+    ``UNRECORDED_TEXT_PX``)."""
+    import struct
+
+    from .plots import SMALLEST_TEXT
+
+    width = struct.unpack(">I", data[16:20])[0]
+    at, smallest = 8, UNRECORDED_TEXT_PX
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        if kind == b"tEXt":
+            key, _, value = data[at + 8:at + 8 + length].partition(b"\0")
+            if key.decode("latin-1") == SMALLEST_TEXT:
+                smallest = float(value)
+        if kind == b"IEND":
+            break
+        at += 12 + length
+    return width, smallest
+
+
+def _legible_images(site: Path) -> None:
+    """Give every PNG of every page a min-width at which its smallest text is ``MIN_TEXT_PX`` (never more than its
+    own width): a narrower page scrolls the figure sideways (site.css) instead of shrinking its text away. The
+    image also carries ``data-smallest-text`` (px at its own size), which the browser check reads."""
+    def sized(match, page: Path) -> str:
+        tag = match.group(0)
+        src = re.search(r'\ssrc="([^"]+)"', tag)
+        target = (page.parent / unquote(urlsplit(src.group(1)).path)).resolve() if src else None
+        if target is None or target.suffix.lower() != ".png" or not target.exists() or "data-smallest-text" in tag:
+            return tag
+        width, smallest = png_facts(target.read_bytes())
+        least = min(width, -(-width * MIN_TEXT_PX // smallest))
+        return tag[:4] + f' data-smallest-text="{smallest:.1f}" style="min-width: {least:.0f}px"' + tag[4:]
+
+    for page in site.rglob("*.html"):
+        if page.relative_to(site).parts[0] == "_static":
+            continue
+        text = page.read_text()
+        changed = re.sub(r"<img\b[^>]*>", lambda m: sized(m, page), text)
+        if changed != text:
+            page.write_text(changed)
 
 
 @dataclass
@@ -550,7 +633,8 @@ def build(scale: str = "cpu", out: str | Path = "site", study: str | Path | None
         (src / "_static").mkdir(parents=True)
         (src / "figures").mkdir()
         (src / "conf.py").write_text(CONF.format(project="deltalab", title=f"deltalab · scale {scale}"))
-        (src / "_static" / "site.css").write_text(CSS)
+        for asset in ("site.css", "site.js", "favicon.svg"):
+            shutil.copy(STATIC / asset, src / "_static" / asset)
         (src / "index.md").write_text(page.markdown)
         for name, data in page.images.items():
             (src / "figures" / name).write_bytes(data)
@@ -579,6 +663,7 @@ def build(scale: str = "cpu", out: str | Path = "site", study: str | Path | None
         if done.returncode:
             raise SiteError(f"sphinx-build failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
         shutil.copytree(html_dir, out, dirs_exist_ok=True)
+    _legible_images(out)
     pages = ["index"] + [n.page for n in notebooks] + [f"archive/{name}/{n.page}" for name, _, nbs in rest
                                                         for n in nbs]
     return Built(out, pages, found, time.perf_counter() - started)
@@ -667,21 +752,63 @@ _WAIT_IMAGES = """async () => {
 }"""
 
 
+# The two screens a reader meets the site on: a laptop's and a phone's (CSS pixels).
+VIEWPORTS = {"1280": {"width": 1280, "height": 800}, "390": {"width": 390, "height": 844}}
+
+# The layout as rendered: where the answer starts; each table against the box that holds it (the nearest ancestor
+# that scrolls sideways, else the article); each figure's smallest text at its rendered size.
+_LAYOUT = """() => {
+  const article = document.querySelector("article") || document.body;
+  const answer = document.querySelector("#the-answer");
+  const tables = [...article.querySelectorAll("table")].filter(t => t.getClientRects().length);
+  const scroller = t => {
+    for (let box = t.parentElement; box && box !== article; box = box.parentElement) {
+      const x = getComputedStyle(box).overflowX;
+      if (x === "auto" || x === "scroll") return box;
+    }
+    return null;
+  };
+  const wide = [], unboxed = [];
+  for (const t of tables) {
+    const box = scroller(t);
+    const width = t.getBoundingClientRect().width;
+    if (width > (box || article).clientWidth + 1) {
+      wide.push(t);
+      if (!box) unboxed.push((t.innerText || "").trim().slice(0, 60));
+    }
+  }
+  const small = [];
+  for (const img of article.querySelectorAll("img[data-smallest-text]")) {
+    const shown = img.getBoundingClientRect().width;
+    if (!shown || !img.naturalWidth) continue;  // not displayed (a folded output)
+    const px = parseFloat(img.dataset.smallestText) * shown / img.naturalWidth;
+    if (px < %(least)s - 0.05) small.push({src: img.getAttribute("src"), px: Math.round(px * 10) / 10});
+  }
+  return {answer_top: answer ? Math.round(answer.getBoundingClientRect().top + window.scrollY) : null,
+          tables: tables.length, wider: wide.length, unboxed, small};
+}"""
+
+
 @dataclass
 class PageCheck:
     page: str
     problems: list[str]
     images: int
     shots: list[Path]
+    layout: dict = field(default_factory=dict)  # viewport ("1280", "390") → what _LAYOUT measured there
 
 
 def check_in_browser(site: str | Path, shots: str | Path, pages: list[str] | None = None,
                      executable: str | None = None) -> list[PageCheck]:
-    """Load pages of a built site in headless Chromium, served over HTTP from 127.0.0.1, and report per page: a
-    console error or uncaught exception, a failed request or one to anywhere but the site, an HTTP error, an image
-    that does not load (naturalWidth 0). Saves screenshots under ``shots``: the page's top, the landing page's
-    ranking figure and a round page's verdicts. ``pages``: default the landing page and the concluding round's
-    page (else the first round's)."""
+    """Load pages of a built site in headless Chromium, served over HTTP from 127.0.0.1, at each of ``VIEWPORTS``
+    (1280 × 800 and a phone's 390 × 844), and report per page: a console error or uncaught exception, a failed
+    request or one to anywhere but the site, an HTTP error (the favicon's included), an image that does not load
+    (naturalWidth 0); a table wider than the box that holds it where that box does not scroll; a figure whose
+    smallest text is shown under ``MIN_TEXT_PX``; on the landing page, an answer (``#the-answer``) that does not
+    start on the first screen, or no ranking figure; on a round page, contents that do not open from the header's list
+    button where they are a drawer. Saves screenshots under ``shots``: each page's first screen at
+    each width (``<page>_<width>.png``), the whole landing page, its ranking figure and a round page's verdicts.
+    ``pages``: default the landing page and the concluding round's page (else the first round's)."""
     import functools
     import threading
 
@@ -701,55 +828,86 @@ def check_in_browser(site: str | Path, shots: str | Path, pages: list[str] | Non
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=executable or chromium(), args=CHROMIUM_ARGS)
             for name in pages:
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                page = context.new_page()
-                problems: list[str] = []
-                page.on("console", lambda m, problems=problems: problems.append(f"console {m.type}: {m.text}")
-                        if m.type in ("error", "assert") else None)
-                page.on("pageerror", lambda e, problems=problems: problems.append(f"uncaught exception: {e}"))
-                page.on("requestfailed", lambda r, problems=problems: problems.append(
-                    f"request failed: {r.url} ({r.failure})"))
-                page.on("response", lambda r, problems=problems: problems.append(f"HTTP {r.status}: {r.url}")
-                        if r.status >= 400 else None)
-
-                def outside(route, problems=problems):
-                    problems.append(f"request outside the site: {route.request.url}")
-                    route.abort()
-
-                page.route(lambda url: not url.startswith(base), outside)
-                page.goto(base + f"{name}.html", wait_until="load")
-                images = page.evaluate(_WAIT_IMAGES)
-                problems += [f"image does not load: {i['src']}" for i in images if not i["w"]]
-                page.wait_for_load_state("networkidle")
-                stem = name.replace("/", "_")
-                taken = [shots / f"{stem}.png"]
-                page.screenshot(path=str(taken[0]))
-                if name == "index":
-                    taken.append(shots / "index_full.png")
-                    page.screenshot(path=str(taken[-1]), full_page=True)
-                if name == "index" and page.locator("#ranking-figure").count():
-                    taken.append(shots / "index_ranking.png")
-                    page.locator("#ranking-figure").screenshot(path=str(taken[-1]))
-                elif name == "index":
-                    problems.append("the landing page shows no ranking figure (#ranking-figure)")
-                verdicts = page.locator("section#the-seed-document-s-claims-re-examined")
-                if name.startswith("round_"):
-                    if verdicts.count():
-                        verdicts.evaluate("section => section.scrollIntoView()")  # its heading at the top
-                        taken.append(shots / f"{stem}_verdicts.png")
-                        page.screenshot(path=str(taken[-1]))
-                        text = verdicts.inner_text()
-                        if not re.search(r"holds|contradicted|not established|not testable", text):
-                            problems.append("the claims section shows no verdict")
-                    else:
-                        problems.append("no claims section (#the-seed-document-s-claims-re-examined)")
-                results.append(PageCheck(name, problems, len(images), taken))
-                context.close()
+                result = PageCheck(name, [], 0, [])
+                for width, viewport in VIEWPORTS.items():
+                    _check_page(browser, base, name, width, viewport, shots, result)
+                results.append(result)
             browser.close()
     finally:
         server.shutdown()
         server.server_close()
     return results
+
+
+def _check_page(browser, base: str, name: str, width: str, viewport: dict, shots: Path, result: PageCheck) -> None:
+    """One page at one viewport, in a fresh browser context: its problems and layout into ``result``."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "assert")
+            else None)
+    page.on("pageerror", lambda e: problems.append(f"uncaught exception: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+
+    def outside(route):
+        problems.append(f"request outside the site: {route.request.url}")
+        route.abort()
+
+    page.route(lambda url: not url.startswith(base), outside)
+    page.goto(base + f"{name}.html", wait_until="load")
+    images = page.evaluate(_WAIT_IMAGES)
+    problems += [f"image does not load: {i['src']}" for i in images if not i["w"]]
+    page.wait_for_load_state("networkidle")
+    icon = page.evaluate("() => document.querySelector('link[rel~=\"icon\"]')?.href ?? null")
+    if icon is None:
+        problems.append("no favicon (<link rel=\"icon\">): a browser asks for /favicon.ico and logs its 404")
+    elif page.request.get(icon).status >= 400:
+        problems.append(f"the favicon does not load: {icon}")
+    layout = page.evaluate(_LAYOUT % {"least": MIN_TEXT_PX})
+    result.layout[width] = layout
+    at = f"at {viewport['width']} × {viewport['height']}"
+    problems += [f"a table wider than its box, which does not scroll, {at}: {t!r}" for t in layout["unboxed"]]
+    problems += [f"a figure's smallest text is shown at {i['px']} px (under {MIN_TEXT_PX}) {at}: {i['src']}"
+                 for i in layout["small"]]
+    stem = name.replace("/", "_")
+    taken = [shots / f"{stem}_{width}.png"]
+    page.screenshot(path=str(taken[0]))
+    if name == "index":
+        top = layout["answer_top"]
+        if top is None:
+            problems.append("the landing page has no answer (#the-answer)")
+        elif top >= viewport["height"]:
+            problems.append(f"the answer starts at {top} px, below the first screen {at}")
+        if page.locator("#ranking-figure").count():
+            if width == "1280":
+                taken.append(shots / "index_ranking.png")
+                page.locator("#ranking-figure").screenshot(path=str(taken[-1]))
+        else:
+            problems.append("the landing page shows no ranking figure (#ranking-figure)")
+        if width == "1280":
+            taken.append(shots / "index_full.png")
+            page.screenshot(path=str(taken[-1]), full_page=True)
+    verdicts = page.locator("section#the-seed-document-s-claims-re-examined")
+    if name.startswith("round_") and width == "1280":
+        if verdicts.count():
+            verdicts.evaluate("section => section.scrollIntoView()")  # its heading at the top
+            taken.append(shots / f"{stem}_verdicts.png")
+            page.screenshot(path=str(taken[-1]))
+            if not re.search(r"holds|contradicted|not established|not testable", verdicts.inner_text()):
+                problems.append("the claims section shows no verdict")
+        else:
+            problems.append("no claims section (#the-seed-document-s-claims-re-examined)")
+        toggle = page.locator(".bd-header-article button.secondary-toggle")
+        if toggle.count() and toggle.first.is_visible():  # the right-hand contents, a drawer at this width
+            toggle.first.click()
+            page.wait_for_timeout(300)
+            if not page.evaluate("() => document.getElementById('pst-secondary-sidebar-modal')?.open ?? false"):
+                problems.append(f"the page's contents (the header's list button) do not open {at}")
+    result.problems += [p for p in problems if p not in result.problems]
+    result.images = max(result.images, len(images))
+    result.shots += taken
+    context.close()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -773,13 +931,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="check the built site in --out (links, images, then headless Chromium) instead of "
                              "building it")
-    parser.add_argument("--shots", default=str(Path(tempfile.gettempdir()) / "site-shots"),
-                        help="--check: where the screenshots go (default: site-shots in the temp folder)")
+    parser.add_argument("--shots", default=None,
+                        help="--check: where the screenshots go (default: screenshots/ in the site's folder)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     try:
         if args.check:
-            return _check(out, Path(args.shots))
+            return _check(out, Path(args.shots) if args.shots else out / "screenshots")
         built = build(args.scale, out, args.study, others=not args.no_others)
     except SiteError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -807,6 +965,11 @@ def _check(out: Path, shots: Path) -> int:
         status = "ok" if not result.problems else f"{len(result.problems)} problem(s)"
         print(f"{result.page}: {status}, {result.images} images loaded; screenshots: "
               + ", ".join(str(s) for s in result.shots))
+        for width, found in result.layout.items():
+            top = f"the answer's top at {found['answer_top']} px; " if found["answer_top"] is not None else ""
+            print(f"  at {width} px: {top}{found['tables']} tables, {found['wider']} wider than their box (each in a "
+                  f"box that scrolls: {not found['unboxed']}), {len(found['small'])} figures with text under "
+                  f"{MIN_TEXT_PX} px")
         for line in result.problems:
             print(f"  {line}")
         problems += result.problems

@@ -109,18 +109,21 @@ def reproduced(here: pd.DataFrame, there: pd.DataFrame, path: Path, title: str) 
 
 
 def all_variants(scores: pd.DataFrame, ranking: pd.DataFrame, path: Path, title: str) -> Path:
-    """Every ranked row's Average minus DeltaNet's, paired over seeds, with its 95% interval, in the ranking's order;
-    a row whose Average includes a task it has not learned within the budget drawn hollow."""
+    """Every ranked row's Average minus DeltaNet's, paired over seeds, with its 95% interval and its differences seed
+    by seed, in the ranking's order; a row whose Average includes a task it has not learned within the budget drawn
+    hollow."""
     unlearned = next((c for c in ranking.columns if str(c).startswith("not learned")), None)
     out = []
     for r in ranking.index:
         if r == BASELINE or pd.isna(ranking.loc[r, "rank"]):
             continue
         d = stats.paired(per_seed(scores, r, AVERAGE), per_seed(scores, BASELINE, AVERAGE))
-        out.append({"row": r, "diff": d.diff, "low": d.low, "high": d.high,
+        out.append({"row": r, "diff": d.diff, "low": d.low, "high": d.high, "n": d.n, "per_seed": d.per_seed,
                     "marked": bool(unlearned and str(ranking.loc[r, unlearned]))})
-    return plots.intervals(pd.DataFrame(out), path, title, "Average − delta_net's, paired over seeds (95% t interval, "
-                           "each row on its own, unadjusted)",
+    seeds = sorted({o["n"] for o in out})
+    over = f"{seeds[0]} seeds" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]} seeds" if seeds else "seeds"
+    return plots.intervals(pd.DataFrame(out), path, title, f"Average − delta_net's, paired over {over}: the mean "
+                           "difference and its 95% t interval (each row on its own, unadjusted)",
                            note="hollow: the row's Average includes a task it has not learned within the budget"
                            if unlearned else None)
 

@@ -106,7 +106,7 @@ def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, wor
     for r in rows:
         for col in columns + [AVERAGE]:
             lv = stats.level(per_seed(scores, r, col).values())
-            bars.append({"row": r, "column": col, "mean": lv.mean, "low": lv.low, "high": lv.high})
+            bars.append({"row": r, "column": col, "mean": lv.mean, "low": lv.low, "high": lv.high, "n": lv.n})
     fig = plots.rows_by_task(pd.DataFrame(bars), rows, figures_dir / f"run_variant_{name}.png",
                              f"{name} against the baselines (scale {scale})")
     said = sentences.row_against(scores, inert, name, list(BASELINES), columns, learning)
