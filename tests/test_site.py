@@ -150,7 +150,7 @@ def test_the_answer_is_read_from_the_tables():
 
     ranking = pd.DataFrame({"rank": [1, 2, 3], "Average": [0.7, 0.6, 0.5],
                             "Δ Average vs delta_net": ["+0.200 ▲ [+0.100, +0.300]", "", "-0.100 [-0.300, +0.100]"],
-                            "n seeds": [3, 3, 3], "not learned (†)": ["", "", "Memorize"]},
+                            "n seeds": [3, 3, 3], "not clearly learned (†)": ["", "", "Memorize"]},
                            index=["a", "delta_net", "b"])
     said = site_answer.answer(ranking.to_html(), None, "smoke", top=2)
     assert said[0].startswith("**The answer.** At scale `smoke`, **`a`** comes out on top of 3 ranked rows")

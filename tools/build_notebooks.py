@@ -70,9 +70,9 @@ RUN_VARIANT = [
         "Macro test accuracy (on the scored test positions), best over the scale's lr × wd sweep, averaged over "
         "the scale's settings of each task and then over seeds; `Average` is MAD's overall score (per seed the "
         "mean of the tasks measured, then over seeds). `*`: the change does not act on that task at this scale "
-        "(the number is DeltaNet's). `†`: the row has not learned the task within the budget (its learning curve "
-        "has not left its starting level: a comparison says when it starts learning); `↑`: still climbing when the "
-        "budget ends (a score taken mid-learning)."
+        "(the number is DeltaNet's). `†`: the row has not clearly learned the task within the budget (its learning curve "
+        "never clearly exceeds the input-blind level: a comparison says when it starts learning); `↑`: still "
+        "learning when the budget ends (a score taken mid-learning)."
     ),
     new_code_cell("marked(result.table, result.inert, learning=result.learning)", metadata=CHECK),
     new_code_cell("Image(filename=str(result.figure))"),

@@ -95,11 +95,13 @@ ROUND = [
                   "display(Markdown(sentences.null_control_note(study.scores, study.inert, every_row, columns, "
                   "study.tag)))", metadata=CHECK),
     new_markdown_cell(
-        "## Where a row has not learned, or is still learning\n\n"
-        "A row whose learning curve has not left its starting level within the scale's budget has not begun the "
-        "task: a comparison with it says when it starts learning, not where it ends. Such cells are named here, "
-        "with the test that finds them, and every verdict that involves one is *not testable at this scale*. Where "
-        "rows are still climbing when the budget ends, a score is taken mid-learning."),
+        "## Where a row has not clearly learned, or is still learning\n\n"
+        "A row whose learning curve never clearly exceeds the input-blind level within the scale's budget has not "
+        "clearly learned the task: a comparison with it says when it starts learning, not where it ends. Such cells "
+        "are named here, with the test that finds them, and a verdict on one is *not testable* (its word names the "
+        "row and task; on an Average, and for a claim on every task, the word names them instead). Where rows are "
+        "still learning when the budget ends, a score is taken mid-learning, and a verdict that rests on it says "
+        "so."),
     new_code_cell("learning = inert.learning(curves(study.records, every_row, schedule(study.scale)), study.settings,\n"
                   "                          blind=blind_levels(study.scale))\n"
                   "display(Markdown(sentences.learning_note(learning, every_row, columns, study.tag)))", metadata=CHECK),
@@ -108,7 +110,7 @@ ROUND = [
         "Macro test accuracy per row and task: best over the scale's lr × wd sweep, averaged over the task's "
         "settings, then over seeds. `Average` is MAD's overall score computed at this scale (per seed the mean of the tasks measured, then "
         "over seeds). Rows: the round's (rounds 1-5: the seed document's table), then its proposal. `*`: the change does not act on that "
-        "task at this scale (the number is DeltaNet's). `†`: the row has not learned the task within the budget; "
+        "task at this scale (the number is DeltaNet's). `†`: the row has not clearly learned the task within the budget; "
         "`↑`: it is still climbing when the budget ends (both: the section above)."
     ),
     new_code_cell("means = tables.means(study.scores, rows, columns)\n"
@@ -119,7 +121,7 @@ ROUND = [
     new_code_cell("tables.intervals(study.scores, rows, columns)", metadata=CHECK),
     new_markdown_cell("Each row against DeltaNet, paired over seeds: the mean per-seed difference, ▲/▼ where its 95% "
                       "interval (shown) excludes 0, and the number of seeds both rows have; `†`: one of the two rows "
-                      "has not learned the task within the budget."),
+                      "has not clearly learned the task within the budget."),
     new_code_cell("paired = tables.paired_to(study.scores, study.inert, rows, columns, learning=learning)\n"
                   "display(paired)\n"
                   "display(Markdown(sentences.screen_note(paired, study.tag)))", metadata=CHECK),
@@ -198,7 +200,7 @@ ROUND = [
                   'measures the agreement of the scale."))',
                   metadata=tagged("site-agreement")),
     new_markdown_cell("## Figures\n\nHatched cells: the change does not act there (DeltaNet's runs); cross-hatched "
-                      "cells: the row has not learned the task within the budget. The rank figure sets ranks against "
+                      "cells: the row has not clearly learned the task within the budget. The rank figure sets ranks against "
                       "ranks (the two scales' values are not expected to match) over every row in both tables."),
     new_code_cell(
         "bench = cost.read_bench(bench_file) if bench_file else None\n"

@@ -137,7 +137,7 @@ def ranking(markup: str) -> list[Ranked]:
     """The ranking table (``tables.ranking`` as the notebook shows it) read back, in its order."""
     table = html_table(markup)
     index = table.columns[0] if table.columns else ""
-    unlearned = next((c for c in table.columns if c.startswith("not learned")), None)
+    unlearned = next((c for c in table.columns if c.startswith(("not clearly learned", "not learned"))), None)
     found = []
     for r in table.records():
         rank = number(r.get("rank", ""))
@@ -172,7 +172,7 @@ def answer(ranking_markup: str, proposals_markup: str | None, scale: str, top: i
         f"**The answer.** At scale `{scale}`, **`{first.row}`** comes out on top of {len(ranked)} ranked rows: its "
         f"Average over the tasks is {first.average:.3f} against DeltaNet's {base.average:.3f}, {first.difference} "
         f"(95% interval {first.interval}, paired over {seeds_text}: {certainty[first.direction]})"
-        + (f", though that Average includes a task it has not learned within the budget ({first.not_learned})"
+        + (f", though that Average includes a task it has not clearly learned within the budget ({first.not_learned})"
            if first.not_learned else "") + "."
         + (" Next: " + " and ".join(f"`{r.row}` {r.difference} {r.interval}" for r in rest)
            + "; these intervals compare each row with DeltaNet, not the leaders with one another." if rest else "")]

@@ -3,7 +3,7 @@
     study.py       the seed tables (params/seed_tables/); train or reuse a round's rows; per-seed scores (``Study``);
                    learning curves
     inert.py       where a change does not act (runs that are DeltaNet's bit for bit, or two rows' runs each other's),
-                   null controls; where a row has not learned a setting within the budget, or is still climbing
+                   null controls; where a row has not clearly learned a setting within the budget, or is still climbing
     stats.py       paired differences per seed with p-values and sign counts, Holm's adjustment, one row's interval in
                    [0, 1], the seed tables' noise, Spearman's ρ with its bootstrap interval, signal ratio
     claims.py      judging a claim: verdict words, evidence from the study or from a seed table, a round's family

@@ -8,10 +8,17 @@ Verdict words (and only these):
     not established with n seeds   no clear difference (or fewer than ``stats.MIN_SEEDS`` seeds)
     not testable at this scale     the claim cannot be put to these data: the change does not act on the cells it
                                    is about (a row is DeltaNet's runs there, or, for a comparison of two rows, the
-                                   two are each other's runs bit for bit); a row it compares has not learned the
+                                   two are each other's runs bit for bit); a row it compares has not clearly learned the
                                    setting within the budget (``inert.learning``); the scale does not measure the
                                    setting it names; or it states a MAD-scale number that its round file does not
                                    translate
+
+The first three may be qualified (``qualified``): ", judged on k of n tasks (…)" where a task "all" claim leaves
+tasks out as not testable (named, with why); " at this budget (X still learning T)" naming the rows not finished on
+the cells that decide it; and, after a decisive word, ": a speed difference, not a capacity one" when every cell
+deciding it has such a row, or ": in part a speed difference" when cells the rows have finished carry part of it
+(on an Average: the difference over only the tasks both rows have finished is clear the same way; that difference
+picks the word and is not a test of the family). Parts left out never add the speed qualifier.
 
 How each kind is judged (``docs/claims.md`` has the round-file format):
 
@@ -32,8 +39,9 @@ itself: it is *contradicted*, and the evidence shows the difference the seed tab
 DeltaNet beside the tables' own noise.
 
 **Multiplicity.** Each verdict carries one p-value (``Verdict.p``): the paired t test behind its interval (p < 0.05
-exactly when the interval decides), for a claim that several comparisons decide the largest of their p when all
-must go its way and a Bonferroni bound when one suffices. ``adjust`` applies Holm's step-down adjustment
+exactly when the interval decides), for a claim that several comparisons decide ("best", task "all", a
+combination against its controls) the largest of their p when all must go its way and a Bonferroni bound over the
+parts tested when one suffices (``_combined_p``). ``adjust`` applies Holm's step-down adjustment
 (``stats.holm``) over a family — a round's claims and its proposal's success criteria — and gives the verdict that
 survives it (``verdict adjusted``); a verdict that is not a test (not testable, false by construction) is left out of
 the family's count and keeps its word.
@@ -71,10 +79,13 @@ def not_established(n: int) -> str:
     return f"not established with {n} seeds"
 
 
-SPEED = "a speed difference, not a capacity one"  # closes a decisive verdict on a cell a row is still learning
+SPEED = "a speed difference, not a capacity one"  # closes a decisive verdict that rests only on cells still learned
+PART_SPEED = "in part a speed difference"  # ... one that cells both rows have finished carry in part
+UNLEARNED_VERB = "not clearly learned"  # the rule's words: the curve never *clearly* exceeds the input-blind level
 _BASE = r"holds|contradicted|not established with \d+ seeds"
-VERDICT = re.compile(rf"(?:{_BASE})(?: at this budget \([^()]+\)(?:: {SPEED})?)?|not testable at this scale"
-                     r"|not testable: [^()]+ ha(?:s|ve) not learned [^()]+")
+_SCOPE = r", judged (?:on \d+ of \d+ tasks|against \d+ of \d+ rows) \([^()]+\)"
+VERDICT = re.compile(rf"(?:{_BASE})(?:{_SCOPE})?(?: at this budget \([^()]+\)(?:: (?:{SPEED}|{PART_SPEED}))?)?"
+                     rf"|not testable at this scale|not testable: [^()]+ ha(?:s|ve) {UNLEARNED_VERB} [^()]+")
 SEED_TABLE_SEEDS = 4  # the seed documents' tables are said to average four seeds
 
 
@@ -83,30 +94,52 @@ def is_verdict(word: str) -> bool:
 
 
 def base(word: str) -> str:
-    """The verdict word without what it says about the budget: "holds at this budget (…): …" → "holds", "not
-    testable: X has not learned T" → "not testable at this scale"."""
+    """The verdict word without what it says about its scope and the budget: "holds, judged on 2 of 6 tasks (…) at
+    this budget (…): …" → "holds"; "not testable: X has not clearly learned T" → "not testable at this scale"."""
     if word.startswith("not testable"):
         return NOT_TESTABLE
     m = re.match(_BASE, word)
     return m.group(0) if m else word
 
 
-_UNLEARNED = re.compile(r"not testable: (.+) ha(?:s|ve) not learned (.+)")
+_UNLEARNED = re.compile(rf"not testable: (.+) ha(?:s|ve) {UNLEARNED_VERB} (.+)")
+
+
+def has_not_learned(rows: str) -> str:
+    """"X has not clearly learned", "X and Y have not clearly learned" (``rows``: already joined)."""
+    return f"{rows} {'have' if ' and ' in rows else 'has'} {UNLEARNED_VERB}"
 
 
 def unlearned_word(row: str, where: str) -> str:
-    """The word of a verdict on a cell ``row`` has not learned (``inert.learning``): not a test."""
-    return f"not testable: {row} {'have' if ' and ' in row else 'has'} not learned {where}"
+    """The word of a verdict on a cell ``row`` has not clearly learned (``inert.learning``): not a test."""
+    return f"not testable: {has_not_learned(row)} {where}"
 
 
-def at_budget(word: str, notes) -> str:
-    """``word`` with the rows it compares that are not finished (``notes``: (row, state, where) triples, state
-    ``inert.STILL_LEARNING`` or ``inert.NOT_LEARNED``), grouped: "holds at this budget (a, b still learning
-    Selective Copy): a speed difference, not a capacity one". No notes, or a word that is not a test: unchanged."""
-    if not notes or base(word) == NOT_TESTABLE:
+@dataclass(frozen=True)
+class Budget:
+    """What a verdict word says beside its base word (``qualified``). ``scope``: for a claim over several tasks (or
+    rows) some of which were left out, what it was judged on and why the others were left out ("judged on 2 of 6
+    tasks (Compress and Memorize; X has not clearly learned the others)"); ``notes``: (row, state, where) of the rows
+    it compares that have not finished the cells it was judged on (state ``inert.STILL_LEARNING`` or, on an
+    Average, ``inert.NOT_LEARNED``); ``speed``: ``SPEED`` when every cell deciding it has such a row, ``PART_SPEED``
+    when cells the rows have finished carry part of it, "" when none has (said only after a decisive word)."""
+
+    scope: str = ""
+    notes: tuple = ()
+    speed: str = ""
+
+
+def qualified(word: str, budget: Budget | None) -> str:
+    """``word`` with its scope and the rows it compares that are not finished (``budget``), grouped: "holds at this
+    budget (a, b still learning Selective Copy): a speed difference, not a capacity one". A word that is not a test:
+    unchanged."""
+    if budget is None or base(word) == NOT_TESTABLE:
         return word
+    text = f"{word}, {budget.scope}" if budget.scope else word
+    if not budget.notes:
+        return text
     cells: dict[tuple[str, str], list[str]] = {}  # (row, state) → where
-    for row, state, where in notes:
+    for row, state, where in budget.notes:
         if where not in cells.setdefault((row, state), []):
             cells[(row, state)].append(where)
     groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (state, wheres) → rows
@@ -116,14 +149,21 @@ def at_budget(word: str, notes) -> str:
     def rows(who: list[str]) -> str:
         return join_words(who) if len(who) <= 3 else f"{who[0]} and {len(who) - 1} other rows"
 
-    def verb(state: str, who: list[str]) -> str:
-        if state == inert_cells.STILL_LEARNING:
-            return "still learning"
-        return "has not learned" if len(who) == 1 else "have not learned"
+    def said(state: str, who: list[str]) -> str:
+        return f"{rows(who)} still learning" if state == inert_cells.STILL_LEARNING else has_not_learned(rows(who))
 
-    said = "; ".join(f"{rows(who)} {verb(state, who)} {join_words(wheres)}" for (state, wheres), who in groups.items())
-    text = f"{word} at this budget ({said})"
-    return f"{text}: {SPEED}" if word in DECISIVE else text
+    text += " at this budget (" + "; ".join(f"{said(state, who)} {join_words(wheres)}"
+                                             for (state, wheres), who in groups.items()) + ")"
+    return f"{text}: {budget.speed}" if budget.speed and word in DECISIVE else text
+
+
+def combined_speed(kinds) -> str:
+    """One speed qualifier from those of the parts that decide a verdict: ``SPEED`` if every part's is, "" if none
+    has one, else ``PART_SPEED``."""
+    kinds = list(kinds)
+    if not any(kinds):
+        return ""
+    return SPEED if all(k == SPEED for k in kinds) else PART_SPEED
 
 
 def seeds_of(status: str) -> int | None:
@@ -200,11 +240,11 @@ class SeedEvidence:
                 f"{join_words(self.settings[column])}), so there is nothing to judge")
 
     def not_learned(self, v: str, column: str, setting: str) -> str | None:
-        """Why ``v`` has not learned this cell within the budget (``inert.learning``), or None."""
+        """Why ``v`` has not clearly learned this cell within the budget (``inert.learning``), or None."""
         return None if self.learning is None else inert_cells.not_learned(self.learning, v, column, setting)
 
     def unlearned_columns(self, v: str) -> list[str]:
-        """The task columns ``v`` has not learned within the budget."""
+        """The task columns ``v`` has not clearly learned within the budget."""
         return [c for c in self.columns if self.not_learned(v, c, ALL_SETTINGS)]
 
     def last_gain(self, v: str, column: str, setting: str) -> float | None:
@@ -217,7 +257,7 @@ class SeedEvidence:
 
     def unfinished(self, v: str, column: str, setting: str) -> list[tuple[str, str, str]]:
         """(row, state, where) for the cells of this one (the Average: every task measured) that ``v`` has not
-        finished (``inert.learning``: still learning, or, on the Average, not learned)."""
+        finished (``inert.learning``: still learning, or, on the Average, not clearly learned)."""
         if self.learning is None:
             return []
         cells = [(c, ALL_SETTINGS) for c in self.columns] if column == AVERAGE else [(column, setting)]
@@ -227,6 +267,23 @@ class SeedEvidence:
             if state in (inert_cells.STILL_LEARNING, inert_cells.NOT_LEARNED):
                 out.append((v, state, _cell(c, s)))
         return out
+
+    def finished_tasks(self, a: str, b: str) -> list[str]:
+        """The task columns both rows have finished (``inert.learning``)."""
+        return [c for c in self.columns
+                if not (self.unfinished(a, c, ALL_SETTINGS) or self.unfinished(b, c, ALL_SETTINGS))]
+
+    def average_over(self, v: str, tasks: list[str]) -> dict[int, float]:
+        """``v``'s per-seed mean over ``tasks`` (the Average's way: per seed over the tasks, seeds that have all)."""
+        per = [self.values(v, c, ALL_SETTINGS) for c in tasks]
+        seeds = set.intersection(*(set(x) for x in per)) if per else set()
+        return {s: sum(x[s] for x in per) / len(per) for s in sorted(seeds)}
+
+    def finished_difference(self, a: str, b: str) -> tuple[list[str], stats.Difference]:
+        """The paired difference a − b of the Average taken over only the tasks both rows have finished (the part of
+        an Average's difference that is not one of learning speed), with those tasks."""
+        tasks = self.finished_tasks(a, b)
+        return tasks, stats.paired(self.average_over(a, tasks), self.average_over(b, tasks))
 
     def seeds(self, d: stats.Difference | stats.Level) -> int:
         return d.n
@@ -334,6 +391,9 @@ class TableEvidence:
     def unfinished(self, v: str, column: str, setting: str) -> list[tuple[str, str, str]]:
         return []  # a table has no learning curves
 
+    def finished_tasks(self, a: str, b: str) -> list[str]:
+        return self.columns  # a table has no learning curves: every task counts as finished
+
     def learning_state(self, v: str, column: str, setting: str) -> str | None:
         return None
 
@@ -375,7 +435,7 @@ class Verdict:
     agree: str = ""  # for a decisive verdict: how many seeds go its way ("4 of 4 seeds")
     n: int = 0  # the seeds behind it (what "not established with n seeds" says)
     tests: tuple = ()  # its parts' tests, (verdict word, p) each: what it adds to its family (``adjust``)
-    notes: tuple = ()  # (row, state, where): the rows it compares that are not finished (``at_budget``)
+    notes: Budget = Budget()  # its scope and the rows it compares that are not finished (``qualified``)
 
 
 @dataclass(frozen=True)
@@ -389,6 +449,8 @@ class Part:
     n: int = 0
     tests: tuple = ()  # (word, p) of each comparison behind it; by default its own (``Part.family``)
     notes: tuple = ()  # (row, state, where): rows it compares that are not finished
+    speed: str = ""  # SPEED / PART_SPEED / "": how much of a decisive part is one of learning speed (``_speed``)
+    left: str = ""  # a part not testable: why, with "{}" for where ("the change of X does not act on {}")
 
     def family(self) -> tuple:
         """The tests this part puts in its family: its comparisons, or itself (nothing when it is not a test)."""
@@ -406,6 +468,7 @@ def _cell(column: str, setting: str) -> str:
     return column if setting == ALL_SETTINGS else f"{column} at setting {setting}"
 
 
+_UNMEASURED = "this scale does not measure {} at the setting named"
 _PAIR = {"beats": {"above": HOLDS, "below": CONTRADICTED}, "lags": {"below": HOLDS, "above": CONTRADICTED}}
 _SYMBOL = {"at_least": "≥", "above": ">", "below": "<"}
 
@@ -430,6 +493,32 @@ def _learning_note(ev, a: str, b: str, column: str, setting: str) -> str:
     return ""
 
 
+def _p(x: float) -> str:
+    return "< 0.0001" if x < 1e-4 else f"{x:.2g}" if x < 0.01 else f"{x:.3f}"
+
+
+def _speed(ev, a: str, b: str, column: str, setting: str, same_way) -> tuple[str, str]:
+    """How much of a decisive difference of ``a`` and ``b`` on the cell is one of learning speed (``SPEED``,
+    ``PART_SPEED`` or ""), and what the evidence says of it. Neither row unfinished there: "". A task cell one of them
+    has not finished: ``SPEED``. On the Average: the difference over only the tasks both rows have finished
+    (``finished_difference``: a description that picks the word, not a test of the family) decides; clear the same
+    way (``same_way``) → the finished tasks carry part of it, ``PART_SPEED``; otherwise, or no such task,
+    ``SPEED``."""
+    if not (ev.unfinished(a, column, setting) or ev.unfinished(b, column, setting)):
+        return "", ""
+    if column != AVERAGE:
+        return SPEED, ""
+    tasks, d = ev.finished_difference(a, b)
+    if not tasks:
+        return SPEED, f"; {a} and {b} have finished no task in common, so all of the difference may be one of speed"
+    said = f"; on only the {len(tasks)} tasks both have finished ({join_words(tasks)}), {a} − {b} is {signed(d.diff)}"
+    if d.n >= 2:
+        said += f" ({ev.describe(d)}; p = {_p(d.p())}, a description that picks the word, not a test of the family)"
+    if d.n >= 2 and same_way(d):
+        return PART_SPEED, said + ": the finished tasks carry part of the difference"
+    return SPEED, said + ": no clear difference that way, so it rests on the tasks still being learned"
+
+
 def _pairwise(c: Claim, ev, column: str, setting: str) -> Part:
     a, b = c.variant, c.other
     where = _where(column, setting)
@@ -443,27 +532,29 @@ def _pairwise(c: Claim, ev, column: str, setting: str) -> Part:
     for v in (a, b):
         why = ev.not_acting(v, column, setting)
         if why:
-            return Part(NOT_TESTABLE, f"{where}: the change of {v} does not act here ({why})")
+            return Part(NOT_TESTABLE, f"{where}: the change of {v} does not act here ({why})",
+                        left=f"the change of {v} does not act on {{}}")
     same = ev.same_runs(a, b, column, setting)
     if same and (column != AVERAGE or same == ev.columns):
         return Part(NOT_TESTABLE, (f"{where}: {a}'s runs are {b}'s bit for bit here (the same test loss at every "
                                    f"epoch of every run both have), so what tells the two rows apart does not act "
-                                   f"here"))
+                                   f"here"), left=f"{a}'s runs are {b}'s bit for bit on {{}}")
     missing = ev.unmeasured_setting(column, setting)
     if missing:
-        return Part(NOT_TESTABLE, f"{where}: {missing}")
+        return Part(NOT_TESTABLE, f"{where}: {missing}", left=_UNMEASURED)
     if not (ev.measured(a, column, setting) and ev.measured(b, column, setting)):
         return Part(not_established(0), f"{where}: not measured")
     for v in (a, b):
         why = ev.not_learned(v, column, setting)
         if why and column != AVERAGE:
             return Part(unlearned_word(v, _cell(column, setting)),
-                        (f"{where}: {v} has not learned {where} within the budget ({why}), so a comparison with it "
-                         f"measures when it starts learning, not where it ends"))
+                        (f"{where}: {has_not_learned(v)} {where} within the budget ({why}), so a comparison with it "
+                         f"measures when it starts learning, not where it ends"), left=f"{has_not_learned(v)} {{}}")
     unlearned = {v: ev.unlearned_columns(v) for v in (a, b)} if column == AVERAGE else {}
     if unlearned and any(set(cols) == set(ev.columns) for cols in unlearned.values()):
         v = next(v for v, cols in unlearned.items() if set(cols) == set(ev.columns))
-        return Part(NOT_TESTABLE, f"{where}: {v} has learned no task within the budget")
+        return Part(NOT_TESTABLE, f"{where}: {v} has clearly learned no task within the budget",
+                    left=f"{v} has clearly learned no task, so not {{}}")
     d = ev.difference(a, b, column, setting)
     nums = ev.pair_text(a, b, column, setting, d)
     if same:  # the Average, over tasks of which some cannot tell the two rows apart
@@ -474,8 +565,8 @@ def _pairwise(c: Claim, ev, column: str, setting: str) -> Part:
         if cols:
             groups.setdefault(tuple(cols), []).append(v)
     for cols, who in groups.items():
-        nums += (f"; {join_words(who)} {'has' if len(who) == 1 else 'have'} not learned {join_words(cols)} within the "
-                 f"budget, so on {'that task' if len(cols) == 1 else 'those tasks'} the difference says when "
+        nums += (f"; {has_not_learned(join_words(who))} {join_words(cols)} within the budget, so on "
+                 f"{'that task' if len(cols) == 1 else 'those tasks'} the difference says when "
                  f"{'it starts' if len(who) == 1 else 'they start'} learning")
     note = _learning_note(ev, a, b, column, setting)
     notes = tuple(ev.unfinished(a, column, setting) + ev.unfinished(b, column, setting))
@@ -485,16 +576,20 @@ def _pairwise(c: Claim, ev, column: str, setting: str) -> Part:
         side = d.beyond(c.margin)
         status = {"within": HOLDS, "worse": CONTRADICTED}.get(side, not_established(ev.seeds(d)))
         agree = _of(d.agree("above" if side == "within" else "below", -c.margin), d.n) if status in DECISIVE else ""
-        return Part(status, f"{where}: {nums}, {ev.describe(d)}; no worse means a drop under {fmt(c.margin)}{note}",
-                    d.p(-c.margin), agree, ev.seeds(d), notes=notes)
+        speed, said = _speed(ev, a, b, column, setting, lambda f: f.beyond(c.margin) == side) \
+            if status in DECISIVE else ("", "")
+        return Part(status, (f"{where}: {nums}, {ev.describe(d)}; no worse means a drop under {fmt(c.margin)}{note}"
+                             f"{said}"), d.p(-c.margin), agree, ev.seeds(d), notes=notes, speed=speed)
     status = _PAIR[c.kind].get(d.direction)
     upper, lower = (b, a) if c.kind == "beats" else (a, b)  # the claim needs `lower` clearly above `upper`...
     if status is None and _paired_mean(ev, upper, lower, column, setting) >= CEILING:  # ...where there is no room
         return Part(NOT_TESTABLE, (f"{where}: {nums}, {ev.describe(d)}; {upper} is at the ceiling here (≥ "
-                                   f"{CEILING:g}), so {lower} could not come out clearly above it"))
+                                   f"{CEILING:g}), so {lower} could not come out clearly above it"),
+                    left=f"{upper} is at the ceiling on {{}}")
     agree = _of(d.agree(d.direction), d.n) if status else ""
-    return Part(status or not_established(ev.seeds(d)), f"{where}: {nums}, {ev.describe(d)}{note}", d.p(0.0), agree,
-                ev.seeds(d), notes=notes)
+    speed, said = _speed(ev, a, b, column, setting, lambda f: f.direction == d.direction) if status else ("", "")
+    return Part(status or not_established(ev.seeds(d)), f"{where}: {nums}, {ev.describe(d)}{note}{said}", d.p(0.0),
+                agree, ev.seeds(d), notes=notes, speed=speed)
 
 
 def _reported(ev, row: str, column: str) -> str:
@@ -538,29 +633,31 @@ def _threshold(c: Claim, ev, column: str, setting: str) -> Part:
     where = _where(column, setting)
     why = ev.not_acting(c.variant, column, setting)
     if why:
-        return Part(NOT_TESTABLE, f"{where}: the change of {c.variant} does not act here ({why})")
+        return Part(NOT_TESTABLE, f"{where}: the change of {c.variant} does not act here ({why})",
+                    left=f"the change of {c.variant} does not act on {{}}")
     missing = ev.unmeasured_setting(column, setting)
     if missing:
-        return Part(NOT_TESTABLE, f"{where}: {missing}")
+        return Part(NOT_TESTABLE, f"{where}: {missing}", left=_UNMEASURED)
     if not ev.measured(c.variant, column, setting):
         return Part(not_established(0), f"{where}: {c.variant} not measured")
     why = ev.not_learned(c.variant, column, setting)
     if why and column != AVERAGE:
         return Part(unlearned_word(c.variant, _cell(column, setting)),
-                    (f"{where}: {c.variant} has not learned {where} within the budget ({why}), so its score says "
-                     f"when it starts learning, not where it ends"))
+                    (f"{where}: {has_not_learned(c.variant)} {where} within the budget ({why}), so its score says "
+                     f"when it starts learning, not where it ends"), left=f"{has_not_learned(c.variant)} {{}}")
     lv = ev.level(c.variant, column, setting)
     status = _threshold_status(c.kind, lv, c.threshold, ev.seeds(lv))
+    notes = tuple(ev.unfinished(c.variant, column, setting))  # a level, not a difference: all of it at this budget
     return Part(status, (f"{where}: {c.variant} {fmt(lv.mean)} ({ev.describe_level(lv)}); the claim asks "
                          f"{_SYMBOL[c.kind]} {c.threshold:g}"), lv.p(c.threshold),
-                _level_agree(c.kind, status, lv, c.threshold), ev.seeds(lv),
-                notes=tuple(ev.unfinished(c.variant, column, setting)))
+                _level_agree(c.kind, status, lv, c.threshold), ev.seeds(lv), notes=notes,
+                speed=SPEED if notes else "")
 
 
 def candidates(ev, rows: list[str], column: str, setting: str) -> tuple[list[str], list[str], list[str]]:
     """(rows measured whose change acts on the cell, that have learned it and are not null controls; rows left out
-    because their change does not act there or they are null controls; rows left out because they have not learned
-    the cell within the budget)."""
+    because their change does not act there or they are null controls; rows left out because they have not clearly
+    learned the cell within the budget)."""
     kept, out, unlearned = [], [], []
     for r in rows:
         if not ev.measured(r, column, setting):
@@ -577,7 +674,7 @@ def candidates(ev, rows: list[str], column: str, setting: str) -> tuple[list[str
 def _left_out(out: list[str], unlearned: list[str]) -> str:
     text = f"; left out, their change does not act here: {', '.join(out)}" if out else ""
     if unlearned:
-        text += f"; left out, not learned within the budget: {', '.join(unlearned)}"
+        text += f"; left out, not clearly learned within the budget: {', '.join(unlearned)}"
     return text
 
 
@@ -586,15 +683,16 @@ def _best(c: Claim, ev, column: str, setting: str, rows: list[str]) -> Part:
     me = c.variant
     why = ev.not_acting(me, column, setting)
     if why:
-        return Part(NOT_TESTABLE, f"{where}: the change of {me} does not act here ({why})")
+        return Part(NOT_TESTABLE, f"{where}: the change of {me} does not act here ({why})",
+                    left=f"the change of {me} does not act on {{}}")
     missing = ev.unmeasured_setting(column, setting)
     if missing:
-        return Part(NOT_TESTABLE, f"{where}: {missing}")
+        return Part(NOT_TESTABLE, f"{where}: {missing}", left=_UNMEASURED)
     why = ev.not_learned(me, column, setting) if column != AVERAGE else None
     if why and ev.measured(me, column, setting):
         return Part(unlearned_word(me, _cell(column, setting)),
-                    (f"{where}: {me} has not learned {where} within the budget ({why}), so where it ranks says when "
-                     f"it starts learning, not where it ends"))
+                    (f"{where}: {has_not_learned(me)} {where} within the budget ({why}), so where it ranks says when "
+                     f"it starts learning, not where it ends"), left=f"{has_not_learned(me)} {{}}")
     present, left_out, unlearned = candidates(ev, rows, column, setting)
     if me not in present:
         return Part(not_established(0), f"{where}: {me} not measured")
@@ -616,16 +714,21 @@ def _best(c: Claim, ev, column: str, setting: str, rows: list[str]) -> Part:
         first = min(ahead, key=lambda r: ps[r])
         p = min(1.0, len(diffs) * ps[first])  # one row ahead suffices: Bonferroni over the rows compared
         notes = tuple(ev.unfinished(me, column, setting) + ev.unfinished(first, column, setting))
+        speed, said = _speed(ev, me, first, column, setting, lambda f: f.direction == "below")
         return Part(CONTRADICTED, (f"{head}; clearly ahead of it: "
-                                   f"{', '.join(f'{r} ({signed(-diffs[r].diff)})' for r in ahead)}"), p,
-                    _of(diffs[first].agree("below"), diffs[first].n), ev.seeds(diffs[first]), tests, notes)
+                                   f"{', '.join(f'{r} ({signed(-diffs[r].diff)})' for r in ahead)}{said}"), p,
+                    _of(diffs[first].agree("below"), diffs[first].n), ev.seeds(diffs[first]), tests, notes, speed)
     p = _largest(ps.values())  # every row must be behind: the largest p (intersection-union)
     notes = tuple(x for r in ([me] if column == AVERAGE else [me, *diffs]) for x in ev.unfinished(r, column, setting))
     if all(d.direction == "above" for d in diffs.values()):
         weakest = max(diffs, key=lambda r: ps[r])
+        # every comparison decides: all of it speed only if every one is (on the Average: the tasks `me` has not
+        # finished, the ones its word names, against each row's)
+        speeds = [_speed(ev, me, r, column, setting, lambda f: f.direction == "above")[0] for r in diffs]
+        speed = combined_speed(speeds) if notes else ""
         return Part(HOLDS, f"{head}, clearly ahead of every other row", p,
                     _of(min(d.agree("above") for d in diffs.values()), diffs[weakest].n), ev.seeds(diffs[weakest]),
-                    tests, notes)
+                    tests, notes, speed)
     unsure = [r for r, d in diffs.items() if d.direction != "above"]
     n = min(ev.seeds(diffs[r]) for r in unsure)
     return Part(not_established(n), f"{head}; not clearly ahead of {len(unsure)} row(s): {', '.join(unsure[:4])}" + (
@@ -647,7 +750,7 @@ def _saturated(c: Claim, ev, column: str, setting: str, rows: list[str]) -> Part
     where = _where(column, setting)
     missing = ev.unmeasured_setting(column, setting)
     if missing:
-        return Part(NOT_TESTABLE, f"{where}: {missing}")
+        return Part(NOT_TESTABLE, f"{where}: {missing}", left=_UNMEASURED)
     present, left_out, unlearned = candidates(ev, rows, column, setting)
     if not present:
         return Part(not_established(0), f"{where}: not measured")
@@ -664,12 +767,14 @@ def _saturated(c: Claim, ev, column: str, setting: str, rows: list[str]) -> Part
     ps = [lv.p(c.threshold) for lv in levels.values()]
     n = min(ev.seeds(lv) for lv in levels.values())
     notes = tuple(x for r in present for x in ev.unfinished(r, column, setting)) if column != AVERAGE else ()
+    # a row at a level, not a difference: the rows still learning are at this budget, the others are not
+    speed = combined_speed(SPEED if ev.unfinished(r, column, setting) else "" for r in present) if notes else ""
     if len(held) >= needed:
         return Part(HOLDS, text, _partial_conjunction(ps, needed), f"{len(held)} of {len(present)} rows", n,
-                    notes=notes)
+                    notes=notes, speed=speed)
     if len(below) > len(present) - needed:
         return Part(CONTRADICTED, text, _partial_conjunction(ps, len(present) - needed + 1),
-                    f"{len(below)} of {len(present)} rows below", n, notes=notes)
+                    f"{len(below)} of {len(present)} rows below", n, notes=notes, speed=speed)
     unsure = [r for r, s in status.items() if s not in (HOLDS, CONTRADICTED)]
     return Part(not_established(min(ev.seeds(levels[r]) for r in unsure)), text, _partial_conjunction(ps, needed),
                 notes=notes)
@@ -709,8 +814,9 @@ def combine(parts: list[tuple[str, str]]) -> str:
 
 
 def _combined_p(parts: list[Part], status: str) -> tuple[float, str, int]:
-    """A task-"all" claim's p, sign count and seeds: all must hold → the largest p; one contradicted task suffices →
-    Bonferroni over the tasks tested."""
+    """The p, sign count and seeds of a claim of several parts (task "all": one per task; a combination: one per row
+    it is judged against): all must hold → the largest p; one contradicted part suffices → Bonferroni over the parts
+    tested (their number times the smallest contradicting p)."""
     tested = [p for p in parts if base(p.status) != NOT_TESTABLE]
     if status == CONTRADICTED:
         against = [p for p in tested if p.status == CONTRADICTED]
@@ -742,8 +848,8 @@ def judge(claim: Claim, ev, rows: list[str], columns: list[str]) -> Verdict:
         for one in against:
             parts.append(_one(one, ev, col, rows) if col in columns + [AVERAGE] else
                          Part(NOT_TESTABLE, f"{col}: this notebook does not measure {col}, so there is nothing to "
-                                            f"judge"))
-            labels.append(col)
+                                            f"judge", left="this notebook does not measure {}"))
+            labels.append((col, one.other))
     evidence = "; ".join(p.text for p in parts)
     if len(against) > 1:  # the factorial control of a combination
         evidence = (f"The combination {target.variant} of {join_words(target.components)} is judged against "
@@ -761,33 +867,57 @@ def judge(claim: Claim, ev, rows: list[str], columns: list[str]) -> Verdict:
     if AVERAGE in targets and len(columns) < len(COLUMNS):  # a notebook run on some of the tasks
         evidence = (f"The Average here is over the {len(columns)} tasks measured ({join_words(columns)}), not MAD's "
                     f"{len(COLUMNS)}; {evidence}")
-    left_out = list(dict.fromkeys(col for col, part in zip(labels, parts) if base(part.status) == NOT_TESTABLE))
+    left_out = list(dict.fromkeys(col for (col, _), part in zip(labels, parts) if base(part.status) == NOT_TESTABLE))
     if len(targets) > 1 and left_out and status != NOT_TESTABLE:
         evidence = (f"Judged on the {len(targets) - len(left_out)} of {len(targets)} tasks where it can be tested "
                     f"(not testable at this scale, so left out: {join_words(left_out)}); {evidence}")
-    word, notes = _word(status, parts)
+    word, budget = _word(status, parts, [col if len(targets) > 1 else other for col, other in labels],
+                         "tasks" if len(targets) > 1 else "rows", _cell(target.task, target.setting or ALL_SETTINGS))
     tests = () if status == NOT_TESTABLE else tuple(t for part in parts for t in part.family())
-    return Verdict(claim, word, evidence, judged_as, p, agree if status in DECISIVE else "", n, tests, notes)
+    return Verdict(claim, word, evidence, judged_as, p, agree if status in DECISIVE else "", n, tests, budget)
 
 
-def _word(status: str, parts: list[Part]) -> tuple[str, tuple]:
-    """The verdict's word from its combined ``status``: a claim on one cell a row has not learned keeps that part's
-    word ("not testable: X has not learned T"); otherwise the word says which rows it compares are not finished on
-    the parts that decide it (``at_budget``)."""
+def scope(labels: list[str], parts: list[Part], what: str, cell: str = "") -> str:
+    """What a claim over several tasks (``what`` = "tasks"; a combination on one ``cell``: the "rows" it is judged
+    against; ``labels``: each part's task or row) was judged on when some parts were left out as not testable, and
+    why: "judged on 2 of 6 tasks (Compress and Memorize; X has not clearly learned the others)"; "" when none was
+    left out (or none tested)."""
+    tested = list(dict.fromkeys(lab for lab, p in zip(labels, parts) if base(p.status) != NOT_TESTABLE))
+    why: dict[str, list[str]] = {}  # the reason (with "{}" for where) → the labels it leaves out
+    for lab, p in zip(labels, parts):
+        if base(p.status) == NOT_TESTABLE and lab not in tested and lab not in {x for v in why.values() for x in v}:
+            why.setdefault(p.left or "{} not testable at this scale", []).append(lab)
+    if not why or not tested:
+        return ""
+    total = len(tested) + sum(len(v) for v in why.values())
+    if what == "rows":
+        reasons = [r.replace("{}", cell) for r in why]
+    elif len(why) == 1 and total - len(tested) > 1:
+        reasons = [next(iter(why)).replace("{}", "the others")]
+    else:
+        reasons = [r.replace("{}", join_words(labs)) for r, labs in why.items()]
+    on = "against" if what == "rows" else "on"
+    return f"judged {on} {len(tested)} of {total} {what} ({join_words(tested)}; {'; '.join(reasons)})"
+
+
+def _word(status: str, parts: list[Part], labels: list[str], what: str, cell: str) -> tuple[str, Budget]:
+    """The verdict's word from its combined ``status``: a claim on one cell a row has not clearly learned keeps that
+    part's word ("not testable: X has not clearly learned T"); otherwise the word says what the claim was judged on
+    when parts were left out (``scope``), which rows it compares are not finished on the parts that decide it, and
+    how much of a decisive verdict is a difference in learning speed: only parts that were tested say so, never the
+    parts left out (``qualified``)."""
     if status == NOT_TESTABLE:
         found = [_UNLEARNED.fullmatch(p.status) for p in parts]
         if not all(found):  # some part is not testable for another reason: the scale's word
-            return status, ()
+            return status, Budget()
         rows = list(dict.fromkeys(m.group(1) for m in found))
         wheres = list(dict.fromkeys(m.group(2) for m in found))
-        return unlearned_word(join_words(rows), join_words(wheres)), ()
+        return unlearned_word(join_words(rows), join_words(wheres)), Budget()
     deciding = [p for p in parts if p.status == status] if status == CONTRADICTED else \
         [p for p in parts if base(p.status) != NOT_TESTABLE]
-    notes = tuple(dict.fromkeys(x for p in deciding for x in p.notes))
-    if status != CONTRADICTED:  # parts left out because a row has not learned them: the claim is judged without them
-        found = [m for m in (_UNLEARNED.fullmatch(p.status) for p in parts) if m]
-        notes += tuple((m.group(1), inert_cells.NOT_LEARNED, m.group(2)) for m in found)
-    return at_budget(status, notes), notes
+    budget = Budget(scope(labels, parts, what, cell), tuple(dict.fromkeys(x for p in deciding for x in p.notes)),
+                    combined_speed(p.speed for p in deciding))
+    return qualified(status, budget), budget
 
 
 def by_construction(v: Verdict) -> bool:
@@ -797,14 +927,15 @@ def by_construction(v: Verdict) -> bool:
 
 # --- multiplicity ------------------------------------------------------------------------------------------
 
-def adjusted_status(status: str, p_adjusted: float, n: int, alpha: float = 1 - stats.LEVEL, notes=()) -> str:
+def adjusted_status(status: str, p_adjusted: float, n: int, alpha: float = 1 - stats.LEVEL,
+                    notes: Budget | None = None) -> str:
     """The verdict that survives the family's adjustment: a decisive verdict whose adjusted p is not under ``alpha``
-    becomes "not established with n seeds" (saying the same of the budget, ``notes``); a verdict that is not a test
-    (NaN) keeps its word."""
+    becomes "not established with n seeds" (saying the same of its scope and the budget, ``notes``: the verdict's
+    ``Budget``); a verdict that is not a test (NaN) keeps its word."""
     word = base(status)
     if word not in DECISIVE or math.isnan(p_adjusted) or p_adjusted < alpha:
         return status
-    return at_budget(not_established(n), notes)
+    return qualified(not_established(n), notes)
 
 
 def claim_p(status: str, tests, adjusted) -> float:
@@ -933,14 +1064,14 @@ def why_not_testable(c: Claim, ev, word: str, column: str, setting: str) -> str:
     """What keeps a claim from being put to these data, in a few words (a verdict word that is not a test)."""
     m = _UNLEARNED.fullmatch(word)
     if m:
-        return f"{m.group(1)} {'have' if ' and ' in m.group(1) else 'has'} not learned {m.group(2)} within the budget"
+        return f"{has_not_learned(m.group(1))} {m.group(2)} within the budget"
     if column not in ev.columns + [AVERAGE]:
         return f"this notebook does not measure {column}"
     rows = [r for r in [c.variant, c.other] if r]
     if column == AVERAGE:
         for r in rows:
             if ev.columns and set(ev.unlearned_columns(r)) == set(ev.columns):
-                return f"{r} has learned no task within the budget"
+                return f"{r} has clearly learned no task within the budget"
     if c.kind in _PAIR and len(rows) == 2 and not ev.table:
         upper = rows[1] if c.kind == "beats" else rows[0]
         if _paired_mean(ev, upper, rows[0] if upper == rows[1] else rows[1], column, setting) >= CEILING:

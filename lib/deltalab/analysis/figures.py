@@ -28,7 +28,7 @@ def _not_acting(table: pd.DataFrame, inert: pd.DataFrame, settings: dict[str, li
 
 
 HATCH = "the change does not act here (DeltaNet's runs, bit for bit)"
-CROSS = f"not learned within the budget ({tables.NOT_LEARNED} in the tables): a comparison says when it starts"
+CROSS = f"not clearly learned within the budget ({tables.NOT_LEARNED} in the tables): a comparison says when it starts"
 ARROW = (f"still learning when the budget ends ({tables.CLIMBING_MARK} in the tables): a difference there is one of "
          f"speed, not capacity")
 
@@ -47,7 +47,7 @@ def _in_state(table: pd.DataFrame, learning: pd.DataFrame | None, state: str, se
 
 
 def _not_learned(table: pd.DataFrame, learning: pd.DataFrame | None, settings: bool = False) -> pd.DataFrame | None:
-    """Booleans: True where the row has not learned the cell within the budget (None without ``learning``)."""
+    """Booleans: True where the row has not clearly learned the cell within the budget (None without ``learning``)."""
     return _in_state(table, learning, inert_cells.NOT_LEARNED, settings)
 
 
@@ -110,9 +110,9 @@ def reproduced(here: pd.DataFrame, there: pd.DataFrame, path: Path, title: str) 
 
 def all_variants(scores: pd.DataFrame, ranking: pd.DataFrame, path: Path, title: str) -> Path:
     """Every ranked row's Average minus DeltaNet's, paired over seeds, with its 95% interval and its differences seed
-    by seed, in the ranking's order; a row whose Average includes a task it has not learned within the budget drawn
-    hollow."""
-    unlearned = next((c for c in ranking.columns if str(c).startswith("not learned")), None)
+    by seed, in the ranking's order; a row whose Average includes a task it has not clearly learned within the budget
+    drawn hollow."""
+    unlearned = next((c for c in ranking.columns if str(c).startswith("not clearly learned")), None)
     out = []
     for r in ranking.index:
         if r == BASELINE or pd.isna(ranking.loc[r, "rank"]):
@@ -124,7 +124,7 @@ def all_variants(scores: pd.DataFrame, ranking: pd.DataFrame, path: Path, title:
     over = f"{seeds[0]} seeds" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]} seeds" if seeds else "seeds"
     return plots.intervals(pd.DataFrame(out), path, title, f"Average − delta_net's, paired over {over}: the mean "
                            "difference and its 95% t interval (each row on its own, unadjusted)",
-                           note="hollow: the row's Average includes a task it has not learned within the budget"
+                           note="hollow: the row's Average includes a task it has not clearly learned within the budget"
                            if unlearned else None)
 
 
@@ -134,7 +134,7 @@ def for_round(study, out_dir: Path, bench: dict | None = None, learning: pd.Data
     every row measured, learning curves per setting of the rows the round discusses, Gated DeltaNet's curve where it
     lags most (if it lags clearly somewhere), every row's paired difference to DeltaNet's Average and the ranking's
     heat map (the concluding round), cost (only from a quiet bench report). ``learning`` (``inert.learning``): cells
-    a row has not learned are cross-hatched."""
+    a row has not clearly learned are cross-hatched."""
     n, sc = study.round.number, study.scale.name
     out_dir = Path(out_dir)
     means = tables.means(study.scores, study.round_rows, study.columns)

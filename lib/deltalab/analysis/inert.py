@@ -21,15 +21,15 @@ state stacked on a change that acts inside the chunk (topk_error_decay on topk_e
 task. A pairwise claim between such rows says nothing there either.
 
 **Learned, still learning, finished** (``learning``): one rule, per row × setting and per row × task, on the mean
-over seeds of the learning curve of the runs a score uses (``study.curves``). A row has *not learned* a cell when
-its mean curve never clearly exceeds the cell's input-blind level (``study.blind_levels``: always the same target
-class, 1/K under MAD's macro accuracy; 1/8 on fuzzy recall), whatever its rise: at the epoch where the mean is
-highest, the seeds' one-sided 95% lower bound (a one-sample t test) must lie above the level by
-``LEARNED_MARGIN``. A learned row is *still learning*
-when its mean curve gained more than ``CLIMBING`` in the last epoch or peaks at the last epoch (above every earlier
-epoch by more than ``PEAK_GAIN``, below ``CEILING``); otherwise it has *finished*. A comparison with a row that has
-not learned a cell says when that row starts learning, not where it ends; one with a row still learning compares
-how fast the rows learn, not what they can learn.
+over seeds of the learning curve of the runs a score uses (``study.curves``). A row has *not learned* a cell (in a
+verdict's words: has not clearly learned it) when its mean curve never clearly exceeds the cell's input-blind level
+(``study.blind_levels``: always the same target class, 1/K under MAD's macro accuracy; 1/8 on fuzzy recall),
+whatever its rise: at the epoch where the mean is highest, the seeds' one-sided 95% lower bound (a one-sample t
+test) must lie above the level by ``LEARNED_MARGIN``. A learned row whose mean curve ends below ``CEILING`` is
+*still learning* when that curve gained more than ``CLIMBING`` in the last epoch or peaks at the last epoch (above
+every earlier epoch by more than ``PEAK_GAIN``); otherwise it has *finished* (the ceiling bounds both clauses). A
+comparison with a row that has not clearly learned a cell says when that row starts learning, not where it ends;
+one with a row still learning compares how fast the rows learn, not what they can learn.
 """
 from __future__ import annotations
 
@@ -186,9 +186,9 @@ def curve_state(per_seed: pd.DataFrame, level: float | None) -> dict:
     * *not learned*: the mean curve never clearly exceeds the level: at the epoch where the mean over seeds is
       highest, the seeds' one-sided 95% lower bound (``stats.lower_bound``: a one-sample t test of "above") is not
       above ``level + LEARNED_MARGIN`` (with fewer than ``stats.MIN_SEEDS`` seeds, their mean is not);
-    * *still learning*: learned, and the mean curve gained more than ``CLIMBING`` in its last epoch, or its highest
-      point is its last epoch, above every earlier one by more than ``PEAK_GAIN`` (below ``CEILING``: a curve
-      that high has nothing left to learn);
+    * *still learning*: learned, the mean curve's last epoch below ``CEILING`` (a curve that high has nothing left
+      to learn, whatever its gain), and it gained more than ``CLIMBING`` in its last epoch or its highest point is
+      its last epoch, above every earlier one by more than ``PEAK_GAIN``;
     * *finished*: otherwise."""
     m = per_seed.mean(axis=1).sort_index()
     best = int(m.idxmax())
@@ -253,8 +253,8 @@ def state(learning: pd.DataFrame | None, variant: str, column: str, setting: str
 
 
 def not_learned(learning: pd.DataFrame, variant: str, column: str, setting: str = ALL_SETTINGS) -> str | None:
-    """Why ``variant`` has not learned the cell within the budget (its curve in numbers), or None (learned, or no
-    curve)."""
+    """Why ``variant`` has not clearly learned the cell within the budget (its curve in numbers), or None (learned,
+    or no curve)."""
     row = _learning_row(learning, variant, column, setting)
     if row is None or row["state"] != NOT_LEARNED:
         return None

@@ -49,11 +49,15 @@ def method(n: int | None = None) -> str:
             f"act, here or in MAD's runs), *not established with n seeds* (no clear difference), *{C.NOT_TESTABLE}* "
             f"(the change does not act on the cells the claim is about, the scale does not measure the setting it "
             f"names, or the claim states a MAD-scale number with no same-scale reading), *not testable: X has not "
-            f"learned T* (a row it compares has not learned the task within the budget). A verdict on cells a row it "
-            f"compares is still learning (or, on an Average, has not learned) says so in its word: *holds at this "
-            f"budget (X still learning T): {C.SPEED}*. Every part of a claim is a test of the round's family (\"best\": "
-            f"one per row it must beat; \"every task\": one per task; a combination: one per component), and the "
-            f"verdict is its weakest part's. \"No worse\" is judged against the margin written in the round "
+            f"clearly learned T* (a row it compares has not clearly learned the task within the budget). A verdict on "
+            f"cells a row it compares is still learning (or, on an Average, has not clearly learned) says so in its "
+            f"word: *holds at this budget (X still learning T): {C.SPEED}* when every cell deciding it has such a "
+            f"row, *…: {C.PART_SPEED}* when cells both rows have finished carry part of it (on an Average: the "
+            f"difference over those tasks alone is clear the same way). A claim on every task that leaves tasks out "
+            f"says so: *holds, judged on 2 of 6 tasks (Compress and Memorize; X has not clearly learned the "
+            f"others)*; tasks left out never make a verdict a speed difference. Every part of a claim is a test of "
+            f"the round's family (\"best\": one per row it must beat; \"every task\": one per task; a combination: "
+            f"one per component), and the verdict is its weakest part's. \"No worse\" is judged against the margin written in the round "
             f"file; a MAD-scale threshold through the translation written there, shown beside the verdict.")
     if n:
         floor = stats.sign_flip_floor(n)
@@ -68,26 +72,27 @@ def method(n: int | None = None) -> str:
 
 
 def learning_note(learning: pd.DataFrame, rows: list[str], columns: list[str], tag: str) -> str:
-    """The rows that have not learned a task within the budget, and the tasks where rows are still climbing when it
-    ends (``inert.learning``)."""
+    """The rows that have not clearly learned a task within the budget, and the tasks where rows are still climbing
+    when it ends (``inert.learning``)."""
     whole = learning[(learning["setting"] == ALL_SETTINGS) & learning["variant"].isin(rows)
                      & learning["column"].isin(columns)]
     rule = (f"The rule (one for every round, table and figure, on each row's learning curve, the mean over seeds): a "
-            f"row has *not learned* a task when its curve never clearly exceeds the input-blind level (always the same "
-            f"target class: 1/K for K target classes under MAD's macro accuracy), whatever its rise: at its highest "
+            f"row *has not clearly learned* a task when its curve never clearly exceeds the input-blind level (always "
+            f"the same target class: 1/K for K target classes under MAD's macro accuracy), whatever its rise: at its highest "
             f"epoch the seeds' one-sided 95% lower bound (a one-sample t test) must clear the level by "
-            f"{fmt(inert_cells.LEARNED_MARGIN)}; it is *still learning* when it gained more than "
-            f"{fmt(inert_cells.CLIMBING)} in the last epoch, or peaks at the last epoch (more than "
-            f"{fmt(inert_cells.PEAK_GAIN)} above every earlier one, under {inert_cells.CEILING:g}); otherwise it has "
+            f"{fmt(inert_cells.LEARNED_MARGIN)}; it is *still learning* when its curve ends under "
+            f"{inert_cells.CEILING:g} and gained more than {fmt(inert_cells.CLIMBING)} in the last epoch, or peaks at "
+            f"the last epoch (more than {fmt(inert_cells.PEAK_GAIN)} above every earlier one); otherwise it has "
             f"*finished*.")
     unlearned = {c: [v for v in whole[(whole["column"] == c) & ~whole["learned"]]["variant"]] for c in columns}
     unlearned = {c: vs for c, vs in unlearned.items() if vs}
     text = f"{opening(tag)}: " + (
-        "every row has learned every task within the budget." if not unlearned else
-        "rows that have not learned a task within the budget: " + "; ".join(
+        "every row has clearly learned every task within the budget." if not unlearned else
+        "rows that have not clearly learned a task within the budget: " + "; ".join(
             f"{c}: {join_words(vs)}" for c, vs in unlearned.items())
         + f". A comparison with such a row says when it starts learning, not where it ends: a verdict on it is "
-          f"*not testable: X has not learned T*; on the Average its word names those tasks; tables mark the cell "
+          f"*not testable: X has not clearly learned T*; on the Average its word names those tasks; a claim on "
+          f"every task leaves them out and its word says so (*judged on k of n tasks*); tables mark the cell "
           f"`{NOT_LEARNED}`, heat maps cross-hatch it.")
     climbing = {c: int(((whole["column"] == c) & whole["climbing"] & whole["learned"]).sum()) for c in columns}
     climbing = {c: k for c, k in climbing.items() if k}
@@ -96,7 +101,8 @@ def learning_note(learning: pd.DataFrame, rows: list[str], columns: list[str], t
                  + join_words(f"{k} of {len(set(whole[whole['column'] == c]['variant']))} rows on {c}"
                               for c, k in climbing.items())
                  + ": there a score is taken mid-learning, and a verdict that compares such a row says so in its word "
-                   f"(*at this budget*: {C.SPEED}).")
+                   f"(*at this budget*: {C.SPEED}, or {C.PART_SPEED} where cells both rows have finished carry "
+                   f"part of it).")
     return text + " " + rule
 
 
@@ -191,7 +197,7 @@ def _acting(scores, inert, rows, column, columns, setting=ALL_SETTINGS):
 
 
 def _unlearned(learning, rows, column) -> list[str]:
-    """The rows (of ``rows``) that have not learned ``column`` within the budget (none on the Average)."""
+    """The rows (of ``rows``) that have not clearly learned ``column`` within the budget (none on the Average)."""
     if learning is None or column == AVERAGE:
         return []
     return [r for r in rows if inert_cells.not_learned(learning, r, column)]
@@ -208,7 +214,7 @@ def best_per_task(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], co
     have learned the task), and which rows it is clearly ahead of (paired, unadjusted), so no two sentences can
     disagree."""
     out = [f"{opening(tag)}, among the rows whose change acts on the task (null controls left out"
-           + (", and rows that have not learned the task within the budget" if learning is not None else "")
+           + (", and rows that have not clearly learned the task within the budget" if learning is not None else "")
            + "; \"clearly\": each pair on its own, unadjusted):"]
     for col in columns + [AVERAGE]:
         acting = _acting(scores, inert, rows, col, columns)
@@ -233,7 +239,7 @@ def best_per_task(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], co
                      f"{join_words(unclear[:5])}{', …' if len(unclear) > 5 else ''} (against the runner-up {second}: "
                      f"{signed(d.diff)}, n={d.n})")
         if unlearned:
-            text += f"; left out, not learned within the budget: {join_words(unlearned)}"
+            text += f"; left out, not clearly learned within the budget: {join_words(unlearned)}"
         out.append(text + ".")
     return out
 
@@ -241,16 +247,16 @@ def best_per_task(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], co
 def against_reference(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str], tag: str,
                       reference: str = REFERENCE, learning: pd.DataFrame | None = None) -> list[str]:
     """Per task: the rows clearly above and clearly below ``reference`` (paired, unadjusted), and how many show no
-    clear difference; with ``learning``, no comparison on a task the reference has not learned, and rows that have
-    not learned a task left out of it."""
+    clear difference; with ``learning``, no comparison on a task the reference has not clearly learned, and rows
+    that have not clearly learned a task left out of it."""
     out = [f"{opening(tag)}, against `{reference}` (paired over seeds, each row on its own, unadjusted):"]
     for col in columns + [AVERAGE]:
         present = [r for r in _acting(scores, inert, rows, col, columns) if r != reference]
         if not per_seed(scores, reference, col) or not present:
             continue
         if _unlearned(learning, [reference], col):
-            out.append(f"**{col}**: {reference} has not learned it within the budget, so no row is compared with it "
-                       f"there (a comparison would say when it starts learning).")
+            out.append(f"**{col}**: {reference} has not clearly learned it within the budget, so no row is compared "
+                       f"with it there (a comparison would say when it starts learning).")
             continue
         unlearned = _unlearned(learning, present, col)
         present = [r for r in present if r not in unlearned]
@@ -262,11 +268,11 @@ def against_reference(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str]
         if rest:
             text += f"; no clear difference: {len(rest)} row(s)"
         if unlearned:
-            text += f"; left out, not learned within the budget: {join_words(unlearned)}"
+            text += f"; left out, not clearly learned within the budget: {join_words(unlearned)}"
         if col == AVERAGE and learning is not None and [c for c in columns if inert_cells.not_learned(learning, reference, c)]:
             text += (f" ({reference}'s Average includes "
                      f"{join_words([c for c in columns if inert_cells.not_learned(learning, reference, c)])}, which it "
-                     f"has not learned within the budget)")
+                     f"has not clearly learned within the budget)")
         out.append(text + ".")
     return out
 
@@ -274,7 +280,7 @@ def against_reference(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str]
 def where_delta_net_lags(scores: pd.DataFrame, columns: list[str], tag: str,
                          learning: pd.DataFrame | None = None) -> str:
     """DeltaNet against Gated DeltaNet per task, paired, with the per-seed differences; with ``learning``, the tasks
-    one of them has not learned within the budget are named apart, not compared."""
+    one of them has not clearly learned within the budget are named apart, not compared."""
     parts = {"below": [], "above": [], "unclear": [], "unlearned": []}
     for col in columns + [AVERAGE]:
         d = stats.paired(per_seed(scores, BASELINE, col), per_seed(scores, REFERENCE, col))
@@ -282,7 +288,7 @@ def where_delta_net_lags(scores: pd.DataFrame, columns: list[str], tag: str,
             continue
         who = _unlearned(learning, [BASELINE, REFERENCE], col)
         if who:
-            parts["unlearned"].append(f"{col} ({join_words(who)} has not learned it within the budget)")
+            parts["unlearned"].append(f"{col} ({join_words(who)} has not clearly learned it within the budget)")
             continue
         ceiling = min(_mean(scores, BASELINE, col), _mean(scores, REFERENCE, col)) >= CEILING
         parts[d.direction].append(f"{col} ({signed(d.diff)}; per seed {', '.join(signed(x) for x in d.per_seed)}"
@@ -379,7 +385,7 @@ def controls_note(scores: pd.DataFrame, rows: list[str], columns: list[str], tag
         for col, which, a, b in pairs:
             who = _unlearned(learning, [a, b], col)
             if who:
-                why[(col, which)] = f"{join_words(who)} has not learned it within the budget"
+                why[(col, which)] = f"{join_words(who)} has not clearly learned it within the budget"
             else:
                 diffs[(col, which)] = stats.paired(per_seed(scores, a, col), per_seed(scores, b, col))
         keys = list(diffs)
@@ -587,13 +593,13 @@ def proposal_summary(statuses: list[str], proposal: str, tag: str, adjusted: lis
 def conclusion(ranking: pd.DataFrame, controls: list[str], proposals: pd.DataFrame, tag: str,
                scale: str | None = None, family: pd.DataFrame | None = None) -> list[str]:
     """The study's closing sentences: the top of the ranking and how it stands paired, the baselines' ranks (with
-    the tasks a row has not learned, which its Average includes), the rows not ranked, the proposals' outcomes and,
-    with ``family`` (``claims.study_family``), how many of the study's decisive verdicts survive adjustment.
+    the tasks a row has not clearly learned, which its Average includes), the rows not ranked, the proposals'
+    outcomes and, with ``family`` (``claims.study_family``), how many of the study's decisive verdicts survive adjustment.
     ``scale``: the scale's name, which names the averages (they are that scale's, not MAD's)."""
     unscored = [r for r in ranking.index if pd.isna(ranking.loc[r, "rank"])]
     ranking = ranking.drop(index=unscored)
     top = ranking.head(3)
-    unlearned_col = next((c for c in ranking.columns if str(c).startswith("not learned")), None)
+    unlearned_col = next((c for c in ranking.columns if str(c).startswith("not clearly learned")), None)
 
     def place(row: str, name: str) -> str:
         if row not in ranking.index:
@@ -601,8 +607,8 @@ def conclusion(ranking: pd.DataFrame, controls: list[str], proposals: pd.DataFra
         text = f"{name} ranks #{int(ranking.loc[row, 'rank'])}"
         missing = [c for c in str(ranking.loc[row, unlearned_col]).split(", ") if c] if unlearned_col else []
         if missing:
-            text += (f" (its Average includes {join_words(missing)}, which it has not learned within the budget: "
-                     f"there its rank says when it starts learning, not where it ends)")
+            text += (f" (its Average includes {join_words(missing)}, which it has not clearly learned within the "
+                     f"budget: there its rank says when it starts learning, not where it ends)")
         return text
 
     averages = f"`{scale}` averages" if scale else "averages at this scale"
@@ -617,8 +623,8 @@ def conclusion(ranking: pd.DataFrame, controls: list[str], proposals: pd.DataFra
     if unlearned_col:
         partial = [r for r in ranking.index if str(ranking.loc[r, unlearned_col])]
         if partial:
-            out.append(f"{len(partial)} ranked rows have not learned some task within the budget, and their Average "
-                       f"includes it (column `{unlearned_col}`): {join_words(partial)}.")
+            out.append(f"{len(partial)} ranked rows have not clearly learned some task within the budget, and their "
+                       f"Average includes it (column `{unlearned_col}`): {join_words(partial)}.")
     if unscored:
         out.append(f"Not scored: {join_words(unscored)} (no seed with every task complete, so no average).")
     if controls:
@@ -663,7 +669,7 @@ def study_adjustment(family: pd.DataFrame) -> str:
 def row_against(scores: pd.DataFrame, inert: pd.DataFrame, row: str, references: list[str], columns: list[str],
                 learning: pd.DataFrame | None = None) -> list[str]:
     """One sentence per task: the row's score and its paired difference to each reference; with ``learning``
-    (``inert.learning``), a difference where either row has not learned the task within the budget is named as
+    (``inert.learning``), a difference where either row has not clearly learned the task within the budget is named as
     one that says when it starts learning, not called."""
     out = []
     for col in columns + [AVERAGE]:
@@ -684,8 +690,8 @@ def row_against(scores: pd.DataFrame, inert: pd.DataFrame, row: str, references:
             late = [x for x in (row, ref) if learning is not None and col != AVERAGE
                     and inert_cells.not_learned(learning, x, col)]
             if late:
-                word = (f"not compared: {join_words(late)} {'has' if len(late) == 1 else 'have'} not learned it within "
-                        "the budget, so the difference says when it starts learning")
+                word = (f"not compared: {join_words(late)} {'has' if len(late) == 1 else 'have'} not clearly learned "
+                        "it within the budget, so the difference says when it starts learning")
             parts.append(f"{ref} {fmt(_mean(scores, ref, col))} ({signed(d.diff)}, {word})")
         out.append(f"**{col}**: {row} scores {fmt(_mean(scores, row, col))} (n={len(mine)}); " + "; ".join(parts) + ".")
     return out

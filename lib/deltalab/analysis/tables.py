@@ -18,7 +18,7 @@ from .names import ALL_SETTINGS, AVERAGE, BASELINE, REFERENCE, fmt, signed
 from .study import per_seed
 
 NOT_ACTING = "*"  # marks a cell where the change does not act (DeltaNet's runs, bit for bit)
-NOT_LEARNED = "†"  # marks a cell the row has not learned within the budget (inert.learning)
+NOT_LEARNED = "†"  # marks a cell the row has not clearly learned within the budget (inert.learning)
 CLIMBING_MARK = "↑"  # marks a cell where the row is still climbing when the budget ends
 CEILING = inert_cells.CEILING  # 0.99: DeltaNet at or above: no room for a row to beat it (the seed documents' own "solved" mark)
 FLOOR = 0.05  # DeltaNet at or below: no room for a row to lag it
@@ -50,8 +50,8 @@ def seeds_per_row(scores: pd.DataFrame, rows: list[str], columns: list[str], ave
 
 
 def learning_mark(learning: pd.DataFrame | None, row: str, column: str, setting: str = ALL_SETTINGS) -> str:
-    """``NOT_LEARNED`` where the row has not learned the cell within the budget, ``CLIMBING_MARK`` where it is still
-    climbing when the budget ends, "" otherwise (or with no ``learning``)."""
+    """``NOT_LEARNED`` where the row has not clearly learned the cell within the budget, ``CLIMBING_MARK`` where it is
+    still climbing when the budget ends, "" otherwise (or with no ``learning``)."""
     if learning is None or column == AVERAGE:
         return ""
     if inert_cells.not_learned(learning, row, column, setting):
@@ -62,7 +62,7 @@ def learning_mark(learning: pd.DataFrame | None, row: str, column: str, setting:
 def marked(table: pd.DataFrame, inert: pd.DataFrame, digits: int = 3, learning: pd.DataFrame | None = None
            ) -> pd.DataFrame:
     """A means table as text, with ``NOT_ACTING`` after each cell where the row's change does not act, and (with
-    ``learning``) ``NOT_LEARNED`` / ``CLIMBING_MARK`` where it has not learned the task / is still climbing."""
+    ``learning``) ``NOT_LEARNED`` / ``CLIMBING_MARK`` where it has not clearly learned the task / is still climbing."""
     out = table.map(lambda x: fmt(x, digits)).astype(object)
     for r in table.index:
         for c in table.columns:
@@ -101,7 +101,7 @@ def paired_to(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], column
               other: str = BASELINE, learning: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per row and task: the paired difference to ``other`` with its 95% interval and n, as text (▲/▼: the interval
     excludes 0, unadjusted); "does not act" where the row's change does not act on the task; with ``learning``,
-    ``NOT_LEARNED`` after a cell where either row has not learned the task within the budget."""
+    ``NOT_LEARNED`` after a cell where either row has not clearly learned the task within the budget."""
     cols = columns + [AVERAGE]
     out = pd.DataFrame(index=[r for r in rows if r != other], columns=cols, dtype=object)
     for r in out.index:
@@ -266,8 +266,8 @@ def cells_with_seeds(scores: pd.DataFrame, rows: list[str], at_least: int = 2) -
 def ranking(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str],
             learning: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every row whose change acts somewhere, by its Average, with its task means, the paired difference of its
-    Average to DeltaNet (▲/▼ unadjusted), n, and (with ``learning``) the tasks it has not learned within the budget,
-    which its Average includes; the null controls and declared no-ops are not ranked (listed by ``controls``)."""
+    Average to DeltaNet (▲/▼ unadjusted), n, and (with ``learning``) the tasks it has not clearly learned within the
+    budget, which its Average includes; the null controls and declared no-ops are not ranked (listed by ``controls``)."""
     controls = inert_cells.excluded(inert, columns)
     ranked = [r for r in rows if r not in controls]
     table = means(scores, ranked, columns).sort_values(AVERAGE, ascending=False, kind="mergesort")
@@ -277,7 +277,7 @@ def ranking(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns:
         for r in table.index]
     table["n seeds"] = seeds_per_row(scores, list(table.index), columns).reindex(table.index)
     if learning is not None:
-        table[f"not learned ({NOT_LEARNED})"] = [
+        table[f"not clearly learned ({NOT_LEARNED})"] = [
             ", ".join(c for c in columns if inert_cells.not_learned(learning, r, c)) for r in table.index]
     scored = table[AVERAGE].notna()  # a row with no seed complete on every task has no Average: listed, not ranked
     table.insert(0, "rank", pd.array([*range(1, int(scored.sum()) + 1), *[pd.NA] * int((~scored).sum())],
