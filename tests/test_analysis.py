@@ -16,7 +16,7 @@ from deltalab.analysis.claims import CONTRADICTED, HOLDS, NOT_TESTABLE, Verdict,
 from deltalab.analysis.names import ALL_SETTINGS, AVERAGE, signed
 from deltalab.params import Claim, Round, load_scale
 from deltalab.store import Store
-from deltalab.train import budget_id, make_spec
+from deltalab.runs import budget_id, make_spec
 from deltalab.variants import VARIANTS
 
 SCALE = "cpu-v1"  # an archived scale: frozen, with Memorize at two settings (baseline, vs2048) as the data below

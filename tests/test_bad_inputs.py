@@ -35,7 +35,7 @@ from deltalab.__main__ import main
 from deltalab.params import load_scale
 from deltalab.grid import plan
 from deltalab.store import CorruptRecordError, Store
-from deltalab.train import budget_id, make_spec
+from deltalab.runs import budget_id, make_spec
 from deltalab.variants import VARIANTS
 
 TINY = """\

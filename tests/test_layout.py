@@ -12,6 +12,9 @@ when the function is called); imports under ``if TYPE_CHECKING:`` are left out (
 - No module file name twice in the package (``__init__.py`` and ``__main__.py`` aside): ``tables`` should name one
   thing.
 - The study's modules never import the performance tools (``deltalab.perf``); only the CLI starts them.
+- A run's identity (``deltalab.runs``: ``RunSpec``, ``make_spec``, ``budget_id``) sits below both the store and
+  training (issue #42): ``store`` imports no ``train`` and ``runs`` imports neither, directly or through another
+  module, at any level (``BELOW``).
 
 Issue #33's knots keep a case each, so that none comes back unnoticed (``FORMER_CIRCLES``,
 ``FORMER_DUPLICATE_NAMES``): runner.py and ray_engine.py, which imported each other, are now ``deltalab.grid``,
@@ -43,6 +46,12 @@ FORMER_CIRCLES = {
 }
 # issue #33: the store's tables.py (now accuracies.py) was named like analysis/tables.py
 FORMER_DUPLICATE_NAMES = ["tables.py"]
+# issue #42: what a module must not reach, through any chain of imports (module-level or deferred): the store
+# reached train.py for RunSpec and budget_id, which now live in runs.py, below both
+BELOW = {
+    "deltalab.store": {"deltalab.train"},
+    "deltalab.runs": {"deltalab.store", "deltalab.train"},
+}
 
 
 def module_name(path: Path) -> str:
@@ -220,3 +229,39 @@ def test_only_the_cli_imports_the_performance_tools():
     importers = {a for a, bs in GRAPH.items() for b in bs
                  if (b == "deltalab.perf" or b.startswith("deltalab.perf.")) and not a.startswith("deltalab.perf")}
     assert importers == {"deltalab.__main__"}
+
+
+def import_chain(start: str, target: str) -> list[str] | None:
+    """The shortest chain of imports (module-level or deferred) from ``start`` to ``target``, or None."""
+    previous: dict[str, str | None] = {start: None}
+    frontier = [start]
+    while frontier:
+        following = []
+        for v in frontier:
+            for w in sorted(GRAPH.get(v, {})):
+                if w not in previous:
+                    previous[w] = v
+                    following.append(w)
+        frontier = following
+    if target not in previous:
+        return None
+    chain = [target]
+    while previous[chain[-1]] is not None:
+        chain.append(previous[chain[-1]])
+    return chain[::-1]
+
+
+def test_import_chain_finds_a_chain():
+    """The chain finder sees a known chain and refuses a reversed one (so a rule below cannot pass vacuously)."""
+    assert import_chain("deltalab.store", "deltalab.runs") == ["deltalab.store", "deltalab.runs"]
+    assert import_chain("deltalab.train", "deltalab.runs") == ["deltalab.train", "deltalab.runs"]
+    assert import_chain("deltalab.runs", "deltalab.grid") is None
+
+
+@pytest.mark.parametrize("module", BELOW)
+def test_module_stays_below(module):
+    """``store`` imports no ``train``; ``runs`` (a run's identity) imports neither ``store`` nor ``train``."""
+    assert module in MODULES and BELOW[module] <= set(MODULES), (module, BELOW[module])
+    reached = {target: " -> ".join(chain) for target in sorted(BELOW[module])
+               if (chain := import_chain(module, target))}
+    assert not reached, f"{module} must not import these (at any level, through any module): {reached}"

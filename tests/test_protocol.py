@@ -16,7 +16,8 @@ from deltalab.core import delta_rule_chunkwise
 from deltalab.params import load_scale
 from deltalab.grid import execute, plan, run_variant
 from deltalab.store import Store
-from deltalab.train import evaluate, make_spec, train_run
+from deltalab.runs import make_spec
+from deltalab.train import evaluate, train_run
 from deltalab.variants import VARIANTS, Variant
 
 REPO = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ from deltalab.params import load_round, load_scale
 from deltalab.grid import plan, run_variant, variant_id
 from deltalab.runtime import REPO_ROOT, default_device, resolve_precision
 from deltalab.store import Store
-from deltalab.train import make_spec
+from deltalab.runs import make_spec
 from deltalab.variants import VARIANTS
 
 CPU_STORE = REPO_ROOT / "outputs" / "results"
@@ -164,7 +164,7 @@ def test_a_user_table_is_written_only_where_asked(tmp_path, monkeypatch):
 # --- 4. precision is part of a run's identity -------------------------------------------------------------
 
 def test_budget_id_hashes_the_precision_used():
-    from deltalab.train import budget_id
+    from deltalab.runs import budget_id
 
     auto = replace(load_scale("smoke"), precision="auto")
     assert budget_id(auto, "memorization", "fp32") != budget_id(auto, "memorization", "bf16")
@@ -183,7 +183,7 @@ def test_a_cell_mixing_precisions_is_refused_and_the_summary_shows_it():
 
 
 def test_committed_store_is_keyed_by_the_precision_it_trained_in():
-    from deltalab.train import budget_id
+    from deltalab.runs import budget_id
 
     cpu = load_scale("cpu-v1")
     files = sorted((CPU_STORE / "cpu-v1").glob("*/*/*/*.json"))
@@ -217,7 +217,7 @@ def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path, monkeypa
     assert len(result["renamed"]) == 2 and len(result["other budget"]) == 1 and not result["conflict"]
     found = Store(tmp_path).records("smoke")
     assert sorted(r["precision"] for r in found) == ["bf16", "fp32"]
-    from deltalab.train import budget_id
+    from deltalab.runs import budget_id
 
     for spec, precision in old_specs:
         new = replace(spec, budget_id=budget_id(sc, spec.task, precision))

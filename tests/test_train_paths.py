@@ -9,7 +9,8 @@ from torchmetrics.functional.classification import multiclass_accuracy
 from deltalab.layers import DeltaNet, GatedDeltaNet
 from deltalab.model import AutoEncoder, LanguageModel
 from deltalab.params import load_scale
-from deltalab.train import IGNORE, budget_id, evaluate, macro_accuracy, make_spec, train_run
+from deltalab.runs import budget_id, make_spec
+from deltalab.train import IGNORE, evaluate, macro_accuracy, train_run
 from deltalab.variants import get_variant
 
 warnings.filterwarnings("ignore", message="Triton is not supported")

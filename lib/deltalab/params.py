@@ -12,7 +12,7 @@ A scale (``params/scales/<name>.yaml``) says how much of MAD's protocol a run ge
     lrs, wds                   the learning-rate × weight-decay sweep (best-of-sweep per setting)
     seeds                      seeds for every variant; baseline_seeds for the baselines and proposals
     precision                  auto | bf16 | fp32 (see deltalab.runtime); the precision a run resolves to is
-                               part of its identity (train.budget_id)
+                               part of its identity (runs.budget_id)
     num_test_examples          test-set size (MAD: 1280)
     eval_batch_size            examples per evaluation forward: a multiple of 128 or the whole test set (the
                                metrics then do not depend on it, so it is not part of a run's identity)

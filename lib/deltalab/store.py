@@ -2,7 +2,7 @@
 
     <root>/<scale>/<variant>/<task>/<setting id>/lr<lr>_wd<wd>_seed<seed>_b<budget>.json
 
-The budget fingerprint (``train.budget_id``) makes a run trained under an earlier budget of the scale, or in
+The budget fingerprint (``runs.budget_id``) makes a run trained under an earlier budget of the scale, or in
 another precision, a different run, so editing a scale file never silently reuses results it no longer
 describes and a bf16 run is never mistaken for an fp32 one.
 
@@ -47,7 +47,7 @@ from typing import Iterator
 
 from . import tasks as T
 from .runtime import PRECISIONS, REPO_ROOT
-from .train import RunSpec, budget_id
+from .runs import RunSpec, budget_id
 
 DEFAULT_ROOT = REPO_ROOT / "outputs" / "results"
 HEARTBEAT_S = 30.0  # how often the owner of a lock touches it

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..params import Scale, load_scale
 from ..store import CorruptRecordError, Store
-from ..train import RunSpec
+from ..runs import RunSpec
 from .local import execute_local
 from .planning import Summary, plan
 from .provenance import Code, check_code

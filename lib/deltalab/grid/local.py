@@ -20,7 +20,8 @@ from pathlib import Path
 from ..params import Scale, load_scale
 from ..runtime import set_threads
 from ..store import Store
-from ..train import RunSpec, train_run
+from ..runs import RunSpec
+from ..train import train_run
 from ..variants import get_variant
 from .planning import RunError, RunsFailed, Summary, check_budget, describe
 from .provenance import Code, store_diff

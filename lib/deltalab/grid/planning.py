@@ -17,7 +17,7 @@ import numpy as np
 from .. import tasks as T
 from ..params import Scale
 from ..runtime import default_device, resolve_precision
-from ..train import RunSpec, budget_id, make_spec
+from ..runs import RunSpec, budget_id, make_spec
 from ..variants import VARIANTS, get_variant
 
 

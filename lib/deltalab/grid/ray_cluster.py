@@ -49,7 +49,7 @@ from pathlib import Path
 
 from ..params import Scale
 from ..store import Store
-from ..train import RunSpec
+from ..runs import RunSpec
 from .planning import RunsFailed, Summary, check_budget, describe  # RunsFailed: also importable from here
 from .provenance import Code, store_diff
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .. import tasks as T
 from ..store import CorruptRecordError, Store
-from ..train import RunSpec
+from ..runs import RunSpec
 from .planning import describe
 
 
