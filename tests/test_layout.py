@@ -37,11 +37,13 @@ ROOT = Path(__file__).resolve().parents[1] / "lib" / PACKAGE
 GRID = "deltalab.grid"
 FORMER_CIRCLES = {
     "runner+ray_engine": {
-        "deltalab.grid.engines": {"deltalab.grid.planning", "deltalab.grid.local", "deltalab.grid.ray_cluster"},
-        "deltalab.grid.local": {"deltalab.grid.planning"},
-        "deltalab.grid.ray_cluster": {"deltalab.grid.planning"},
-        "deltalab.grid.status": {"deltalab.grid.planning"},
+        "deltalab.grid.engines": {"deltalab.grid.planning", "deltalab.grid.local", "deltalab.grid.ray_cluster",
+                                  "deltalab.grid.provenance"},
+        "deltalab.grid.local": {"deltalab.grid.planning", "deltalab.grid.provenance"},
+        "deltalab.grid.ray_cluster": {"deltalab.grid.planning", "deltalab.grid.provenance"},
+        "deltalab.grid.status": {"deltalab.grid.planning", "deltalab.grid.provenance"},
         "deltalab.grid.planning": set(),
+        "deltalab.grid.provenance": set(),
     },
 }
 # issue #33: the store's tables.py (now accuracies.py) was named like analysis/tables.py

@@ -476,10 +476,10 @@ def load_round(name_or_path: str | Path) -> Round:
             for name in ("variant", "other"):
                 if c.get(name) is not None:
                     _variant_name(at, name, c[name])
-            for j, part in enumerate(c.get("components") or []):
-                _variant_name(at, f"components[{j}]", part)
                 if isinstance(c.get("translation"), dict) and c["translation"].get(name) is not None:
                     _variant_name(at, f"translation.{name}", c["translation"][name])
+            for j, part in enumerate(c.get("components") or []):
+                _variant_name(at, f"components[{j}]", part)
             try:
                 items.append(Claim(**c))
             except ValueError as e:
