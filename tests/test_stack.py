@@ -121,3 +121,39 @@ def test_a_stack_refuses_runs_of_different_cells():
         _specs(sc, "gated_delta_net", "in-context-recall", [(1e-3, 0.1, 0)])
     with pytest.raises(ValueError, match="one variant × task × setting"):
         train_stack(specs, sc, get_variant("delta_net"))
+
+
+def test_grid_stack_stores_records_a_plain_grid_sees_as_stored(tmp_path, monkeypatch, capsys):
+    """``grid --stack`` trains only the members not stored yet (one is, from a plain grid), stores each as its own
+    record at the lone run's path; a plain grid then finds every run stored, and the records equal a plain grid's."""
+    from deltalab.__main__ import main
+    from deltalab.grid import plan
+    from deltalab.store import Store
+
+    args = ["grid", "--scale", "smoke", "--variants", "delta_net", "--tasks", "in-context-recall,memorization",
+            "--seeds", "0,1,2", "--workers", "1"]
+    monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path / "stacked"))
+    assert main(args[:-4] + ["--seeds", "1", "--workers", "1"]) == 0  # seed 1 alone, first
+    runs = plan(["delta_net"], load_scale("smoke"), ["in-context-recall", "memorization"], [0, 1, 2])
+    store = Store()
+    before = {spec: store.path(spec).read_bytes() for _, spec in runs if spec.seed == 1}
+    capsys.readouterr()
+    assert main(args + ["--stack"]) == 0
+    assert "4 trained (0 diverged), 2 already stored" in capsys.readouterr().err
+    for _, spec in runs:
+        record = store.get(spec)
+        assert record is not None and store.path(spec).exists()
+        if spec.seed == 1:
+            assert store.path(spec).read_bytes() == before[spec]  # the stored member was not trained again
+        else:
+            assert record["environment"]["stack"] == 2
+    assert main(args) == 0
+    assert "0 trained (0 diverged), 6 already stored" in capsys.readouterr().err
+
+    monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path / "alone"))
+    assert main(args) == 0
+    alone = Store()
+    for _, spec in runs:
+        a, b = alone.get(spec), store.get(spec)
+        for ca, cb in zip(a["curve"] + [a["metrics"]], b["curve"] + [b["metrics"]]):
+            assert all(math.isclose(ca[k], cb[k], rel_tol=TOL, abs_tol=TOL) for k in ca)

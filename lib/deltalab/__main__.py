@@ -4,7 +4,8 @@
     run   --variant V [--scale S]    train (or reuse) one variant on a scale's tasks, print its row and the
                                      baselines' (writes nothing but its runs' records)
     grid  [--scale S] [--variants]   the whole grid (the scale's rows × its tasks by default), resumable; then
-                                     the study's tables, as `table` writes them
+                                     the study's tables, as `table` writes them; --stack trains each
+                                     variant × task × setting's runs as one model (deltalab.stack)
     status [--scale S] [--workers N] what the grid has stored, what live locks hold and what is missing, per
                                      seed, and the time left projected from the stored runs' wall times
     table [--scale S]                the study's tables (registered variants) from the stored runs, written
@@ -263,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     grid.add_argument("--workers", type=_workers, default=2,
                       help="processes (default 2: one per core on a laptop)")
     grid.add_argument("--extra-seed-variants", default="", help="variants that get the scale's baseline_seeds")
+    grid.add_argument("--stack", action="store_true", help="train the lr × wd × seed runs of each variant × task × "
+                      "setting as one stacked model (deltalab.stack); each run is stored as its own record")
     _engine_args(grid)
 
     status = sub.add_parser("status", help="the grid's progress per seed and the time left (trains nothing)")
@@ -344,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             extra = tuple(_csv(args.extra_seed_variants) or ())
             runs = plan(variants, scale, _csv(args.tasks), args.seeds, extra_seed_variants=extra)
             print(f"{len(runs)} runs planned at scale {scale.name!r} in {store.root}", file=sys.stderr)
-            print(execute(runs, scale, store, workers=args.workers, scale_ref=args.scale, **engine),
+            print(execute(runs, scale, store, workers=args.workers, scale_ref=args.scale, stack=args.stack, **engine),
                   file=sys.stderr)
             _study_table(scale, store)  # says so if the store is incomplete for the scale
             return _missing_report(runs, store)

@@ -17,21 +17,22 @@ ENGINES = ("local", "ray")
 
 def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None, workers: int = 1,
             threads: int | None = None, progress: bool = True, scale_ref: str | None = None,
-            engine: str = "local", address: str | None = None, **engine_options) -> Summary:
+            engine: str = "local", address: str | None = None, stack: bool = False, **engine_options) -> Summary:
     """Train every run not yet stored. ``workers`` > 1 uses that many processes; ``threads`` per process
     defaults to ``cpu_count // workers``. A run another process holds is left to it and listed in
     ``Summary.held``; a corrupt record is moved aside and re-trained. ``engine="ray"`` trains on the Ray
     cluster at ``address`` instead (``deltalab.grid.ray_cluster``; ``engine_options``: ``num_cpus``, ``num_gpus``
-    per run), with the same store rules."""
+    per run), with the same store rules. ``stack=True``: the runs of each variant × task × setting train as one
+    stacked model (``deltalab.stack``; on Ray, one task per stack), each stored as its own record."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
     if engine == "ray":
-        return execute_ray(runs, scale, store, address=address, progress=progress, **engine_options)
+        return execute_ray(runs, scale, store, address=address, progress=progress, stack=stack, **engine_options)
     if address is not None or engine_options:
         raise ValueError(f"address and {', '.join(engine_options) or 'per-run resources'} are options of "
                          "engine='ray'")
     return execute_local(runs, scale, store, workers=workers, threads=threads, progress=progress,
-                         scale_ref=scale_ref)
+                         scale_ref=scale_ref, stack=stack)
 
 
 def run_variant(variant: str, scale: str | Scale = "cpu", tasks: list[str] | str | None = None,
