@@ -17,6 +17,8 @@
     agreement [--scale S] [--readme] the scale's rank agreement with MAD's full protocol (the seed table)
     agreement --scale S --best-of T  the same for a two-point lr sweep: per run the better of S's and T's
     migrate-store [--scale S]        re-key records stored before the precision was part of a run's id
+    import-records ARCHIVE           add a tar.gz of records (scripts/gpu_check.sh's) to the store; refuses,
+                                     writing nothing, when it would replace a different record
     bench [...]                      train-step throughput of every path (see deltalab.perf.bench)
     site [--scale S] [--out D]       the executed study as a static site, nothing re-executed (see deltalab.site)
 
@@ -283,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     migrate.add_argument("--scale", type=_scale, default="cpu", help="a scale's name or a path to a scale file")
     migrate.add_argument("--dry-run", action="store_true")
 
+    imp = sub.add_parser("import-records", help="add the records of a tar.gz (scripts/gpu_check.sh's archive) to the "
+                         "store, refusing any that would replace a different record")
+    imp.add_argument("archive")
+    imp.add_argument("--dry-run", action="store_true", help="check and list, write nothing")
+
     agree = sub.add_parser("agreement", help="the scale's rank agreement with the full protocol's seed table (trains "
                            "nothing)")
     agree.add_argument("--scale", type=_scale, default="cpu", help="a scale's name or a path to a scale file")
@@ -411,6 +418,14 @@ def main(argv: list[str] | None = None) -> int:
                                                       str(readme))
                 readme.write_text(text)
                 print(f"wrote the agreement block of {readme}", file=sys.stderr)
+            return 0
+        if args.command == "import-records":
+            from .archive import import_archive
+
+            result = import_archive(args.archive, store, dry_run=args.dry_run)
+            verb = "would add" if args.dry_run else "added"
+            print(f"{verb} {len(result['added'])} record(s) to {store.root}; {len(result['same'])} already there, "
+                  "identical")
             return 0
         if args.command == "migrate-store":
             result = store.migrate_budget_ids(load_scale(args.scale), dry_run=args.dry_run)
