@@ -75,7 +75,8 @@ def test_adamw_step_is_torch_adamw_per_run():
     p, m, v = start.clone(), torch.zeros_like(start), torch.zeros_like(start)
     decay = torch.tensor([1 - lr * wd for lr, wd in zip(lrs, wds)])
     for t, gr in enumerate(grads, 1):
-        adamw_step([p], [gr], [m], [v], t, decay, torch.tensor([-lr / (1 - 0.9 ** t) for lr in lrs]))
+        adamw_step([p], [gr], [m], [v], (1 - 0.999 ** t) ** 0.5, decay,
+                   (torch.tensor([-lr for lr in lrs], dtype=torch.float64) / (1 - 0.9 ** t)).float())
     assert torch.equal(p, torch.stack(alone))
 
 
@@ -157,3 +158,47 @@ def test_grid_stack_stores_records_a_plain_grid_sees_as_stored(tmp_path, monkeyp
         a, b = alone.get(spec), store.get(spec)
         for ca, cb in zip(a["curve"] + [a["metrics"]], b["curve"] + [b["metrics"]]):
             assert all(math.isclose(ca[k], cb[k], rel_tol=TOL, abs_tol=TOL) for k in ca)
+
+
+def test_the_graphed_steps_buffers_replay_the_eager_steps():
+    """``_GraphedStep``'s logic (warm-up, static buffers, the step's numbers copied in, ``alive`` carried out, a short
+    last batch eager) with its CUDA capture replaced by a plain call: the same weights and flags as ``_step``, step
+    by step, a diverging member (lr 1e4) included. The capture itself needs a GPU (scripts/gpu_check.sh)."""
+    import copy
+
+    from deltalab import tasks as T
+    from deltalab.model import build_model
+    from deltalab.stack import StackedModel, _GraphedStep, _step
+    from deltalab.train import mixer_factory
+
+    class Replayed(_GraphedStep):
+        def _record(self, body):
+            return lambda: self.losses.copy_(body())
+
+    task, v = "in-context-recall", get_variant("delta_net")
+    setting = load_scale("smoke").tasks[task].settings[0]
+    x, y = (torch.from_numpy(a) for a in T.generate(task, "train", 40, T.SEED, **T.generator_kwargs(task, setting)))
+    vocab = T.vocab_size(task, setting)
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(build_model("lm", vocab, mixer_factory(v)))
+    stacks = [StackedModel(copy.deepcopy(models)) for _ in range(2)]
+    states = [{k: (torch.zeros_like(p), torch.zeros_like(p)) for k, p in s.params.items()} for s in stacks]
+    alives = [torch.ones(2, dtype=torch.bool) for _ in range(2)]
+    graphed = Replayed(stacks[1], states[1], "fp32", vocab, torch.device("cpu"))
+    lrs = torch.tensor([-1e-3, -1e4], dtype=torch.float64)
+    decay = torch.tensor([1 - 1e-3 * 0.1, 1 - 1e4 * 0.1])
+    for t, start in enumerate([0, 16, 32, 0, 16, 32, 0, 16], 1):  # 16, 16, 8 examples: a short last batch
+        xb = torch.stack([x[start:start + 16], x[start:start + 16].flip(0)])
+        yb = torch.stack([y[start:start + 16], y[start:start + 16].flip(0)])
+        neg, bc2 = (lrs / (1 - 0.9 ** t)).float(), (1 - 0.999 ** t) ** 0.5
+        eager = _step(stacks[0], states[0], xb, yb, "fp32", vocab, bc2, decay, neg, alives[0])
+        if graphed.fits(xb):
+            replayed = graphed(xb, yb, bc2, decay, neg, alives[1])
+        else:
+            replayed = _step(stacks[1], states[1], xb, yb, "fp32", vocab, bc2, decay, neg, alives[1])
+        assert torch.equal(alives[0], alives[1]) and torch.allclose(eager, replayed, equal_nan=True)
+        for key in stacks[0].params:
+            assert torch.equal(stacks[0].params[key][0], stacks[1].params[key][0]), (t, key)
+    assert graphed.replay is not None and alives[0].tolist() == [True, False]

@@ -269,7 +269,7 @@ def _pad_tokens_runs(x: Tensor, multiple: int) -> Tensor:
 # AdamW with a run dimension
 # ---------------------------------------------------------------------------------------------------------
 def adamw_step(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor], exp_avg_sqs: list[Tensor],
-               step: int, decay: Tensor, neg_step_size: Tensor, alive: Tensor | None = None) -> None:
+               bc2_sqrt: float | Tensor, decay: Tensor, neg_step_size: Tensor, alive: Tensor | None = None) -> None:
     """One step of ``torch.optim.AdamW`` (its single-tensor loop: betas 0.9/0.999, eps 1e-8, no amsgrad) on
     stacked tensors ``[R, ...]``, every run with its own lr and wd:
 
@@ -277,11 +277,11 @@ def adamw_step(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor]
         m ← lerp(m, g, 1 − β₁);  v ← β₂ v + (1 − β₂) g²
         p ← p − (lr_r / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)   ``neg_step_size [R]`` = −lr_r / (1 − β₁ᵗ)
 
-    The per-run factors are computed in double on the host and rounded to the parameters' dtype once, as AdamW
-    rounds its Python scalars, so each run's update is the one AdamW makes alone. ``alive [R]`` (bool): a run that
+    ``bc2_sqrt`` is √(1 − β₂ᵗ) (a float, or a 0-d tensor in a CUDA graph). The per-run factors are computed in
+    double and rounded to the parameters' dtype once, as AdamW rounds its Python scalars, so each run's update is
+    the one AdamW makes alone. ``alive [R]`` (bool): a run that
     is not alive keeps its parameters (its moments may go non-finite; it is finished)."""
     beta1, beta2 = BETAS
-    bc2_sqrt = (1 - beta2 ** step) ** 0.5
     for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs):
         shape = (p.shape[0],) + (1,) * (p.dim() - 1)
         p.mul_(decay.view(shape))
@@ -409,6 +409,7 @@ def train_stack(specs: list[RunSpec], scale: Scale, variant, *, device: torch.de
         lrs = [members[i].schedule.lr for i in active]
         wds = [members[i].spec.wd for i in active]
         decay = torch.tensor([1 - lr * wd for lr, wd in zip(lrs, wds)], dtype=torch.float32, device=device)
+        neg_lr = torch.tensor([-lr for lr in lrs], dtype=torch.float64, device=device)  # per step: / (1 − β₁ᵗ)
         runs = torch.arange(A, device=device).view(A, 1)
         alive = torch.ones(A, dtype=torch.bool, device=device)
         loss_sum = torch.zeros(A, dtype=torch.float64, device=device)
@@ -418,12 +419,12 @@ def train_stack(specs: list[RunSpec], scale: Scale, variant, *, device: torch.de
             idx = perms[:, start:start + batch]
             xb, yb = x_tr[runs, idx], y_tr[runs, idx]  # [A, b, T]: run r's batch from run r's data and order
             step += 1
-            bc1 = 1 - BETAS[0] ** step
-            neg_step = torch.tensor([-lr / bc1 for lr in lrs], dtype=torch.float32, device=device)
+            neg_step = (neg_lr / (1 - BETAS[0] ** step)).float()  # as AdamW: in double, rounded once
+            bc2_sqrt = (1 - BETAS[1] ** step) ** 0.5
             if stepper is not None and stepper.fits(xb):
-                losses = stepper(xb, yb, step, decay, neg_step, alive)
+                losses = stepper(xb, yb, bc2_sqrt, decay, neg_step, alive)
             else:
-                losses = _step(stack, state, xb, yb, precision, vocab, step, decay, neg_step, alive)
+                losses = _step(stack, state, xb, yb, precision, vocab, bc2_sqrt, decay, neg_step, alive)
             counted = alive  # _step has already cleared the runs whose loss is not finite
             loss_sum += torch.where(counted, losses.double(), 0.0)
             n_batches += counted
@@ -476,40 +477,45 @@ def train_stack(specs: list[RunSpec], scale: Scale, variant, *, device: torch.de
     return [results[i] for i in range(len(members))]
 
 
-def _losses(stack: StackedModel, xb: Tensor, yb: Tensor, precision: str, vocab: int) -> Tensor:
-    """Each run's mean cross-entropy over its scored positions, ``[R]``, as ``train_run`` computes a lone run's."""
-    with autocast(precision, xb.device):
+def _losses(stack: StackedModel, xb: Tensor, yb: Tensor, precision: str, vocab: int, cache: bool = True) -> Tensor:
+    """Each run's mean cross-entropy over its scored positions, ``[R]``, as ``train_run`` computes a lone run's.
+    ``cache=False``: autocast without its cast cache (what a CUDA graph capture needs)."""
+    ctx = autocast(precision, xb.device) if cache or precision != "bf16" else \
+        torch.autocast(device_type=xb.device.type, dtype=torch.bfloat16, cache_enabled=False)
+    with ctx:
         logits = stack(xb)
     logits = logits.float()
     return torch.stack([F.cross_entropy(logits[r].reshape(-1, vocab), yb[r].reshape(-1), ignore_index=IGNORE)
                         for r in range(logits.shape[0])])
 
 
-def _step(stack: StackedModel, state: dict, xb: Tensor, yb: Tensor, precision: str, vocab: int, step: int,
-          decay: Tensor, neg_step: Tensor, alive: Tensor) -> Tensor:
+def _step(stack: StackedModel, state: dict, xb: Tensor, yb: Tensor, precision: str, vocab: int,
+          bc2_sqrt: float | Tensor, decay: Tensor, neg_step: Tensor, alive: Tensor, cache: bool = True) -> Tensor:
     """Forward, backward and AdamW for every run; a run whose loss is not finite is cleared from ``alive`` (in
     place) before the update, so it keeps the weights that gave that loss (a lone run breaks there)."""
-    losses = _losses(stack, xb, yb, precision, vocab)
+    losses = _losses(stack, xb, yb, precision, vocab, cache)
     alive &= torch.isfinite(losses)
     keys = list(stack.params)
     params = [stack.params[k] for k in keys]
     grads = torch.autograd.grad(losses.sum(), params)
     with torch.no_grad():
         adamw_step([p.data for p in params], list(grads), [state[k][0] for k in keys], [state[k][1] for k in keys],
-                   step, decay, neg_step, alive)
+                   bc2_sqrt, decay, neg_step, alive)
     return losses.detach()
 
 
 class _GraphedStep:
-    """``_step`` captured in a CUDA graph for full batches (static input buffers; the step's numbers copied in
-    before each replay); a short last batch runs eagerly. Captured lazily, at the first full batch, after a few
-    eager warm-up steps on a side stream, as ``torch.cuda.graph`` asks. Not yet run on a GPU."""
+    """``_step`` on CUDA as one graph for the full batches: the inputs and the step's numbers (``decay``,
+    ``neg_step``, √(1 − β₂ᵗ), ``alive``) are copied into static buffers and the graph replayed; a short last batch
+    runs eagerly. Captured at the first full batch after ``WARMUP`` eager steps on a side stream (as
+    ``torch.cuda.graph`` asks), with autocast's cast cache off. ``_record`` is the one CUDA-specific piece (a test
+    replaces it to check the buffers' logic on the CPU). Not yet run on a GPU."""
 
     WARMUP = 3
 
     def __init__(self, stack: StackedModel, state: dict, precision: str, vocab: int, device: torch.device):
         self.stack, self.state, self.precision, self.vocab, self.device = stack, state, precision, vocab, device
-        self.graph = None
+        self.replay = None
         self.shape = None
         self.seen = 0
 
@@ -518,49 +524,62 @@ class _GraphedStep:
             self.shape = tuple(xb.shape)
         return tuple(xb.shape) == self.shape
 
-    def __call__(self, xb, yb, step, decay, neg_step, alive):
-        if self.graph is None and self.seen < self.WARMUP:
+    def __call__(self, xb, yb, bc2_sqrt: float, decay, neg_step, alive) -> Tensor:
+        if self.replay is None and self.seen < self.WARMUP:
             self.seen += 1
-            return _step(self.stack, self.state, xb, yb, self.precision, self.vocab, step, decay, neg_step, alive)
-        if self.graph is None:
-            self._capture(xb, yb, step, decay, neg_step, alive)
+            with self._side_stream():
+                return _step(self.stack, self.state, xb, yb, self.precision, self.vocab, bc2_sqrt, decay, neg_step,
+                             alive, cache=False)
+        if self.replay is None:
+            self.x, self.y = torch.empty_like(xb), torch.empty_like(yb)
+            self.decay, self.neg_step, self.alive = torch.empty_like(decay), torch.empty_like(neg_step), \
+                torch.empty_like(alive)
+            self.bc2_sqrt = torch.ones((), device=self.device)
+            self.losses = torch.empty(xb.shape[0], device=self.device)
+            self.replay = self._record(lambda: _step(self.stack, self.state, self.x, self.y, self.precision,
+                                                     self.vocab, self.bc2_sqrt, self.decay, self.neg_step,
+                                                     self.alive, cache=False))
         self.x.copy_(xb)
         self.y.copy_(yb)
         self.decay.copy_(decay)
         self.neg_step.copy_(neg_step)
-        self.bc2_sqrt.fill_((1 - BETAS[1] ** step) ** 0.5)
+        self.bc2_sqrt.fill_(bc2_sqrt)
         self.alive.copy_(alive)
-        self.graph.replay()
+        self.replay()
         alive.copy_(self.alive)
         return self.losses.clone()
 
-    def _capture(self, xb, yb, step, decay, neg_step, alive):
-        self.x, self.y = xb.clone(), yb.clone()
-        self.decay, self.neg_step, self.alive = decay.clone(), neg_step.clone(), alive.clone()
-        self.bc2_sqrt = torch.ones((), device=self.device)
-        keys = list(self.stack.params)
-        params = [self.stack.params[k] for k in keys]
-        m1, m2 = [self.state[k][0] for k in keys], [self.state[k][1] for k in keys]
-        beta1, beta2 = BETAS
+    def _side_stream(self):
+        from contextlib import nullcontext
 
-        def body():
-            losses = _losses(self.stack, self.x, self.y, self.precision, self.vocab)
-            self.alive &= torch.isfinite(losses)
-            grads = torch.autograd.grad(losses.sum(), params)
-            with torch.no_grad():
-                for p, g, m, v in zip(params, grads, m1, m2):  # adamw_step with √(1 − β₂ᵗ) as a device number
-                    shape = (p.shape[0],) + (1,) * (p.dim() - 1)
-                    p.data.mul_(self.decay.view(shape))
-                    m.lerp_(g, 1 - beta1)
-                    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                    update = self.neg_step.view(shape) * m / (v.sqrt() / self.bc2_sqrt).add_(EPS)
-                    p.data.add_(torch.where(self.alive.view(shape), update, 0.0))
-            return losses.detach()
+        if self.device.type != "cuda":
+            return nullcontext()
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        return _StreamThenJoin(stream, self.device)
 
-        self.graph = torch.cuda.CUDAGraph()
+    def _record(self, body: Callable[[], Tensor]) -> Callable[[], None]:
+        """Capture ``body`` (its result written into ``self.losses``) in a CUDA graph; return its replay."""
+        graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize(self.device)
-        with torch.cuda.graph(self.graph):
-            self.losses = body()
+        with torch.cuda.graph(graph):
+            self.losses.copy_(body())
+        return graph.replay
+
+
+class _StreamThenJoin:
+    """``with torch.cuda.stream(s)``, and the current stream waits for ``s`` afterwards."""
+
+    def __init__(self, stream, device):
+        self.stream, self.device, self.ctx = stream, device, torch.cuda.stream(stream)
+
+    def __enter__(self):
+        return self.ctx.__enter__()
+
+    def __exit__(self, *exc):
+        self.ctx.__exit__(*exc)
+        torch.cuda.current_stream(self.device).wait_stream(self.stream)
+        return False
 
 
 def _result(m: _Member, variant, scale: Scale, budget, n_train: int, num_params: int, precision: str,
