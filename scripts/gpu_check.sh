@@ -5,8 +5,10 @@
 # (records-<scale>.tar.gz, paths relative to the store's root) that `python -m deltalab import-records` brings home.
 #
 #   scripts/gpu_check.sh [--dry-run] [--scale S] [--variants V,W] [--tasks T,U] [--seeds 0,1] [--workers N]
-#                        [--deadline SECONDS] [--out DIR] [--store DIR]
+#                        [--lr X --wd Y] [--deadline SECONDS] [--out DIR] [--store DIR]
 #
+# --lr/--wd: one sweep point: the grid trains the scale's runs at that lr and wd only (through a copy of the scale
+#   file with those lists, written into the out folder; its runs have the same ids and paths as the scale's).
 # --deadline: seconds from the start by which the script is done (default 780: a 15-minute window less start-up);
 #   the grid gets what is left less a minute, and is stopped then: the runs it finished are stored, the others are
 #   not (the next window trains only those). --out: default $OUT (the device tool's folder), else
@@ -16,7 +18,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-dry=0; scale=""; variants="delta_net,gated_delta_net"; tasks=""; seeds=""; workers=1; deadline=780
+dry=0; scale=""; variants="delta_net,gated_delta_net"; tasks=""; seeds=""; workers=1; deadline=780; lr=""; wd=""
 out="${OUT:-}"; store=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -26,10 +28,12 @@ while [ $# -gt 0 ]; do
         --tasks) tasks="$2"; shift ;;
         --seeds) seeds="$2"; shift ;;
         --workers) workers="$2"; shift ;;
+        --lr) lr="$2"; shift ;;
+        --wd) wd="$2"; shift ;;
         --deadline) deadline="$2"; shift ;;
         --out) out="$2"; shift ;;
         --store) store="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "gpu_check.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -98,6 +102,26 @@ else
 fi
 
 # 4. The grid, stacked, until the deadline; then the new records in one archive.
+grid_scale="$scale"
+if [ -n "$lr$wd" ]; then  # one sweep point: the scale file with lrs and wds cut to it (same name, same run ids)
+    mkdir -p "$out/sweep-point"
+    grid_scale="$out/sweep-point/$scale.yaml"  # a scale file's name must be the scale's
+    "$PY" - "$scale" "$lr" "$wd" "$grid_scale" <<'PYEOF' || { log "--lr/--wd: could not write the scale file"; exit 2; }
+import sys, yaml
+from deltalab.params import PARAMS_DIR
+name, lr, wd, target = sys.argv[1:]
+data = yaml.safe_load((PARAMS_DIR / "scales" / f"{name}.yaml").read_text())
+if lr:
+    data["lrs"] = [float(lr)]
+    for budget in data["tasks"].values():
+        if isinstance(budget, dict):
+            budget.pop("lrs", None)
+if wd:
+    data["wds"] = [float(wd)]
+open(target, "w").write(yaml.safe_dump(data, sort_keys=False))
+PYEOF
+    log "grid: at one sweep point (lr ${lr:-all}, wd ${wd:-all}) through sweep-point/$scale.yaml"
+fi
 marker="$out/.grid-start"
 touch "$marker"
 sleep 1  # a record written in this second is newer than the marker
@@ -105,7 +129,7 @@ budget=$(( $(left) - 60 ))
 if [ "$budget" -lt 30 ]; then
     log "grid: skipped (${budget} s left before the deadline's last minute)"
 else
-    DELTALAB_RESULTS="$store" step grid "$budget" "$PY" -m deltalab grid --scale "$scale" --variants "$variants" \
+    DELTALAB_RESULTS="$store" step grid "$budget" "$PY" -m deltalab grid --scale "$grid_scale" --variants "$variants" \
         --stack --workers "$workers" ${tasks:+--tasks "$tasks"} ${seeds:+--seeds "$seeds"}
     grep -E "trained \(|runs planned|MISSING" "$out/grid.log" | sed 's/^/    /' | tee -a "$summary"
 fi

@@ -21,7 +21,7 @@ def dry_run(tmp_path_factory):
     env = os.environ | {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     env.pop("OUT", None)
     proc = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "gpu_check.sh"), "--dry-run", "--out", str(out),
-                           "--deadline", "300"], capture_output=True, text=True, env=env, timeout=400)
+                           "--deadline", "300", "--lr", "0.001", "--wd", "0.1"], capture_output=True, text=True, env=env, timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out, proc.stdout
 
@@ -31,6 +31,7 @@ def test_the_dry_run_goes_end_to_end_and_says_what_it_skipped(dry_run):
     summary = (out / "summary.txt").read_text()
     assert "tests_triton: skipped (CUDA only" in summary and "bench_triton: skipped (CUDA only" in summary
     assert "trainstep: ok" in summary and "grid: ok" in summary
+    assert "grid: at one sweep point (lr 0.001, wd 0.1)" in summary
     timing = json.loads((out / "trainstep.json").read_text())
     assert timing["kind"] == "CPU" and timing["timings"][0]["stacked_step_s"] > 0
     assert timing["projections"][0]["runs"] == 6
