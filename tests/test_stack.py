@@ -124,6 +124,7 @@ def test_a_stack_refuses_runs_of_different_cells():
         train_stack(specs, sc, get_variant("delta_net"))
 
 
+@pytest.mark.slow  # three smoke grids through the command line
 def test_grid_stack_stores_records_a_plain_grid_sees_as_stored(tmp_path, monkeypatch, capsys):
     """``grid --stack`` trains only the members not stored yet (one is, from a plain grid), stores each as its own
     record at the lone run's path; a plain grid then finds every run stored, and the records equal a plain grid's."""
