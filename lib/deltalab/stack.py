@@ -22,7 +22,8 @@ frozen at that step (its update masked, as a lone run breaks before its step), e
 flagged diverged, alone. The host reads the device once per epoch, not once per step.
 
 On CUDA the step (forward, backward, update) is captured in a CUDA graph once per stack composition and replayed
-(``DELTALAB_STACK_GRAPH=0`` turns that off): the step then costs one launch. That path has not yet run on a GPU.
+(``DELTALAB_STACK_GRAPH=0`` turns that off; a capture that fails warns and the stack trains eagerly): the step
+then costs one launch. That path has not yet run on a GPU.
 tests/test_stack.py checks on the CPU, in fp32, that a stack's records equal the lone runs' within 1e-5.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict
 from typing import Callable
 
@@ -520,6 +522,7 @@ class _GraphedStep:
     def __init__(self, stack: StackedModel, state: dict, precision: str, vocab: int, device: torch.device):
         self.stack, self.state, self.precision, self.vocab, self.device = stack, state, precision, vocab, device
         self.replay = None
+        self.failed = False  # the capture failed: every step runs eagerly
         self.shape = None
         self.seen = 0
 
@@ -529,7 +532,7 @@ class _GraphedStep:
         return tuple(xb.shape) == self.shape
 
     def __call__(self, xb, yb, bc2_sqrt: float, decay, neg_step, alive) -> Tensor:
-        if self.replay is None and self.seen < self.WARMUP:
+        if self.failed or (self.replay is None and self.seen < self.WARMUP):
             self.seen += 1
             with self._side_stream():
                 return _step(self.stack, self.state, xb, yb, self.precision, self.vocab, bc2_sqrt, decay, neg_step,
@@ -540,9 +543,15 @@ class _GraphedStep:
                 torch.empty_like(alive)
             self.bc2_sqrt = torch.ones((), device=self.device)
             self.losses = torch.empty(xb.shape[0], device=self.device)
-            self.replay = self._record(lambda: _step(self.stack, self.state, self.x, self.y, self.precision,
-                                                     self.vocab, self.bc2_sqrt, self.decay, self.neg_step,
-                                                     self.alive, cache=False))
+            try:
+                self.replay = self._record(lambda: _step(self.stack, self.state, self.x, self.y, self.precision,
+                                                         self.vocab, self.bc2_sqrt, self.decay, self.neg_step,
+                                                         self.alive, cache=False))
+            except Exception as e:  # a capture that fails (an op that syncs, a library that cannot be captured)
+                warnings.warn(f"the stacked step could not be captured in a CUDA graph ({type(e).__name__}: {e}); "
+                              "this stack trains without one", RuntimeWarning, stacklevel=2)
+                self.failed = True
+                return self(xb, yb, bc2_sqrt, decay, neg_step, alive)
         self.x.copy_(xb)
         self.y.copy_(yb)
         self.decay.copy_(decay)

@@ -117,6 +117,7 @@ def time_cell(task: str, setting: dict, variant, *, runs: int, batch: int, backe
             stepper(xs, ys, (1 - 0.999 ** count[0]) ** 0.5, decay, neg, alive)
 
         out["stacked_graph_step_s"] = _timed(stacked_graph, device, warmup + _GraphedStep.WARMUP + 1, steps)
+        out["graph_captured"] = stepper.replay is not None and not stepper.failed  # else the figure is eager
     out["speedup_per_run"] = t_single * runs / min(out["stacked_step_s"], out.get("stacked_graph_step_s", math.inf))
     return out
 
