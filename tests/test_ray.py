@@ -239,6 +239,26 @@ def test_smoke_grid_on_the_cluster_equals_the_local_engine(cluster, tmp_path):
     assert again.skipped == len(runs) and again.trained == 0
 
 
+def test_a_stacked_grid_on_the_cluster_is_one_task_per_stack_and_equals_the_local_one(cluster, tmp_path):
+    """``stack=True``: one Ray task per variant × task × setting (its seeds stacked, ``deltalab.stack``), each run
+    written once as its own record, equal to the local engine's stacked grid."""
+    scale = load_scale("smoke")
+    runs = plan(["delta_net"], scale, ["memorization", "in-context-recall"], [0, 1])
+    local, remote = Store(tmp_path / "local"), CountingStore(tmp_path / "ray")
+    execute(runs, scale, local, workers=1, threads=1, progress=False, stack=True)
+    t0 = time.time()
+    summary = execute(runs, scale, remote, engine="ray", address=cluster.address, progress=False, stack=True)
+    assert summary.trained + summary.diverged == len(runs) == 4
+    assert set(remote.puts.values()) == {1} and len(remote.puts) == len(runs)
+    started = [p for p in cluster.trace.iterdir() if p.stat().st_mtime >= t0]  # a trace per task started
+    assert len(started) == 2, started  # one per stack
+    for _, spec in runs:
+        a, b = local.get(spec), remote.get(spec)
+        assert a["metrics"] == b["metrics"] and a["curve"] == b["curve"]
+        assert b["environment"]["stack"] == 2
+    assert not _leftovers(tmp_path)
+
+
 def _slow_smoke(folder: Path) -> Path:
     """smoke with a longer in-context-recall run (seconds), so that a kill lands mid-training; as a file, since
     the local engine's processes load their scale by name or path."""

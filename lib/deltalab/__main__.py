@@ -4,7 +4,8 @@
     run   --variant V [--scale S]    train (or reuse) one variant on a scale's tasks, print its row and the
                                      baselines' (writes nothing but its runs' records)
     grid  [--scale S] [--variants]   the whole grid (the scale's rows × its tasks by default), resumable; then
-                                     the study's tables, as `table` writes them
+                                     the study's tables, as `table` writes them; --stack trains each
+                                     variant × task × setting's runs as one model (deltalab.stack)
     status [--scale S] [--workers N] what the grid has stored, what live locks hold and what is missing, per
                                      seed, and the time left projected from the stored runs' wall times
     table [--scale S]                the study's tables (registered variants) from the stored runs, written
@@ -18,6 +19,8 @@
     agreement [--scale S] [--readme] the scale's rank agreement with MAD's full protocol (the seed table)
     agreement --scale S --best-of T  the same for a two-point lr sweep: per run the better of S's and T's
     migrate-store [--scale S]        re-key records stored before the precision was part of a run's id
+    import-records ARCHIVE           add a tar.gz of records (scripts/gpu_check.sh's) to the store; refuses,
+                                     writing nothing, when it would replace a different record
     bench [...]                      train-step throughput of every path (see deltalab.perf.bench)
     site [--scale S] [--out D]       the executed study as a static site, nothing re-executed (see deltalab.site)
 
@@ -274,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     grid.add_argument("--workers", type=_workers, default=2,
                       help="processes (default 2: one per core on a laptop)")
     grid.add_argument("--extra-seed-variants", default="", help="variants that get the scale's baseline_seeds")
+    grid.add_argument("--stack", action="store_true", help="train the lr × wd × seed runs of each variant × task × "
+                      "setting as one stacked model (deltalab.stack); each run is stored as its own record")
     _engine_args(grid)
 
     status = sub.add_parser("status", help="the grid's progress per seed and the time left (trains nothing)")
@@ -290,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
                              "run's id (file name and spec.budget_id)")
     migrate.add_argument("--scale", type=_scale, default="cpu", help="a scale's name or a path to a scale file")
     migrate.add_argument("--dry-run", action="store_true")
+
+    imp = sub.add_parser("import-records", help="add the records of a tar.gz (scripts/gpu_check.sh's archive) to the "
+                         "store, refusing any that would replace a different record")
+    imp.add_argument("archive")
+    imp.add_argument("--dry-run", action="store_true", help="check and list, write nothing")
 
     agree = sub.add_parser("agreement", help="the scale's rank agreement with the full protocol's seed table (trains "
                            "nothing)")
@@ -356,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = plan(variants, scale, _csv(args.tasks), args.seeds, extra_seed_variants=extra)
             print(f"{len(runs)} runs planned at scale {scale.name!r} in {store.root}", file=sys.stderr)
             print(execute(runs, scale, store, workers=args.workers, scale_ref=args.scale,
-                          allow_dirty=args.allow_dirty, **engine), file=sys.stderr)
+                          allow_dirty=args.allow_dirty, stack=args.stack, **engine), file=sys.stderr)
             _study_table(scale, store)  # says so if the store is incomplete for the scale
             return _missing_report(runs, store)
         if args.command == "status":
@@ -419,6 +429,14 @@ def main(argv: list[str] | None = None) -> int:
                                                       str(readme))
                 readme.write_text(text)
                 print(f"wrote the agreement block of {readme}", file=sys.stderr)
+            return 0
+        if args.command == "import-records":
+            from .archive import import_archive
+
+            result = import_archive(args.archive, store, dry_run=args.dry_run)
+            verb = "would add" if args.dry_run else "added"
+            print(f"{verb} {len(result['added'])} record(s) to {store.root}; {len(result['same'])} already there, "
+                  "identical")
             return 0
         if args.command == "migrate-store":
             result = store.migrate_budget_ids(load_scale(args.scale), dry_run=args.dry_run)

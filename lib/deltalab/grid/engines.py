@@ -18,7 +18,7 @@ ENGINES = ("local", "ray")
 
 def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None, workers: int = 1,
             threads: int | None = None, progress: bool = True, scale_ref: str | None = None,
-            engine: str = "local", address: str | None = None, allow_dirty: bool = False,
+            engine: str = "local", address: str | None = None, allow_dirty: bool = False, stack: bool = False,
             **engine_options) -> Summary:
     """Train every run not yet stored. ``workers`` > 1 uses that many processes; ``threads`` per process
     defaults to ``cpu_count // workers``. A run another process holds is left to it and listed in
@@ -26,7 +26,9 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
     cluster at ``address`` instead (``deltalab.grid.ray_cluster``; ``engine_options``: ``num_cpus``, ``num_gpus``
     per run), with the same store rules. With a run to train, uncommitted code under ``lib/`` is refused
     (``provenance.DirtyTree``) unless ``allow_dirty`` (or ``DELTALAB_ALLOW_DIRTY=1``): then its diff is stored
-    beside the records and named in each (``deltalab.grid.provenance``)."""
+    beside the records and named in each (``deltalab.grid.provenance``). ``stack=True``: the runs of each variant ×
+    task × setting train as one stacked model (``deltalab.stack``; on Ray, one task per stack), each stored as its
+    own record."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
     if engine != "ray" and (address is not None or engine_options):
@@ -37,9 +39,10 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
     if any(_to_train(store, spec) for _, spec in runs):  # a study re-executed on its stored runs trains nothing
         code = check_code(allow_dirty)
     if engine == "ray":
-        return execute_ray(runs, scale, store, address=address, progress=progress, code=code, **engine_options)
+        return execute_ray(runs, scale, store, address=address, progress=progress, code=code, stack=stack,
+                           **engine_options)
     return execute_local(runs, scale, store, workers=workers, threads=threads, progress=progress,
-                         scale_ref=scale_ref, code=code)
+                         scale_ref=scale_ref, code=code, stack=stack)
 
 
 def _to_train(store: Store, spec: RunSpec) -> bool:

@@ -4,7 +4,9 @@
 ``threads // workers`` torch threads: on a 2-core machine two single-thread processes out-run one two-thread
 process, see params/scales/cpu.yaml). A worker claims its run (``Store.claim``) and writes its record the moment it
 finishes, so an interrupted grid resumes where it stopped; a worker whose grid process is killed stops.
-``grid.engines.execute`` chooses between this engine and the Ray one.
+``grid.engines.execute`` chooses between this engine and the Ray one. With ``stack=True`` a worker trains a whole
+stack at a time (``planning.stacks``: the runs of one variant × task × setting not stored yet, as one model, see
+``deltalab.stack``), claiming each member and storing each the moment it finishes.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -23,7 +26,7 @@ from ..store import Store
 from ..runs import RunSpec
 from ..train import train_run
 from ..variants import get_variant
-from .planning import RunError, RunsFailed, Summary, check_budget, describe
+from .planning import RunError, RunsFailed, Summary, check_budget, describe, stacks
 from .provenance import Code, store_diff
 
 
@@ -70,14 +73,59 @@ def _run_one(ref: str, spec: RunSpec, scale_name: str, store_root: str, threads:
     return "diverged" if result.diverged else "trained"
 
 
+def _run_stack(ref: str, specs: list[RunSpec], scale_name: str, store_root: str, threads: int | None,
+               parent: int | None = None, code: Code = Code()) -> list[str]:
+    """Worker: train the members of a stack that are neither stored nor claimed by another process, as one model
+    (``stack.train_stack``), storing each as it finishes. Returns what happened to each of ``specs``. ``code``:
+    as ``_run_one``."""
+    if parent is not None and os.getppid() != parent:
+        return ["busy"] * len(specs)
+    from ..stack import train_stack
+
+    set_threads(threads)
+    store = Store(store_root)
+    outcome: dict[RunSpec, str] = {}
+    with ExitStack() as held:
+        owned = []
+        for spec in specs:
+            if store.get(spec, quarantine=True) is not None:
+                outcome[spec] = "skipped"
+            elif not held.enter_context(store.claim(spec)):
+                outcome[spec] = "busy"
+            elif store.get(spec, quarantine=True) is not None:  # finished by another process meanwhile
+                outcome[spec] = "skipped"
+            else:
+                owned.append(spec)
+        if owned:
+            scale = load_scale(scale_name) if not Path(scale_name).suffix else load_scale(Path(scale_name))
+            for spec in owned:
+                check_budget(spec, scale)
+                store.check_writable(spec)  # a full disk or unwritable store fails now, not after training
+
+            def put(spec: RunSpec, result) -> None:
+                record = result.to_record()
+                if store_diff(store.root, spec.scale, code):
+                    record["environment"]["diff"] = code.hash
+                store.put(spec, record)
+                outcome[spec] = "diverged" if result.diverged else "trained"
+
+            try:
+                train_stack(owned, scale, get_variant(ref), on_result=put)
+            except Exception as e:
+                raise RunError(f"a stack of {len(owned)} runs ({describe(owned[0], ref)} and the other lr, wd and "
+                               f"seeds of its cell) failed: {type(e).__name__}: {e}") from e
+    return [outcome[spec] for spec in specs]
+
+
 def execute_local(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None, workers: int = 1,
                   threads: int | None = None, progress: bool = True, scale_ref: str | None = None,
-                  code: Code = Code()) -> Summary:
+                  code: Code = Code(), stack: bool = False) -> Summary:
     """Train every run not yet stored on this machine. ``workers`` > 1 uses that many processes; ``threads`` per
     process defaults to ``cpu_count // workers``. A run another process holds is left to it and listed in
     ``Summary.held``; a corrupt record is moved aside and re-trained. ``scale_ref``: the scale as the workers load
-    it (a name or a scale file's path; default ``scale.name``); ``code``: as ``_run_one``. Raises ``RunsFailed``
-    after the grid if some runs failed (every other run is stored)."""
+    it (a name or a scale file's path; default ``scale.name``); ``code``: as ``_run_one``. ``stack``: a worker
+    trains a stack of runs at a time (``deltalab.stack``) instead of one run. Raises ``RunsFailed`` after the grid
+    if some runs failed (every other run is stored)."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer ≥ 1 (processes); got {workers!r}")
     store = store or Store()
@@ -109,8 +157,41 @@ def execute_local(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | 
             failures.append((spec, e))
             tally("failed", spec)
 
+    def settle_stack(specs: list[RunSpec], outcomes) -> None:
+        """Tally a finished stack; when it raised (or its worker died), its members not stored are failures."""
+        try:
+            done = outcomes()
+        except (RunError, BrokenProcessPool) as e:
+            for spec in specs:
+                if store.get(spec) is not None:
+                    tally("trained", spec)
+                else:
+                    failures.append((spec, e))
+                    tally("failed", spec)
+            return
+        for spec, outcome in zip(specs, done):
+            tally(outcome, spec)
+
     scale_name = scale_ref or scale.name
-    if workers <= 1:
+    if stack:
+        units = stacks(todo)
+        if workers <= 1:
+            for ref, specs in units:
+                settle_stack(specs, lambda: _run_stack(ref, specs, scale_name, str(store.root), threads, code=code))
+        else:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                     initializer=_watch_parent, initargs=(os.getpid(),)) as pool:
+                pending = {pool.submit(_run_stack, ref, specs, scale_name, str(store.root), threads, os.getpid(),
+                                       code): specs for ref, specs in units}
+                try:
+                    while pending:
+                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in done:
+                            settle_stack(pending.pop(f), f.result)
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    elif workers <= 1:
         for ref, spec in todo:
             settle(spec, lambda: _run_one(ref, spec, scale_name, str(store.root), threads, code=code))
     else:

@@ -78,6 +78,15 @@ def plan(variant_refs: list[str], scale: Scale, tasks: list[str] | None = None,
     return runs
 
 
+def stacks(runs: list[tuple[str, RunSpec]]) -> list[tuple[str, list[RunSpec]]]:
+    """The runs grouped as the stacked trainer takes them (``deltalab.stack``): one group per variant × task ×
+    setting (its lr × wd × seeds), in the order each group's first run comes in ``runs``."""
+    groups: dict[tuple, list[RunSpec]] = {}
+    for ref, spec in runs:
+        groups.setdefault((ref, spec.variant, spec.task, spec.setting, spec.scale, spec.budget_id), []).append(spec)
+    return [(key[0], specs) for key, specs in groups.items()]
+
+
 class RunError(RuntimeError):
     """A run that raised while training, with the run it was (variant, task, setting, seed) in its message."""
 

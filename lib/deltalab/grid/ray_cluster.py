@@ -50,7 +50,7 @@ from pathlib import Path
 from ..params import Scale
 from ..store import Store
 from ..runs import RunSpec
-from .planning import RunsFailed, Summary, check_budget, describe  # RunsFailed: also importable from here
+from .planning import RunsFailed, Summary, check_budget, describe, stacks  # RunsFailed: also importable from here
 from .provenance import Code, store_diff
 
 DEFAULT_MAX_RETRIES = 3  # attempts after a worker process dies (Ray's default for tasks)
@@ -248,23 +248,26 @@ def package_env() -> dict:
             "excludes": ["__pycache__", "*.pyc"]}
 
 
-def _train_on_worker(ref: str, source: str | None, spec: RunSpec, scale: Scale, threads: int,
-                     commit: str, diff: str = "") -> dict:
-    """The Ray task: train one run and return its record (the worker writes nothing but its data cache)."""
+def _train_on_worker(ref: str, source: str | None, spec: RunSpec | list[RunSpec], scale: Scale, threads: int,
+                     commit: str, diff: str = "") -> dict | list[dict]:
+    """The Ray task: train one run and return its record (the worker writes nothing but its data cache); given a
+    list of runs, train them as one stack (``deltalab.stack``) and return their records in that order."""
+    specs = spec if isinstance(spec, list) else [spec]
     trace = os.environ.get("DELTALAB_RAY_TRACE")
     if trace:
         import ray
 
-        Path(trace, f"{run_name(spec)}.{os.getpid()}").write_text(ray.get_runtime_context().get_node_id())
+        Path(trace, f"{run_name(specs[0])}.{os.getpid()}").write_text(ray.get_runtime_context().get_node_id())
     os.environ.setdefault("DELTALAB_DATA", str(Path(tempfile.gettempdir()) / "deltalab-data"))
     from ..runtime import set_threads
     from ..train import train_run
     from ..variants import get_variant
 
     set_threads(threads)
-    check_budget(spec, scale)  # this node would train the run under the id the driver planned (precision)
+    for each in specs:
+        check_budget(each, scale)  # this node would train the run under the id the driver planned (precision)
     if source is not None:  # a user's variant file: rebuilt on the node from the text the driver sent
-        folder = Path(tempfile.gettempdir()) / "deltalab-variants" / spec.variant
+        folder = Path(tempfile.gettempdir()) / "deltalab-variants" / specs[0].variant
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / Path(ref).name
         if not path.exists() or path.read_text() != source:
@@ -273,24 +276,32 @@ def _train_on_worker(ref: str, source: str | None, spec: RunSpec, scale: Scale, 
                 f.write(source)
             os.replace(tmp, path)
         ref = str(path)
-    record = train_run(spec, scale, get_variant(ref)).to_record()
-    # The code that ran is the driver's package (py_modules), so the driver's commit names it; the worker's
-    # copy is no git checkout and would say "unknown".
-    record["environment"]["commit"] = commit
-    if diff:  # the driver's uncommitted code, stored beside the records (grid.provenance)
-        record["environment"]["diff"] = diff
-    return record
+    if isinstance(spec, list):
+        from ..stack import train_stack
+
+        records = [result.to_record() for result in train_stack(specs, scale, get_variant(ref))]
+    else:
+        records = [train_run(spec, scale, get_variant(ref)).to_record()]
+    for record in records:
+        # The code that ran is the driver's package (py_modules), so the driver's commit names it; the worker's
+        # copy is no git checkout and would say "unknown".
+        record["environment"]["commit"] = commit
+        if diff:  # the driver's uncommitted code, stored beside the records (grid.provenance)
+            record["environment"]["diff"] = diff
+    return records if isinstance(spec, list) else records[0]
 
 
 def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None,
                 address: str | None = None, progress: bool = True, num_cpus: float | None = None,
                 num_gpus: float | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
-                max_in_flight: int | None = None, code: Code = Code()):
+                max_in_flight: int | None = None, code: Code = Code(), stack: bool = False):
     """Train every run of ``runs`` not stored yet on the Ray cluster at ``address``; returns a
     ``Summary`` (a run another process holds is left to it and listed in ``Summary.held``, as the local engine
     does). Raises ``RunsFailed`` after the grid if some runs failed (every other run is stored). ``code``: the
     driver's uncommitted code, if allowed: its diff is stored beside the records and named in each
-    (``grid.provenance``)."""
+    (``grid.provenance``). ``stack=True``: one task per stack (``planning.stacks``; the members neither stored nor
+    held elsewhere, trained as one model by ``deltalab.stack`` with one run's resources), its records written when
+    the task returns."""
     from ..runtime import git_commit
     from ..variants import VARIANTS
 
@@ -334,26 +345,30 @@ def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | No
             bar.update(1)
             bar.set_postfix(failed=len(failures), held_elsewhere=summary.busy, refresh=False)
 
-    queue = iter(todo)
+    queue = iter(stacks(todo) if stack else [(ref, [spec]) for ref, spec in todo])
 
     def fill() -> None:
-        for ref, spec in queue:
+        for ref, specs in queue:
             held = ExitStack()
+            owned = []
             try:
-                if not held.enter_context(store.claim(spec)):  # the claim keeps its lease until released
+                for spec in specs:
+                    if not held.enter_context(store.claim(spec)):  # the claim keeps its lease until released
+                        tally("busy", spec)
+                    elif store.get(spec, quarantine=True) is not None:  # stored by another driver meanwhile
+                        tally("skipped", spec)
+                    else:
+                        store.check_writable(spec)  # a full disk or unwritable store fails now, not after training
+                        owned.append(spec)
+                if not owned:
                     held.close()
-                    tally("busy", spec)
                     continue
-                if store.get(spec, quarantine=True) is not None:  # stored by another driver meanwhile
-                    held.close()
-                    tally("skipped", spec)
-                    continue
-                store.check_writable(spec)  # a full disk or unwritable store fails now, not after training
-                obj = task.remote(ref, sources.get(ref), spec, scale_ref, threads, commit, code.hash)
+                obj = task.remote(ref, sources.get(ref), owned if stack else owned[0], scale_ref, threads, commit,
+                                  code.hash)
             except BaseException:
                 held.close()
                 raise
-            pending[obj] = (spec, held)
+            pending[obj] = (owned, held)
             if len(pending) >= window:
                 return
 
@@ -362,17 +377,18 @@ def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | No
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for obj in done:
-                spec, held = pending.pop(obj)
-                with held:  # the claim is released once the record is written (or the run failed)
+                specs, held = pending.pop(obj)
+                with held:  # the claims are released once the records are written (or the run failed)
                     try:
-                        record = ray.get(obj)
+                        got = ray.get(obj)
                     except ray.exceptions.RayError as e:  # raised in the run, or its worker died max_retries+1 times
-                        failures.append((spec, e))
-                        record = None
+                        failures.extend((spec, e) for spec in specs)
+                        records = [None] * len(specs)
                     else:
-                        store_diff(store.root, spec.scale, code)
-                        store.put(spec, record)
-                tally(None if record is None else "diverged" if record.get("diverged") else "trained", spec)
+                        records = got if stack else [got]
+                        for spec, record in zip(specs, records):
+                            store_diff(store.root, spec.scale, code)
+                            store.put(spec, record)
             fill()
     finally:
         for obj, (_, held) in pending.items():  # interrupted: stop what runs, give the claims back
