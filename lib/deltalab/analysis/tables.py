@@ -285,9 +285,12 @@ def ranking(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns:
     return table
 
 
-def shown(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """Float columns rounded for display, -0.000 printed as 0.000 (so an executed notebook diffs cleanly)."""
+def shown(table: pd.DataFrame, digits: int = 3, missing: str | None = None) -> pd.DataFrame:
+    """Float columns rounded for display, -0.000 printed as 0.000 (so an executed notebook diffs cleanly);
+    ``missing``: what an empty cell shows instead of ``NaN`` (the table's legend says what it means)."""
     out = table.copy()
     floats = out.select_dtypes("float").columns
     out[floats] = out[floats].round(digits) + 0.0
+    if missing is not None:
+        out = out.astype(object).where(out.notna(), missing)
     return out
