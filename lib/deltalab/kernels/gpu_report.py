@@ -148,6 +148,14 @@ def runs_table(run: str = RUN, scale: str = "mad") -> str:
         best = max(float(a) for _, _, a in prog)
         out.append(f"| {variant} | {task} | {last:.3f} (best {best:.3f}) | — | {epochs} of {budget} | — | "
                    "cut by the time limit, not stored |")
+    rates = []  # tqdm's s/it at the last progress line of each run that logged at least 10 epochs
+    for log in sorted((_files(run) / "runlogs").glob("*.log")):
+        last = re.findall(r"(\d+)/\d+ \[[^\]]*?([\d.]+)s/it", log.read_text())
+        if last and int(last[-1][0]) >= 10:
+            rates.append(float(last[-1][1]))
+    if rates:
+        out.append(f"\nSeconds per epoch at the last progress line of the {len(rates)} runs that logged 10 epochs or "
+                   f"more (twelve runs at once, one process each): {min(rates):.2f} to {max(rates):.2f}.")
     return "\n".join(out)
 
 
