@@ -86,10 +86,12 @@ def _gamma(g: Tensor | None, B: int, H: int, Lp: int, C: int) -> Tensor | None:
 
 
 def _solve(A: Tensor) -> Tensor:
-    """T = (I + A)⁻¹ for unit lower-triangular I + A, batched over [B·H, N, C, C] (PyTorch, fp32)."""
+    """T = (I + A)⁻¹ for unit lower-triangular I + A, batched over [B·H, N, C, C] (PyTorch, fp32).
+
+    ``unitriangular`` takes the diagonal as ones without reading it, so A (zero diagonal) is passed as it is."""
     C = A.shape[-1]
     eye = torch.eye(C, dtype=A.dtype, device=A.device)
-    return torch.linalg.solve_triangular(A + eye, eye.expand_as(A), upper=False, unitriangular=True).contiguous()
+    return torch.linalg.solve_triangular(A, eye.expand_as(A), upper=False, unitriangular=True).contiguous()
 
 
 def _forward_core(q, k, v, beta, gc, h0, p: _Prep, transform: int, decay, dtype, *, for_backward: bool, T=None):
