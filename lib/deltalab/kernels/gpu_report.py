@@ -110,7 +110,7 @@ def tests_summary(run: str = RUN) -> str:
 def steps_table(run: str = RUN) -> str:
     """steps.json: train-step time of the MAD model, Triton rule against PyTorch rule."""
     data = json.loads((_files(run) / "steps.json").read_text())
-    out = [f"| variant | Triton rule: ms per step (median) | PyTorch rule | PyTorch ÷ Triton | tokens/s (Triton) |",
+    out = ["| variant | Triton rule: ms per step (median) | PyTorch rule | PyTorch ÷ Triton | tokens/s (Triton) |",
            "|---|---|---|---|---|"]
     variants = sorted({k.split("/")[0] for k in data if "/" in k})
     for v in variants:
@@ -130,7 +130,8 @@ def _records(scale: str):
 def runs_table(run: str = RUN, scale: str = "mad") -> str:
     """The finished runs (records in the store) and the ones the time limit cut (their progress logs)."""
     recs = _records(scale)
-    out = ["| variant | task | test accuracy | best epoch | epochs run | wall s | state |", "|---|---|---|---|---|---|---|"]
+    out = ["| variant | task | test accuracy | best epoch | epochs run | wall s | state |",
+           "|---|---|---|---|---|---|---|"]
     done = set()
     for _, r in recs:
         s = r["spec"]

@@ -148,7 +148,8 @@ def markdown(rows: list[dict]) -> str:
     order = {k: i for i, k in enumerate(CASES)}
     keys = sorted(table, key=lambda k: (order[k[0].split("[")[0]], k[0], k[1], k[2]))
     dtype = rows[0]["dtype"] if rows else "?"
-    head = [f"Shared memory per block, bytes (share of the limit), {dtype}, chunk {CHUNK}, Triton {triton.__version__}; "
+    head = [f"Shared memory per block, bytes (share of the limit), {dtype}, chunk {CHUNK}, "
+            f"Triton {triton.__version__}; "
             "limits: " + ", ".join(f"sm_{cc} {LIMITS[cc]:,} ({LIMIT_NAMES[cc]})" for cc in sorted(LIMITS)) + ".",
             "", "| kernel | d_k | d_v | BK | BV | warps | stages | " + " | ".join(targets) + " |",
             "|---|---|---|---|---|---|---|" + "---|" * len(targets)]
