@@ -27,10 +27,44 @@ def _precision(dtype: torch.dtype) -> tuple:
     return DT, EMU, F32
 
 
-def _block_v(dv: int, transform: int) -> int:
-    """Value tile of the two sequential kernels: the whole row when the transform is row-wise (l2)."""
-    full = K.next_pow2(dv)
-    return full if transform == 1 else min(full, 64)
+KERNELS = ("_kkt_fwd", "_wu_fwd", "_h_fwd", "_o_fwd", "_dh_bwd", "_dqk_bwd", "_wy_bwd")
+SEQUENTIAL = ("_h_fwd", "_dh_bwd")  # one program per (value tile, head) walks the chunks; the state is d_k x BV
+
+
+def tiles(dk: int, dv: int, transform: int = 0) -> dict[str, dict]:
+    """Block sizes (``BK``, ``BV``) and launch options (``num_warps``, ``num_stages``) of each kernel.
+
+    The chunk-parallel kernels take the key dimension in tiles of at most 64 (``_dqk_bwd`` has one program per
+    key tile; the others loop over them) and values in tiles of at most 64 (32 in ``_dqk_bwd``, which loads five
+    tiles per step). The sequential kernels keep the whole key dimension of the state, ``BK = next_pow2(d_k)``,
+    with a value tile of 64, 32 from d_k = 256; ``l2_norm_error`` needs whole value rows (``BV = next_pow2(d_v)``,
+    d_k · d_v ≤ 128²). Software pipelining (``num_stages``) is what costs shared memory in the loops, so it is
+    lowered as the tiles grow. Every choice keeps each kernel within 90% of the shared memory per block of an
+    Ampere/Ada card (101,376 bytes) and of Hopper (232,448), for d_k, d_v in 16..256: ``deltalab.kernels.smem``
+    compiles them for sm_80 and sm_90 and checks (tests/test_triton_smem.py; the table is in docs/triton.md).
+    """
+    BKS = K.next_pow2(dk)
+    BK = min(BKS, 64)
+    BV = min(K.next_pow2(dv), 64)
+    out = {name: dict(BK=BK, BV=BV, num_warps=4, num_stages=3) for name in KERNELS}
+    out["_dqk_bwd"].update(BV=min(BV, 32), num_stages=2)
+    if transform == 1:
+        BVS = K.next_pow2(dv)
+        if BKS * BVS > 128 * 128:
+            raise ValueError(
+                f"l2_norm_error's Triton kernel keeps whole value rows of the d_k x d_v state in one tile and "
+                f"supports d_k * d_v <= 128 * 128; got d_k={dk}, d_v={dv} (use the PyTorch path)"
+            )
+        seq = dict(BK=BKS, BV=BVS, num_stages=2 if max(BKS, BVS) <= 64 else 1)
+    elif BKS <= 64:
+        seq = dict(BK=BKS, BV=BV, num_stages=3)
+    elif BKS == 128:
+        seq = dict(BK=BKS, BV=BV, num_stages=2)
+    else:
+        seq = dict(BK=BKS, BV=min(BV, 32), num_stages=1)
+    for name in SEQUENTIAL:
+        out[name].update(seq)
+    return out
 
 
 class _Prep:
@@ -52,49 +86,65 @@ def _gamma(g: Tensor | None, B: int, H: int, Lp: int, C: int) -> Tensor | None:
 
 
 def _solve(A: Tensor) -> Tensor:
-    """T = (I + A)⁻¹ for unit lower-triangular I + A, batched over [B·H, N, C, C] (PyTorch, fp32)."""
+    """T = (I + A)⁻¹ for unit lower-triangular I + A, batched over [B·H, N, C, C] (PyTorch, fp32).
+
+    ``unitriangular`` takes the diagonal as ones without reading it, so A (zero diagonal) is passed as it is."""
     C = A.shape[-1]
     eye = torch.eye(C, dtype=A.dtype, device=A.device)
-    return torch.linalg.solve_triangular(A + eye, eye.expand_as(A), upper=False, unitriangular=True).contiguous()
+    return torch.linalg.solve_triangular(A, eye.expand_as(A), upper=False, unitriangular=True).contiguous()
 
 
 def _forward_core(q, k, v, beta, gc, h0, p: _Prep, transform: int, decay, dtype, *, for_backward: bool, T=None):
-    """Run kkt/solve (unless T is given), w/u, the state kernel and (not for backward) the output kernel."""
+    """Run kkt/solve (unless T is given), w/u, the state kernel and (not for backward) the output kernel.
+
+    w is kept in the operand precision (``_rounded``); so are h and e in the forward without backward, whose
+    only reader, ``_o_fwd``, rounds them anyway. The backward keeps h and e in fp32.
+    """
     DT, EMU, F32 = _precision(dtype)
     BH, Lp, dk, dv, C, N = p.BH, p.Lp, p.dk, p.dv, p.C, p.N
-    BK = K.next_pow2(dk)
-    BVo = min(K.next_pow2(dv), 64)
+    t = tiles(dk, dv, transform)
     dev = q.device
     f32 = dict(device=dev, dtype=torch.float32)
+    rounded = dict(device=dev, dtype=_rounded(dtype))
     use_g = gc is not None
     gc_arg = gc if use_g else beta  # placeholder pointer, never read
     if T is None:
         A = torch.empty(BH, N, C, C, **f32)
-        K._kkt_fwd[(N, BH)](k, beta, gc_arg, A, Lp, dk, N, C=C, BK=BK, USE_G=use_g, DT=DT, EMU=EMU, F32=F32)
+        K._kkt_fwd[(N, BH)](
+            k, beta, gc_arg, A, Lp, dk, N, C=C, USE_G=use_g, DT=DT, EMU=EMU, F32=F32, **t["_kkt_fwd"]
+        )
         T = _solve(A)
-    w = torch.empty(BH, Lp, dk, **f32)
+    w = torch.empty(BH, Lp, dk, **rounded)
     u = torch.empty(BH, Lp, dv, **f32)
     K._wu_fwd[(N, BH)](
-        k, v, beta, gc_arg, T, w, u, Lp, dk, dv, N, C=C, BK=BK, BV=BVo, USE_G=use_g, DT=DT, EMU=EMU, F32=F32
+        k, v, beta, gc_arg, T, w, u, Lp, dk, dv, N, C=C, USE_G=use_g, DT=DT, EMU=EMU, F32=F32, **t["_wu_fwd"],
     )
-    BV = _block_v(dv, transform)
-    hs = torch.empty(BH, N, dk, dv, **f32)
-    e = torch.empty(BH, Lp, dv, **f32)
+    he = rounded if not for_backward else f32
+    hs = torch.empty(BH, N, dk, dv, **he)
+    e = torch.empty(BH, Lp, dv, **he)
     store_x = for_backward and transform != 0
     x = torch.empty(BH, Lp, dv, **f32) if store_x else e
     ht = torch.empty(BH, dk, dv, **f32)
-    K._h_fwd[(triton_cdiv(dv, BV), BH)](
+    K._h_fwd[(triton_cdiv(dv, t["_h_fwd"]["BV"]), BH)](
         k, w, u, gc_arg, h0 if h0 is not None else ht, hs, x, e, ht, 1.0 if decay is None else float(decay),
-        Lp, dk, dv, N, C=C, BK=BK, BV=BV, USE_G=use_g, TRANSFORM=transform, DECAY=decay is not None, HAS_H0=h0 is not None, STORE_X=store_x,
-        STORE_HT=not for_backward, DT=DT, EMU=EMU, F32=F32,
+        Lp, dk, dv, N, C=C, USE_G=use_g, TRANSFORM=transform, DECAY=decay is not None,
+        HAS_H0=h0 is not None, STORE_X=store_x, STORE_HT=not for_backward, ROUND_HE=not for_backward,
+        DT=DT, EMU=EMU, F32=F32, **t["_h_fwd"],
     )
     if for_backward:
         return T, w, hs, x, e
     o = torch.empty(BH, Lp, dv, **f32)
-    K._o_fwd[(triton_cdiv(dv, BVo), N, BH)](
-        q, k, e, gc_arg, hs, o, p.dk**-0.5, Lp, dk, dv, N, C=C, BK=BK, BV=BVo, USE_G=use_g, DT=DT, EMU=EMU, F32=F32
+    K._o_fwd[(triton_cdiv(dv, t["_o_fwd"]["BV"]), N, BH)](
+        q, k, e, gc_arg, hs, o, p.dk**-0.5, Lp, dk, dv, N, C=C, USE_G=use_g,
+        DT=DT, EMU=EMU, F32=F32, **t["_o_fwd"],
     )
     return T, o, ht
+
+
+def _rounded(dtype: torch.dtype) -> torch.dtype:
+    """Storage of a tensor kept rounded to the operand precision: the compute dtype, or fp32 holding the
+    rounded values under the interpreter's bf16 emulation (``_cast`` with EMU rounds in fp32)."""
+    return torch.float32 if K.interpret_mode() and dtype == torch.bfloat16 else dtype
 
 
 def triton_cdiv(a: int, b: int) -> int:
@@ -119,9 +169,7 @@ class ChunkDeltaRuleFunction(torch.autograd.Function):
         dtype = q.dtype
         DT, EMU, F32 = _precision(dtype)
         BH, Lp, dk, dv, C, N = p.BH, p.Lp, p.dk, p.dv, p.C, p.N
-        BK = K.next_pow2(dk)
-        BVo = min(K.next_pow2(dv), 64)
-        BV = _block_v(dv, transform)
+        t = tiles(dk, dv, transform)
         f32 = dict(device=q.device, dtype=torch.float32)
         use_g = gc is not None
         gc_arg = gc if use_g else beta
@@ -131,19 +179,20 @@ class ChunkDeltaRuleFunction(torch.autograd.Function):
         dx = torch.empty(BH, Lp, dv, **f32)
         dh0 = torch.empty(BH, dk, dv, **f32)
         has_dht = dht is not None
-        K._dh_bwd[(triton_cdiv(dv, BV), BH)](
+        K._dh_bwd[(triton_cdiv(dv, t["_dh_bwd"]["BV"]), BH)](
             q, k, w, x, e, gc_arg, do, dht.float().contiguous() if has_dht else dh0, dhs, dx, dh0,
             dk**-0.5, 1.0 if decay is None else float(decay), Lp, dk, dv, N,
-            C=C, BK=BK, BV=BV, USE_G=use_g, TRANSFORM=transform, DECAY=decay is not None, HAS_DHT=has_dht, STORE_DH0=True,
-            DT=DT, EMU=EMU, F32=F32,
+            C=C, USE_G=use_g, TRANSFORM=transform, DECAY=decay is not None, HAS_DHT=has_dht,
+            STORE_DH0=True, DT=DT, EMU=EMU, F32=F32, **t["_dh_bwd"],
         )
         dq = torch.empty(BH, Lp, dk, **f32)
         dk1 = torch.empty(BH, Lp, dk, **f32)
         dw = torch.empty(BH, Lp, dk, **f32)
-        dg1 = torch.empty(BH, Lp, **f32) if use_g else beta
-        K._dqk_bwd[(N, BH)](
-            q, k, e, dx, gc_arg, do, hs, dhs, dq, dk1, dw, dg1, dk**-0.5, Lp, dk, dv, N,
-            C=C, BK=BK, BV=BVo, USE_G=use_g, DT=DT, EMU=EMU, F32=F32,
+        nk = triton_cdiv(dk, t["_dqk_bwd"]["BK"])
+        dg1 = torch.empty(nk, BH, Lp, **f32) if use_g else beta  # one row per key tile, summed below
+        K._dqk_bwd[(nk, N, BH)](
+            q, k, e, dx, gc_arg, do, hs, dhs, dq, dk1, dw, dg1, dk**-0.5, Lp, dk, dv, N, BH,
+            C=C, USE_G=use_g, DT=DT, EMU=EMU, F32=F32, **t["_dqk_bwd"],
         )
         dk2 = torch.empty(BH, Lp, dk, **f32)
         dvv = torch.empty(BH, Lp, dv, **f32)
@@ -151,10 +200,11 @@ class ChunkDeltaRuleFunction(torch.autograd.Function):
         dg2 = torch.empty(BH, Lp, **f32) if use_g else beta
         K._wy_bwd[(N, BH)](
             k, v, x, beta, gc_arg, T, dw, dx, dk2, dvv, dbeta, dg2, Lp, dk, dv, N,
-            C=C, BK=BK, BV=BVo, USE_G=use_g, PRECISE_G=transform != 0, DT=DT, EMU=EMU, F32=F32,
+            C=C, USE_G=use_g, PRECISE_G=transform != 0, DT=DT, EMU=EMU, F32=F32,
+            **t["_wy_bwd"],
         )
         # gradient w.r.t. γ (the within-chunk cumsum of g); autograd takes it back through the cumsum
-        dgc = dg1 + dg2 if use_g else None
+        dgc = dg1.sum(0) + dg2 if use_g else None
         return (
             dq.to(q.dtype), (dk1 + dk2).to(k.dtype), dvv.to(v.dtype), dbeta, dgc,
             dh0 if h0 is not None else None, None, None, None,

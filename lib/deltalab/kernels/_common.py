@@ -98,14 +98,16 @@ def _kkt_fwd(
     C: tl.constexpr, BK: tl.constexpr, USE_G: tl.constexpr,
     DT: tl.constexpr, EMU: tl.constexpr, F32: tl.constexpr,
 ):
-    """A = strictly_lower(diag(β) K Kᵀ ⊙ D) for one chunk, fp32."""
+    """A = strictly_lower(diag(β) K Kᵀ ⊙ D) for one chunk, fp32; the key dimension in tiles of BK."""
     i = tl.program_id(0)
     bh = tl.program_id(1).to(tl.int64)
     rt = i * C + tl.arange(0, C)
-    rk = tl.arange(0, BK)
-    k = tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=rk[None, :] < DK, other=0.0).to(tl.float32)
     b = tl.load(beta_ptr + bh * Lp + rt)
-    a = _mm(_cast(k * b[:, None], DT, EMU), tl.trans(_cast(k, DT, EMU)), F32)
+    a = tl.zeros([C, C], dtype=tl.float32)
+    for kk in range(0, tl.cdiv(DK, BK)):
+        rk = kk * BK + tl.arange(0, BK)
+        k = tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=rk[None, :] < DK, other=0.0).to(tl.float32)
+        a += _mm(_cast(k * b[:, None], DT, EMU), tl.trans(_cast(k, DT, EMU)), F32)
     rc = tl.arange(0, C)
     if USE_G:
         g = tl.load(gc_ptr + bh * Lp + rt)
@@ -120,22 +122,27 @@ def _wu_fwd(
     C: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, USE_G: tl.constexpr,
     DT: tl.constexpr, EMU: tl.constexpr, F32: tl.constexpr,
 ):
-    """w = T (β ⊙ K ⊙ exp(γ)), u = T (β ⊙ V) for one chunk, stored fp32."""
+    """w = T (β ⊙ K ⊙ exp(γ)), u = T (β ⊙ V) for one chunk, in key tiles of BK and value tiles of BV.
+
+    u is stored fp32; w is stored rounded to the operand precision (``_cast``), the only form in which the
+    later kernels use it (w_ptr is in the compute dtype, or fp32 holding the rounded values under EMU).
+    """
     i = tl.program_id(0)
     bh = tl.program_id(1).to(tl.int64)
     rt = i * C + tl.arange(0, C)
     rc = tl.arange(0, C)
-    rk = tl.arange(0, BK)
     T = _cast(tl.load(T_ptr + (bh * N + i) * C * C + rc[:, None] * C + rc[None, :]), DT, EMU)
     b = tl.load(beta_ptr + bh * Lp + rt)
-    mk = rk[None, :] < DK
-    k = tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk, other=0.0).to(tl.float32)
-    kb = k * b[:, None]
     if USE_G:
-        g = tl.load(gc_ptr + bh * Lp + rt)
-        kb = kb * tl.exp(g)[:, None]
-    w = _mm(T, _cast(kb, DT, EMU), F32)
-    tl.store(w_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], w, mask=mk)
+        bg = b * tl.exp(tl.load(gc_ptr + bh * Lp + rt))
+    else:
+        bg = b
+    for kk in range(0, tl.cdiv(DK, BK)):
+        rk = kk * BK + tl.arange(0, BK)
+        mk = rk[None, :] < DK
+        k = tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk, other=0.0).to(tl.float32)
+        w = _mm(T, _cast(k * bg[:, None], DT, EMU), F32)
+        tl.store(w_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], _cast(w, DT, EMU), mask=mk)
     for j in range(0, tl.cdiv(DV, BV)):
         rv = j * BV + tl.arange(0, BV)
         mv = rv[None, :] < DV
@@ -177,13 +184,15 @@ def _h_fwd(
     k_ptr, w_ptr, u_ptr, gc_ptr, h0_ptr, hs_ptr, x_ptr, e_ptr, ht_ptr, lam, Lp, DK, DV, N,
     C: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, USE_G: tl.constexpr, TRANSFORM: tl.constexpr,
     DECAY: tl.constexpr,
-    HAS_H0: tl.constexpr, STORE_X: tl.constexpr, STORE_HT: tl.constexpr,
+    HAS_H0: tl.constexpr, STORE_X: tl.constexpr, STORE_HT: tl.constexpr, ROUND_HE: tl.constexpr,
     DT: tl.constexpr, EMU: tl.constexpr, F32: tl.constexpr,
 ):
     """The sequential state kernel: one program per (value block, head), the d_k × BV state in fp32.
 
     Per chunk: store h (the state before the chunk), x = u − w h, e = f(x) (stored), h ← exp(γ_C) h + k̃ᵀ e,
-    and with DECAY (``decay_state``) h ← λ h after the write.
+    and with DECAY (``decay_state``) h ← λ h after the write. With ROUND_HE (the forward without backward,
+    where ``_o_fwd`` is the only reader and rounds both anyway) h and e are stored rounded to the operand
+    precision, which halves their traffic in bf16/fp16 and changes no result.
     """
     iv = tl.program_id(0)
     bh = tl.program_id(1).to(tl.int64)
@@ -198,14 +207,20 @@ def _h_fwd(
         h = tl.zeros([BK, BV], dtype=tl.float32)
     for i in range(0, N):
         rt = i * C + tl.arange(0, C)
-        tl.store(hs_ptr + (bh * N + i) * DK * DV + rk[:, None] * DV + rv[None, :], h, mask=mkv)
+        if ROUND_HE:
+            tl.store(hs_ptr + (bh * N + i) * DK * DV + rk[:, None] * DV + rv[None, :], _cast(h, DT, EMU), mask=mkv)
+        else:
+            tl.store(hs_ptr + (bh * N + i) * DK * DV + rk[:, None] * DV + rv[None, :], h, mask=mkv)
         w = tl.load(w_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk[None, :], other=0.0)
         u = tl.load(u_ptr + bh * Lp * DV + rt[:, None] * DV + rv[None, :], mask=mv[None, :], other=0.0)
         x = u - _mm(_cast(w, DT, EMU), _cast(h, DT, EMU), F32)
         if STORE_X:
             tl.store(x_ptr + bh * Lp * DV + rt[:, None] * DV + rv[None, :], x, mask=mv[None, :])
         e = _transform_fwd(x, TRANSFORM)
-        tl.store(e_ptr + bh * Lp * DV + rt[:, None] * DV + rv[None, :], e, mask=mv[None, :])
+        if ROUND_HE:
+            tl.store(e_ptr + bh * Lp * DV + rt[:, None] * DV + rv[None, :], _cast(e, DT, EMU), mask=mv[None, :])
+        else:
+            tl.store(e_ptr + bh * Lp * DV + rt[:, None] * DV + rv[None, :], e, mask=mv[None, :])
         k = tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk[None, :], other=0.0).to(tl.float32)
         if USE_G:
             g = tl.load(gc_ptr + bh * Lp + rt)
@@ -225,28 +240,37 @@ def _o_fwd(
     C: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, USE_G: tl.constexpr,
     DT: tl.constexpr, EMU: tl.constexpr, F32: tl.constexpr,
 ):
-    """o = s·(Q ⊙ exp(γ)) h + (s·Q Kᵀ ⊙ D ⊙ causal) e for one (value block, chunk, head)."""
+    """o = s·(Q ⊙ exp(γ)) h + (s·Q Kᵀ ⊙ D ⊙ causal) e for one (value block, chunk, head).
+
+    The key dimension runs in tiles of BK: Q h and Q Kᵀ are accumulated over them; the decay exp(γ) scales
+    the rows of Q h afterwards (diag(eᵞ) (Q h) = (Q ⊙ eᵞ) h).
+    """
     iv = tl.program_id(0)
     i = tl.program_id(1)
     bh = tl.program_id(2).to(tl.int64)
     rt = i * C + tl.arange(0, C)
     rc = tl.arange(0, C)
-    rk = tl.arange(0, BK)
     rv = iv * BV + tl.arange(0, BV)
-    mk = rk < DK
     mv = rv < DV
-    q = tl.load(q_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk[None, :], other=0.0).to(tl.float32)
-    k = tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk[None, :], other=0.0).to(tl.float32)
-    s = _mm(_cast(q, DT, EMU), tl.trans(_cast(k, DT, EMU)), F32) * scale
+    s = tl.zeros([C, C], dtype=tl.float32)
+    qh = tl.zeros([C, BV], dtype=tl.float32)
+    for kk in range(0, tl.cdiv(DK, BK)):
+        rk = kk * BK + tl.arange(0, BK)
+        mk = rk < DK
+        q = _cast(tl.load(q_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk[None, :], other=0.0), DT, EMU)
+        k = _cast(tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk[None, :], other=0.0), DT, EMU)
+        h = tl.load(hs_ptr + (bh * N + i) * DK * DV + rk[:, None] * DV + rv[None, :], mask=mk[:, None] & mv[None, :], other=0.0)
+        s += _mm(q, tl.trans(k), F32)
+        qh += _mm(q, _cast(h, DT, EMU), F32)
+    s = s * scale
     if USE_G:
         g = tl.load(gc_ptr + bh * Lp + rt)
         s = s * _decay_matrix(g, g, C, False)
-        q = q * tl.exp(g)[:, None]
+        qh = qh * tl.exp(g)[:, None]
     else:
         s = tl.where(rc[:, None] >= rc[None, :], s, 0.0)
-    h = tl.load(hs_ptr + (bh * N + i) * DK * DV + rk[:, None] * DV + rv[None, :], mask=mk[:, None] & mv[None, :], other=0.0)
     e = tl.load(e_ptr + bh * Lp * DV + rt[:, None] * DV + rv[None, :], mask=mv[None, :], other=0.0)
-    o = _mm(_cast(q, DT, EMU), _cast(h, DT, EMU), F32) * scale + _mm(_cast(s, DT, EMU), _cast(e, DT, EMU), F32)
+    o = qh * scale + _mm(_cast(s, DT, EMU), _cast(e, DT, EMU), F32)
     tl.store(o_ptr + bh * Lp * DV + rt[:, None] * DV + rv[None, :], o, mask=mv[None, :])
 
 
@@ -318,16 +342,19 @@ def _dh_bwd(
 @triton.jit
 def _dqk_bwd(
     q_ptr, k_ptr, e_ptr, dx_ptr, gc_ptr, do_ptr, hs_ptr, dhs_ptr, dq_ptr, dk_ptr, dw_ptr, dg_ptr,
-    scale, Lp, DK, DV, N,
+    scale, Lp, DK, DV, N, BH,
     C: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr, USE_G: tl.constexpr,
     DT: tl.constexpr, EMU: tl.constexpr, F32: tl.constexpr,
 ):
-    """Per chunk: dq, dk (output and state-update paths), dw = −dx hᵀ and, gated, dγ; fp32 outputs."""
-    i = tl.program_id(0)
-    bh = tl.program_id(1).to(tl.int64)
+    """Per (key tile, chunk, head): dq, dk (output and state-update paths) and dw = −dx hᵀ on the tile's BK
+    columns, fp32. Gated, the tile's part of dγ goes to row ``ik`` of dg ``[NK, B·H, Lp]`` (summed on the host).
+    """
+    ik = tl.program_id(0)
+    i = tl.program_id(1)
+    bh = tl.program_id(2).to(tl.int64)
     rt = i * C + tl.arange(0, C)
     rc = tl.arange(0, C)
-    rk = tl.arange(0, BK)
+    rk = ik * BK + tl.arange(0, BK)
     mk = rk < DK
     acc_doh = tl.zeros([C, BK], dtype=tl.float32)  # dO hᵀ
     acc_dm = tl.zeros([C, C], dtype=tl.float32)  # dO eᵀ
@@ -360,18 +387,24 @@ def _dqk_bwd(
         g = tl.load(gc_ptr + bh * Lp + rt)
         g_last = tl.load(gc_ptr + bh * Lp + i * C + C - 1)
         D = _decay_matrix(g, g, C, False)
-        m = _mm(qc, tl.trans(kc), F32) * scale * D  # M = s·Q Kᵀ ⊙ D
-        dmm = tl.where(causal, acc_dm, 0.0) * m  # dM ⊙ M
-        dm = dm * D
         dq_inter = acc_doh * (tl.exp(g) * scale)[:, None]
         kdec = tl.exp(g_last - g)
         dk_state = acc_edh * kdec[:, None]
-        dgam = tl.sum(dq_inter * q, axis=1) + tl.sum(dmm, axis=1) - tl.sum(dmm, axis=0)
-        kt = tl.sum(dk_state * k, axis=1)  # dk̃ · k̃ per row
-        dgam -= kt
+        kt = tl.sum(dk_state * k, axis=1)  # dk̃ · k̃ per row, this tile's part
+        dgam = tl.sum(dq_inter * q, axis=1) - kt
         last = tl.exp(g_last) * tl.sum(acc_hdh, axis=0) + tl.sum(kt, axis=0)
+        if ik == 0:  # the intra-chunk term needs M = s·Q Kᵀ ⊙ D over the whole key dimension
+            qk = tl.zeros([C, C], dtype=tl.float32)
+            for kk in range(0, tl.cdiv(DK, BK)):
+                rk2 = kk * BK + tl.arange(0, BK)
+                q2 = tl.load(q_ptr + bh * Lp * DK + rt[:, None] * DK + rk2[None, :], mask=rk2[None, :] < DK, other=0.0)
+                k2 = tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk2[None, :], mask=rk2[None, :] < DK, other=0.0)
+                qk += _mm(_cast(q2, DT, EMU), tl.trans(_cast(k2, DT, EMU)), F32)
+            dmm = tl.where(causal, acc_dm, 0.0) * (qk * scale * D)  # dM ⊙ M
+            dgam += tl.sum(dmm, axis=1) - tl.sum(dmm, axis=0)
         dgam += tl.where(rc == C - 1, last, 0.0)
-        tl.store(dg_ptr + bh * Lp + rt, dgam)
+        tl.store(dg_ptr + (ik * BH + bh) * Lp + rt, dgam)
+        dm = dm * D
     else:
         dq_inter = acc_doh * scale
         dk_state = acc_edh
@@ -392,6 +425,7 @@ def _wy_bwd(
     """Back through w = T(β⊙K⊙exp(γ)), u = T(β⊙V) and T = (I + A)⁻¹: dk (this part), dv, dβ, dγ (this part).
 
     dT = du (β⊙V)ᵀ + dw (β⊙K⊙eᵞ)ᵀ,  dA = −Tᵀ dT Tᵀ (strictly lower),  A = tril(diag(β) K Kᵀ ⊙ D, −1).
+    The key dimension runs in tiles of BK, twice: once for dT and K Kᵀ, once for dk (which needs dA).
 
     dβ. The chunk's raw errors solve (I + diag(β) Ls) X = diag(β) R with R = V − (K ⊙ eᵞ) h, so row r of X is
     β_r·Y_r and, by implicit differentiation, dβ_r = G_r · Y_r = G_r · x_r / β_r with G = Tᵀ dx (= d(β⊙V)).
@@ -405,24 +439,32 @@ def _wy_bwd(
     bh = tl.program_id(1).to(tl.int64)
     rt = i * C + tl.arange(0, C)
     rc = tl.arange(0, C)
-    rk = tl.arange(0, BK)
-    mk = rk < DK
     T32 = tl.load(T_ptr + (bh * N + i) * C * C + rc[:, None] * C + rc[None, :])
     T = _cast(T32, DT, EMU)
     Tt = tl.trans(T)
     b = tl.load(beta_ptr + bh * Lp + rt)
-    k = tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk[None, :], other=0.0).to(tl.float32)
-    dw = tl.load(dw_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk[None, :], other=0.0)
     if USE_G:
         g = tl.load(gc_ptr + bh * Lp + rt)
         eg = tl.exp(g)
     else:
         eg = tl.full([C], 1.0, tl.float32)
-    kbg = k * (b * eg)[:, None]
-    dwc = _cast(dw, DT, EMU)
-    dkbg = _mm(Tt, dwc, F32)  # d(β⊙K⊙eᵞ)
-    dT = _mm(dwc, tl.trans(_cast(kbg, DT, EMU)), F32)
-    dbeta = tl.sum(dkbg * k * eg[:, None], axis=1)  # three-term form (see the docstring)
+    dT = tl.zeros([C, C], dtype=tl.float32)
+    kk = tl.zeros([C, C], dtype=tl.float32)  # K Kᵀ
+    dbeta = tl.zeros([C], dtype=tl.float32)  # three-term form (see the docstring)
+    dgam = tl.zeros([C], dtype=tl.float32)
+    for kt in range(0, tl.cdiv(DK, BK)):
+        rk = kt * BK + tl.arange(0, BK)
+        mk = rk[None, :] < DK
+        k = tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk, other=0.0).to(tl.float32)
+        dwc = _cast(tl.load(dw_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk, other=0.0), DT, EMU)
+        kbg = k * (b * eg)[:, None]
+        dkbg = _mm(Tt, dwc, F32)  # d(β⊙K⊙eᵞ)
+        dT += _mm(dwc, tl.trans(_cast(kbg, DT, EMU)), F32)
+        kc = _cast(k, DT, EMU)
+        kk += _mm(kc, tl.trans(kc), F32)
+        dbeta += tl.sum(dkbg * k * eg[:, None], axis=1)
+        if USE_G:
+            dgam += tl.sum(dkbg * kbg, axis=1)
     gx = tl.zeros([C], dtype=tl.float32)  # Σ_v G ⊙ x, the one-term form
     for j in range(0, tl.cdiv(DV, BV)):
         rv = j * BV + tl.arange(0, BV)
@@ -441,23 +483,25 @@ def _wy_bwd(
         dT += _mm(du, tl.trans(_cast(v * b[:, None], DT, EMU)), F32)
     dA = -_mm(Tt, _cast(_mm(_cast(dT, DT, EMU), Tt, F32), DT, EMU), F32)
     dA = tl.where(rc[:, None] > rc[None, :], dA, 0.0)
-    kc = _cast(k, DT, EMU)
-    kk = _mm(kc, tl.trans(kc), F32)
     if USE_G:
-        D = _decay_matrix(g, g, C, True)
-        dA2 = dA * D
+        dA2 = dA * _decay_matrix(g, g, C, True)
     else:
         dA2 = dA
     dA2c = _cast(dA2, DT, EMU)
-    dk = dkbg * (b * eg)[:, None]
-    dk += _mm(dA2c, kc, F32) * b[:, None]
-    dk += _mm(tl.trans(dA2c), _cast(k * b[:, None], DT, EMU), F32)
     dbeta += tl.sum(dA2 * kk, axis=1)
     nz = b != 0.0
     dbeta = tl.where(nz, gx / tl.where(nz, b, 1.0), dbeta)
-    tl.store(dk_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], dk, mask=mk[None, :])
     tl.store(dbeta_ptr + bh * Lp + rt, dbeta)
     if USE_G:
         dAA = dA2 * kk * b[:, None]  # dA ⊙ A
-        dgam = tl.sum(dkbg * kbg, axis=1) + tl.sum(dAA, axis=1) - tl.sum(dAA, axis=0)
+        dgam += tl.sum(dAA, axis=1) - tl.sum(dAA, axis=0)
         tl.store(dg_ptr + bh * Lp + rt, dgam)
+    for kt in range(0, tl.cdiv(DK, BK)):
+        rk = kt * BK + tl.arange(0, BK)
+        mk = rk[None, :] < DK
+        k = tl.load(k_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk, other=0.0).to(tl.float32)
+        dwc = _cast(tl.load(dw_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], mask=mk, other=0.0), DT, EMU)
+        dk = _mm(Tt, dwc, F32) * (b * eg)[:, None]
+        dk += _mm(dA2c, _cast(k, DT, EMU), F32) * b[:, None]
+        dk += _mm(tl.trans(dA2c), _cast(k * b[:, None], DT, EMU), F32)
+        tl.store(dk_ptr + bh * Lp * DK + rt[:, None] * DK + rk[None, :], dk, mask=mk)
