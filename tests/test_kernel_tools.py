@@ -90,7 +90,7 @@ def test_gpu_tables_read_the_files():
 def test_h200_records_are_where_the_store_puts_them():
     from deltalab.params import load_scale
     from deltalab.store import Store
-    from deltalab.train import budget_id, make_spec
+    from deltalab.runs import budget_id, make_spec
 
     store = Store(REPO_ROOT / "outputs" / "results")
     records = store.records("mad")
