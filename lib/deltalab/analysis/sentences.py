@@ -788,7 +788,7 @@ def next_steps_summary(steps: pd.DataFrame, tag: str) -> str:
                     text += (f"; no {'other ' if measured else ''}stored scale settles it: that needs a budget in "
                              f"which every row compared learns {task} and stays below the ceiling ({CEILING:g})")
             parts.append(text)
-        lines.append(f"- **{step}**: tried " + "; ".join(parts) + ".")
+        lines.append(f"- *{step}*: tried " + "; ".join(parts) + ".")  # italic: the bold bullets are verdicts
     return (f"**What the next steps gave.** {opening(tag)}, one line per step the seed documents proposed (verdicts "
             f"after the round's {C.ADJUSTMENT} adjustment; differences paired over seeds; a row's state from its "
             f"learning curve):\n\n" + "\n".join(lines))
