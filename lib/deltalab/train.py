@@ -222,7 +222,7 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
     x_te, y_te = torch.from_numpy(data["x_test"]), torch.from_numpy(data["y_test"])
 
     torch.manual_seed(spec.seed)
-    model = build_model(T.BACKBONE[spec.task], vocab, mixer_factory(variant, device),
+    model = build_model(T.TASKS[spec.task].backbone, vocab, mixer_factory(variant, device),
                         max_length=max(x_tr.shape[1], x_te.shape[1])).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.wd)  # MAD: decay on every parameter
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=budget.epochs, eta_min=1e-6)
