@@ -295,6 +295,13 @@ def test_a_bad_flag_exits_2_with_the_usage_before_any_work(tmp_path, monkeypatch
     (("{seq_len: 32}, {vocab_size: 32}", "{seq_len: 32}, {seq_len: 32}"),
      "tasks.compression.settings[1] repeats settings[0]", ""),
     (("eval_batch_size: 16", "eval_batch_size: 16\nearly_stop: 1.5"), "early_stop", "≤ 1"),
+    (("eval_batch_size: 16", "eval_batch_size: 16\nagreement_targets: {selective-copying: 0.7}"),
+     "agreement_targets: unknown task(s) ['selective-copying']", "valid: the tasks the scale trains (compression, "
+     "memorization)"),
+    (("eval_batch_size: 16", "eval_batch_size: 16\nagreement_targets: {memorization: 85}"),
+     "agreement_targets.memorization", "a number > 0 and ≤ 1; got 85"),
+    (("eval_batch_size: 16", "eval_batch_size: 16\nagreement_targets: [0.85]"), "agreement_targets",
+     "a mapping of task to target"),
 ])
 def test_every_scale_value_is_checked_at_load_naming_the_field(tmp_path, monkeypatch, capsys, no_training, edit,
                                                                where, valid):

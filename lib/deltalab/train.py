@@ -34,13 +34,14 @@ IGNORE = -100
 
 
 def fast_rule(variant, device: torch.device):
-    """The rule a run uses: the variant's Triton twin on CUDA when it has one (``deltalab.kernels``), else
-    its PyTorch function. Returns ``(rule, backend)``; for gated_delta_net the rule is the gated function."""
-    if device.type == "cuda":
+    """The rule a run uses: the variant's Triton twin (``Variant.triton``, in ``deltalab.kernels``) on CUDA when it
+    has one, else its PyTorch function. Returns ``(rule, backend)``; for gated_delta_net the rule is the gated
+    function."""
+    if device.type == "cuda" and variant.triton is not None:
         from . import kernels
 
-        if kernels.available() and (twin := kernels.triton_rule_for(variant.name)) is not None:
-            return twin, "triton"
+        if kernels.available():
+            return kernels.kernel(variant.triton), "triton"
     return variant.rule, "pytorch"
 
 

@@ -363,13 +363,15 @@ def best_of(runs: StoredRuns, other: StoredRuns) -> tuple[dict[str, StoredRuns],
 
 
 def scale_agreement(runs: StoredRuns, boot_seed: int = 0, per_setting: bool = False,
-                    calibration: tuple[str, ...] | None = None) -> pd.DataFrame:
+                    calibration: tuple[str, ...] | None = None,
+                    targets: Mapping[str, float] | None = None) -> pd.DataFrame:
     """``agreement`` of a scale's stored runs (``stored_runs``) with the full protocol's seed table, held
     out from the scale's ``calibration_rows``; the seed table's noise and one-model rows as ``claims`` measures
     them. Trains nothing; a row or seed without every planned run of a task is left out of that task.
-    ``calibration``: the rows held out from (default: the scale's own ``calibration_rows``); ``per_setting``:
-    each of the scale's settings judged on its own (a ``setting`` column says which), as if it
-    were the task's only one."""
+    ``calibration``: the rows held out from (default: the scale's own ``calibration_rows``), and ``targets`` the
+    held-out rows' targets (default: the scale's own ``agreement_targets``; with another scale's calibration rows,
+    that scale's); ``per_setting``: each of the scale's settings judged on its own (a ``setting`` column says
+    which), as if it were the task's only one."""
     from . import inert as inert_cells
     from .study import expected_settings
 
@@ -377,10 +379,11 @@ def scale_agreement(runs: StoredRuns, boot_seed: int = 0, per_setting: bool = Fa
     inert = inert_cells.cells(runs.records, expected_settings(sc, list(sc.tasks)), sc)
     seed = _seed_table()
     calibration = sc.calibration_rows if calibration is None else tuple(calibration)
+    targets = sc.agreement_targets if targets is None else targets
     if not per_setting:
-        return with_seed_table(scores, inert, seed, calibration, boot_seed, targets=sc.agreement_targets)
+        return with_seed_table(scores, inert, seed, calibration, boot_seed, targets=targets)
     frames = [with_seed_table(g.assign(setting="all"), inert, seed, calibration, boot_seed,
-                              targets=sc.agreement_targets).assign(setting=s)
+                              targets=targets).assign(setting=s)
               for s, g in scores[scores["setting"] != "all"].groupby("setting")]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*COLUMNS, "setting"])
 
