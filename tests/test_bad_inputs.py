@@ -319,6 +319,29 @@ def test_every_scale_value_is_checked_at_load_naming_the_field(tmp_path, monkeyp
     assert not (tmp_path / "results").exists()  # nothing trained, nothing stored
 
 
+def test_an_engine_is_one_entry_of_grid_engines_that_the_cli_offers(tiny, monkeypatch, capsys, no_training):
+    """Adding an engine is one entry in ``grid.ENGINES``: the CLI's --engine offers it and ``execute`` hands it the
+    runs with the options it takes; an option it does not take is refused, naming the engines that do."""
+    from deltalab.grid import Summary, engines
+
+    path, scale, store = tiny
+    got = {}
+
+    def inline(runs, scale, store, *, progress, code, stack, workers):
+        got.update(runs=len(runs), scale=scale.name, workers=workers, stack=stack)
+        return Summary(skipped=len(runs))
+
+    monkeypatch.setitem(engines.ENGINES, "inline", inline)
+    assert main(["grid", "--scale", str(path), "--engine", "inline", "--workers", "3"]) == 0
+    assert got == {"runs": len(plan(scale.rows(), scale)), "scale": "tiny", "workers": 3, "stack": False}
+    assert main(["grid", "--scale", str(path), "--engine", "inline", "--gpus-per-run", "1"]) == 2
+    assert "--gpus-per-run is an option of --engine ray" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"num_gpus: not an option of engine='inline' \(its options: workers\)"):
+        engines.execute([], scale, store, engine="inline", num_gpus=1)
+    assert main(["grid", "--scale", str(path), "--engine", "nosuch"]) == 2
+    assert "invalid choice: 'nosuch' (choose from 'local', 'ray', 'inline')" in capsys.readouterr().err
+
+
 def test_a_scale_file_works_through_grid_run_table_and_status(tiny, capsys, no_training, monkeypatch, tmp_path):
     path, scale, store = tiny
     monkeypatch.chdir(tmp_path)

@@ -248,13 +248,19 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
                              "(<store>/<scale>/_diffs/<hash>.diff) and its hash in each (deltalab.grid.provenance)")
 
 
+_ENGINE_FLAGS = {"address": "address", "cpus_per_run": "num_cpus", "gpus_per_run": "num_gpus"}  # flag → option
+
+
 def _engine(args) -> dict:
-    if args.engine == "local":
-        for flag in ("address", "cpus_per_run", "gpus_per_run"):
-            if getattr(args, flag) is not None:
-                raise ValueError(f"--{flag.replace('_', '-')} is an option of --engine ray")
-        return {}
-    return {"engine": "ray", "address": args.address, "num_cpus": args.cpus_per_run, "num_gpus": args.gpus_per_run}
+    """--engine and the options given for it; a flag the engine does not take names the engines that do."""
+    from .grid.engines import ENGINES, options_of
+
+    given = {flag: getattr(args, flag) for flag in _ENGINE_FLAGS if getattr(args, flag) is not None}
+    for flag in given:
+        if _ENGINE_FLAGS[flag] not in options_of(args.engine):
+            takers = [e for e in ENGINES if _ENGINE_FLAGS[flag] in options_of(e)]
+            raise ValueError(f"--{flag.replace('_', '-')} is an option of --engine {' or '.join(takers)}")
+    return {"engine": args.engine} | {_ENGINE_FLAGS[flag]: value for flag, value in given.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,7 +136,7 @@ class Study:
     @property
     def tag(self) -> str:
         """"at scale `cpu`" (with the tasks kept when they were restricted)."""
-        extra = "" if len(self.columns) == len(T.COLUMNS) else f", {len(self.columns)} of 6 tasks"
+        extra = "" if len(self.columns) == len(T.COLUMNS) else f", {len(self.columns)} of {len(T.COLUMNS)} tasks"
         return f"at scale `{self.scale.name}`{extra}"
 
     @property

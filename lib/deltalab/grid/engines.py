@@ -36,14 +36,11 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
     beside the records and named in each (``deltalab.grid.provenance``). ``stack=True``: the runs of each variant ×
     task × setting train as one stacked model (``deltalab.stack``; on Ray, one task per stack), each stored as its
     own record."""
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
-    takes = inspect.signature(ENGINES[engine]).parameters
+    takes = options_of(engine)
     asked = ({"address": address} if address is not None else {}) | engine_options
     refused = [name for name in asked if name not in takes]
     if refused:
-        raise ValueError(f"{', '.join(refused)}: not an option of engine={engine!r} (its options: "
-                         f"{', '.join(n for n in takes if n not in _SHARED)})")
+        raise ValueError(f"{', '.join(refused)}: not an option of engine={engine!r} (its options: {', '.join(takes)})")
     options = {k: v for k, v in dict(workers=workers, threads=threads, scale_ref=scale_ref).items() if k in takes}
     store = store or Store()
     code = Code()
@@ -53,6 +50,14 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
 
 
 _SHARED = ("runs", "scale", "store", "progress", "code", "stack")  # what every engine takes
+
+
+def options_of(engine: str) -> list[str]:
+    """The options of the engine named ``engine`` (its parameters besides those every engine takes); ValueError
+    naming the valid engines."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    return [n for n in inspect.signature(ENGINES[engine]).parameters if n not in _SHARED]
 
 
 def _to_train(store: Store, spec: RunSpec) -> bool:
