@@ -16,10 +16,10 @@ from .provenance import Code, check_code
 from .ray_cluster import execute_ray
 
 # name → engine: fn(runs, scale, store, *, progress, code, stack, **its own options) -> Summary, training the runs
-# not stored yet under the store's rules. The CLI's --engine choices are these names (docs/engines.md: add one).
+# not stored yet under the store's rules. The CLI's --engine choices are these names (docs/extending.md: add one).
 ENGINES: dict[str, Callable[..., Summary]] = {
-    "local": execute_local,  # a pool of worker processes on this machine: workers, threads, scale_ref
-    "ray": execute_ray,  # one Ray task per run on the cluster at address: num_cpus, num_gpus per run
+    "local": execute_local,  # a pool of worker processes on this machine (options: workers, threads, scale_ref)
+    "ray": execute_ray,  # one Ray task per run on the cluster at address (options: address, num_cpus, num_gpus, ...)
 }
 
 
