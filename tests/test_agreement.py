@@ -27,12 +27,29 @@ def _seed(column: str, values: list[float]) -> pd.DataFrame:
 def test_a_proxy_that_ranks_as_the_table_agrees_perfectly_and_held_out_excludes_the_calibration_rows():
     truth = np.linspace(0.3, 0.8, len(ROWS))
     scores = _scores({"Memorize": {r: [t / 2, t / 2 + 0.001] for r, t in zip(ROWS, truth)}})
-    out = A.agreement(scores, _seed("Memorize", list(truth)), calibration=ROWS[:3], noise_sd=0.01)
+    out = A.agreement(scores, _seed("Memorize", list(truth)), calibration=ROWS[:3], noise_sd=0.01,
+                      targets={"memorization": 0.85})
     all_rows = out[out["rows"] == "all"].iloc[0]
     held = out[out["rows"] == "held-out"].iloc[0]
     assert (all_rows["n"], held["n"]) == (len(ROWS), len(ROWS) - 3)
     assert all_rows["value"] == pytest.approx(1.0) and held["value"] == pytest.approx(1.0)
-    assert held["target"] == A.TARGETS["Memorize"] and math.isnan(all_rows["target"])
+    assert held["target"] == 0.85 and math.isnan(all_rows["target"])
+    untargeted = A.agreement(scores, _seed("Memorize", list(truth)), calibration=ROWS[:3], noise_sd=0.01)
+    assert untargeted["target"].isna().all()  # a scale that sets no target: none is shown or read
+    assert "| Memorize | Spearman ρ |" in A.markdown(untargeted, "x") and "≥" not in A.markdown(untargeted, "x")
+
+
+def test_how_agreement_judges_a_task_and_its_target_come_from_the_registry_and_the_scale_file():
+    from deltalab.params import load_scale
+    from deltalab.tasks import TASKS
+
+    assert set(A.RANKED) == {t.column for t in TASKS.values() if t.agreement == "ranked"}
+    assert set(A.RANKED) | set(A.CLASSIFIED) == {t.column for t in TASKS.values()}
+    # issue #31's floors, set in the scale files of cpu (and of cpu-v2, which was cpu then)
+    floors = {"Memorize": 0.85, "Selective Copy": 0.7, "Fuzzy Recall": 0.6, "Compress": 0.5, "Context Recall": 0.9,
+              "Noisy Recall": 0.9}
+    for name in ("cpu", "cpu-v2"):
+        assert A.column_targets(load_scale(name).agreement_targets) == floors
 
 
 def test_a_reversed_proxy_has_negative_rho_and_an_interval_around_it():
@@ -84,11 +101,12 @@ def test_the_note_calls_a_reliable_scale_that_misses_its_target_biased_not_noisy
 
     truth = np.linspace(0.3, 0.8, len(ROWS))
     reliable = _scores({"Memorize": {r: [1 - t, 1 - t + 0.001] for r, t in zip(ROWS, truth)}})
-    out = A.agreement(reliable, _seed("Memorize", list(truth)), calibration=ROWS[:3], noise_sd=0.01)
+    target = {"memorization": 0.85}
+    out = A.agreement(reliable, _seed("Memorize", list(truth)), calibration=ROWS[:3], noise_sd=0.01, targets=target)
     note = agreement_note(out, load_scale("smoke"), "000")
     assert "own reliability 1.00" in note and "On Memorize the scale reproduces its own ranking" in note
     ranked = _scores({"Memorize": {r: [t, t + 0.001] for r, t in zip(ROWS, truth)}})
-    out = A.agreement(ranked, _seed("Memorize", list(truth)), calibration=ROWS[:3], noise_sd=0.01)
+    out = A.agreement(ranked, _seed("Memorize", list(truth)), calibration=ROWS[:3], noise_sd=0.01, targets=target)
     assert "reproduces its own ranking" not in agreement_note(out, load_scale("smoke"), "000")
 
 
@@ -242,7 +260,8 @@ def test_the_cli_reads_a_sweep_off_two_committed_scales_and_refuses_it_for_readm
 def _stored(name: str, scores: pd.DataFrame, calibration=()) -> A.StoredRuns:
     from types import SimpleNamespace
 
-    return A.StoredRuns(SimpleNamespace(name=name, calibration_rows=tuple(calibration)), [], scores)
+    return A.StoredRuns(SimpleNamespace(name=name, calibration_rows=tuple(calibration),
+                                        agreement_targets={"memorization": 0.85}), [], scores)
 
 
 def test_a_recalibration_is_judged_on_the_new_scales_held_out_rows_paired_and_holm_adjusted():

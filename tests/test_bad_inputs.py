@@ -295,6 +295,13 @@ def test_a_bad_flag_exits_2_with_the_usage_before_any_work(tmp_path, monkeypatch
     (("{seq_len: 32}, {vocab_size: 32}", "{seq_len: 32}, {seq_len: 32}"),
      "tasks.compression.settings[1] repeats settings[0]", ""),
     (("eval_batch_size: 16", "eval_batch_size: 16\nearly_stop: 1.5"), "early_stop", "≤ 1"),
+    (("eval_batch_size: 16", "eval_batch_size: 16\nagreement_targets: {selective-copying: 0.7}"),
+     "agreement_targets: unknown task(s) ['selective-copying']", "valid: the tasks the scale trains (compression, "
+     "memorization)"),
+    (("eval_batch_size: 16", "eval_batch_size: 16\nagreement_targets: {memorization: 85}"),
+     "agreement_targets.memorization", "a number > 0 and ≤ 1; got 85"),
+    (("eval_batch_size: 16", "eval_batch_size: 16\nagreement_targets: [0.85]"), "agreement_targets",
+     "a mapping of task to target"),
 ])
 def test_every_scale_value_is_checked_at_load_naming_the_field(tmp_path, monkeypatch, capsys, no_training, edit,
                                                                where, valid):
@@ -310,6 +317,29 @@ def test_every_scale_value_is_checked_at_load_naming_the_field(tmp_path, monkeyp
     err = capsys.readouterr().err
     assert "usage:" in err and f"error: argument --scale: {path}: {where}" in err
     assert not (tmp_path / "results").exists()  # nothing trained, nothing stored
+
+
+def test_an_engine_is_one_entry_of_grid_engines_that_the_cli_offers(tiny, monkeypatch, capsys, no_training):
+    """Adding an engine is one entry in ``grid.ENGINES``: the CLI's --engine offers it and ``execute`` hands it the
+    runs with the options it takes; an option it does not take is refused, naming the engines that do."""
+    from deltalab.grid import Summary, engines
+
+    path, scale, store = tiny
+    got = {}
+
+    def inline(runs, scale, store, *, progress, code, stack, workers):
+        got.update(runs=len(runs), scale=scale.name, workers=workers, stack=stack)
+        return Summary(skipped=len(runs))
+
+    monkeypatch.setitem(engines.ENGINES, "inline", inline)
+    assert main(["grid", "--scale", str(path), "--engine", "inline", "--workers", "3"]) == 0
+    assert got == {"runs": len(plan(scale.rows(), scale)), "scale": "tiny", "workers": 3, "stack": False}
+    assert main(["grid", "--scale", str(path), "--engine", "inline", "--gpus-per-run", "1"]) == 2
+    assert "--gpus-per-run is an option of --engine ray" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"num_gpus: not an option of engine='inline' \(its options: workers\)"):
+        engines.execute([], scale, store, engine="inline", num_gpus=1)
+    assert main(["grid", "--scale", str(path), "--engine", "nosuch"]) == 2
+    assert "invalid choice: 'nosuch' (choose from 'local', 'ray', 'inline')" in capsys.readouterr().err
 
 
 def test_a_scale_file_works_through_grid_run_table_and_status(tiny, capsys, no_training, monkeypatch, tmp_path):

@@ -12,6 +12,16 @@ kernels = pytest.importorskip("deltalab.kernels")
 needs_triton = pytest.mark.skipif(not kernels.available(), reason="needs CUDA or TRITON_INTERPRET=1")
 
 
+def test_a_variant_names_its_triton_twin_in_its_record():
+    twins = {v.name: v.triton for v in VARIANTS.values() if v.triton is not None}
+    assert twins == {"delta_net": "delta_rule_chunkwise_triton", "gated_delta_net": "gated_delta_rule_chunkwise_triton",
+                     "l2_norm_error": "l2_norm_error_triton", "gelu_error": "gelu_error_triton",
+                     "decay_state": "decay_state_triton"}
+    assert set(twins.values()) <= set(kernels.KERNELS)
+    with pytest.raises(ValueError, match="no Triton kernel 'nope'; valid: delta_rule_chunkwise_triton"):
+        kernels.kernel("nope")
+
+
 def test_cpu_runs_use_pytorch():
     for v in VARIANTS.values():
         assert fast_rule(v, torch.device("cpu")) == (v.rule, "pytorch")

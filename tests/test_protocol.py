@@ -232,7 +232,7 @@ def test_a_task_can_sweep_its_own_learning_rates(tmp_path):
     for _, spec in plan(["delta_net"], scale):
         lrs[spec.task].add(spec.lr)
     assert lrs[task] == {0.003} and all(v == set(scale.lrs) for t, v in lrs.items() if t != task)
-    assert {lr for _, lr, _ in accuracies.expected_runs(scale)[T.COLUMN[task]]} == {0.003}
+    assert {lr for _, lr, _ in accuracies.expected_runs(scale)[T.TASKS[task].column]} == {0.003}
     data["tasks"][task]["lrs"] = [-1]
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ValueError, match=rf"tasks.{task}.lrs\[0\]"):

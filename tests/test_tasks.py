@@ -48,12 +48,26 @@ def contains(seq: list[int], pattern: list[int]) -> bool:
 # --- registry and settings -------------------------------------------------------------------------------
 
 
-def test_registries_agree():
-    assert sorted(T.TASKS) == sorted(T.COLUMN) == sorted(T.BACKBONE) == sorted(SETTING_COUNTS)
+def test_one_record_per_task():
+    """Each task is one ``Task`` record, keyed by its name; every task has a settings file and a distinct column."""
+    assert sorted(T.TASKS) == sorted(SETTING_COUNTS) == T.task_names()
+    assert all(name == task.name for name, task in T.TASKS.items())
     assert T.COLUMNS == ["Compress", "Context Recall", "Fuzzy Recall", "Memorize", "Noisy Recall", "Selective Copy"]
-    assert sorted(T.COLUMN.values()) == T.COLUMNS
-    assert {t for t, b in T.BACKBONE.items() if b == "autoencoder"} == {"compression"}
-    assert set(T.BACKBONE.values()) == {"autoencoder", "lm"}
+    assert sorted(t.column for t in T.TASKS.values()) == T.COLUMNS
+    assert {t.name for t in T.TASKS.values() if t.backbone == "autoencoder"} == {"compression"}
+    assert {t.backbone for t in T.TASKS.values()} == {"autoencoder", "lm"}
+    assert {t.shorthand for t in T.TASKS.values()} == {"CR", "NR", "FR", "M", "C", "SC"}
+    assert {t.column for t in T.TASKS.values() if t.agreement == "classified"} == {"Context Recall", "Noisy Recall"}
+    assert all(T.task_of_column(t.column) is t for t in T.TASKS.values())
+    with pytest.raises(ValueError, match="unknown task column 'Recall'; valid: Compress, Context Recall"):
+        T.task_of_column("Recall")
+
+
+def test_a_task_record_refuses_an_unknown_backbone_or_agreement_kind():
+    with pytest.raises(ValueError, match=r"task 'x': backbone must be one of \('lm', 'autoencoder'\); got 'rnn'"):
+        T.Task("x", T.TASKS["compression"].generator, "X", "X", "ranked", backbone="rnn")
+    with pytest.raises(ValueError, match=r"agreement must be one of \('ranked', 'classified'\); got 'sorted'"):
+        T.Task("x", T.TASKS["compression"].generator, "X", "X", "sorted")
 
 
 def test_setting_counts_total_66():

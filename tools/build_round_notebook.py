@@ -180,7 +180,8 @@ ROUND = [
                       "the pilots that chose its protocol reached and what their budgets would cost."),
     new_code_cell("if rnd.conclusion:\n"
                   "    agreed = agreement.with_seed_table(study.scores, study.inert, study.seed, "
-                  "scale_params.calibration_rows)\n"
+                  "scale_params.calibration_rows,\n"
+                  "                                       targets=scale_params.agreement_targets)\n"
                   "    display(Markdown(sentences.agreement_note(agreed, scale_params, rnd.seed_document)))\n"
                   "    display(tables.shown(agreed.set_index([\"task\", \"rows\"]), missing=\"—\"))\n"
                   "    display(Markdown(\"—: does not apply to the row (a target is set on the held-out rows only; \"\n"

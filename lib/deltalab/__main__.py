@@ -231,8 +231,11 @@ def _missing_report(runs, store) -> int:
 
 
 def _engine_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", choices=("local", "ray"), default="local",
-                        help="local: this machine's processes (--workers); ray: one task per run on a Ray cluster")
+    from .grid import ENGINES
+
+    parser.add_argument("--engine", choices=tuple(ENGINES), default="local",
+                        help="local: this machine's processes (--workers); ray: one task per run on a Ray cluster "
+                             "(deltalab.grid.ENGINES)")
     parser.add_argument("--address", default=None,
                         help="ray: the head node's host:port (default: $RAY_ADDRESS, else a cluster started on "
                              "this machine, else a new local one)")
@@ -245,13 +248,19 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
                              "(<store>/<scale>/_diffs/<hash>.diff) and its hash in each (deltalab.grid.provenance)")
 
 
+_ENGINE_FLAGS = {"address": "address", "cpus_per_run": "num_cpus", "gpus_per_run": "num_gpus"}  # flag → option
+
+
 def _engine(args) -> dict:
-    if args.engine == "local":
-        for flag in ("address", "cpus_per_run", "gpus_per_run"):
-            if getattr(args, flag) is not None:
-                raise ValueError(f"--{flag.replace('_', '-')} is an option of --engine ray")
-        return {}
-    return {"engine": "ray", "address": args.address, "num_cpus": args.cpus_per_run, "num_gpus": args.gpus_per_run}
+    """--engine and the options given for it; a flag the engine does not take names the engines that do."""
+    from .grid.engines import ENGINES, options_of
+
+    given = {flag: getattr(args, flag) for flag in _ENGINE_FLAGS if getattr(args, flag) is not None}
+    for flag in given:
+        if _ENGINE_FLAGS[flag] not in options_of(args.engine):
+            takers = [e for e in ENGINES if _ENGINE_FLAGS[flag] in options_of(e)]
+            raise ValueError(f"--{flag.replace('_', '-')} is an option of --engine {' or '.join(takers)}")
+    return {"engine": args.engine} | {_ENGINE_FLAGS[flag]: value for flag, value in given.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -390,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
             from .runtime import REPO_ROOT
 
             scale = load_scale(args.scale)
-            calibration = load_scale(args.calibration_of).calibration_rows if args.calibration_of else None
+            held_by = load_scale(args.calibration_of) if args.calibration_of else None  # its held-out rows, targets
+            held = dict(calibration=held_by.calibration_rows, targets=held_by.agreement_targets) if held_by else {}
             runs = agreement.stored_runs(args.scale, store=store)
             if args.best_of:
                 if args.readme or args.per_setting:
@@ -402,10 +412,10 @@ def main(argv: list[str] | None = None) -> int:
                 for column, why in left_out.items():
                     print(f"{column}: left out ({why})")
                 for name, each in sweep.items():
-                    frame = agreement.scale_agreement(each, calibration=calibration)
+                    frame = agreement.scale_agreement(each, **held)
                     print(f"\n{agreement.markdown(frame, name)}\n\n{frame.round(3).to_string(index=False)}")
                 return 0
-            frame = agreement.scale_agreement(runs, calibration=calibration)
+            frame = agreement.scale_agreement(runs, **held)
             baseline_text = agreement.baselines_markdown(*agreement.scale_baselines(runs), scale.name)
             print(agreement.markdown(frame, scale.name))
             print(f"\n{baseline_text}")
@@ -419,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             if pilots_text:
                 print(f"\nthe pilots of `{scale.name}`:\n{pilots_text}")
             if args.per_setting:
-                each = agreement.scale_agreement(runs, per_setting=True, calibration=calibration)
+                each = agreement.scale_agreement(runs, per_setting=True, **held)
                 print(f"\neach setting alone:\n{each.round(3).to_string(index=False)}")
             if args.readme:
                 readme = REPO_ROOT / "README.md"

@@ -57,7 +57,7 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
         s = r["spec"]
         rows.append({
             "variant": s["variant"], "label": row_label(s["variant"], r["label"]), "task": s["task"],
-            "column": T.COLUMN[s["task"]],
+            "column": T.TASKS[s["task"]].column,
             "setting": T.setting_id(s["task"], s["setting"]) if s["setting"] else "baseline",
             "lr": s["lr"], "wd": s["wd"], "seed": s["seed"], "scale": s["scale"],
             "test_acc": r["metrics"]["test_acc"], "test_token_acc": r["metrics"]["test_token_acc"],
@@ -91,8 +91,8 @@ def expected_runs(scale, tasks: list[str] | None = None) -> dict[str, set[tuple[
         if tasks is not None and task not in tasks:
             continue
         sids = [T.setting_id(task, s) if s else "baseline" for s in budget.settings]
-        out[T.COLUMN[task]] = {(sid, float(lr), float(wd)) for sid in sids for lr in scale.lrs_for(task)
-                               for wd in scale.wds}
+        out[T.TASKS[task].column] = {(sid, float(lr), float(wd)) for sid in sids for lr in scale.lrs_for(task)
+                                     for wd in scale.wds}
     return out
 
 

@@ -21,6 +21,9 @@ A scale (``params/scales/<name>.yaml``) says how much of MAD's protocol a run ge
     resources                  what one run asks of a Ray node: {num_cpus: 1, num_gpus: 0} by default
     calibration_rows           the seed-table rows a reduced scale was calibrated on (pre-registered: its
                                agreement with the full protocol is reported on the other rows, held out)
+    agreement_targets          per task the scale trains, the held-out rows' agreement it aims at (issue #31:
+                               a floor on Spearman's ρ for a ranked task, on the share of rows classified alike
+                               for a classified one; ``tasks.Task.agreement`` says which)
     tasks:                     per task: the budget and the MAD settings kept
       <task>: {num_train_examples, epochs, batch_size, settings: [changes from MAD's baseline],
                lrs: [the task's own learning rates, where they differ from the scale's]}
@@ -171,6 +174,7 @@ class Scale:
     timings: dict[str, Any] = field(default_factory=dict)  # measured figures that justify the budget (free form)
     resources: dict[str, float] = field(default_factory=dict)  # per run on a Ray cluster: num_cpus, num_gpus
     calibration_rows: tuple[str, ...] = ()  # rows the scale was tuned on; agreement is judged on the others
+    agreement_targets: dict[str, float] = field(default_factory=dict)  # task → the held-out agreement aimed at
 
     def seeds_for(self, variant: str, extra_seed_variants: tuple[str, ...] = ()) -> tuple[int, ...]:
         """Every variant gets ``seeds``; the baselines and named proposals get ``baseline_seeds`` if longer."""
@@ -308,7 +312,19 @@ def _scale_values(data: dict, where: str, stem: str) -> dict:
                                  "setting once")
             seen[sid] = i
         out["tasks"][task] = TaskBudget(settings=tuple(settings), **budget)
+    out["agreement_targets"] = _agreement_targets(where, data.get("agreement_targets", {}), out["tasks"])
     return out
+
+
+def _agreement_targets(where: str, targets, tasks: dict[str, TaskBudget]) -> dict[str, float]:
+    """A scale's ``agreement_targets``: a mapping of tasks it trains to numbers in (0, 1] (ρ, or a share)."""
+    if not isinstance(targets, dict):
+        raise _bad(where, "agreement_targets", "a mapping of task to target, e.g. {memorization: 0.85}", targets)
+    unknown = [t for t in targets if t not in tasks]
+    if unknown:
+        raise ValueError(f"{where}: agreement_targets: unknown task(s) {unknown}; valid: the tasks the scale trains "
+                         f"({', '.join(tasks)})")
+    return {t: _number(where, f"agreement_targets.{t}", v, positive=True, high=1.0) for t, v in targets.items()}
 
 
 CLAIM_KINDS = {  # kind → the fields it needs besides text/kind/task (docs/claims.md: how each is judged)

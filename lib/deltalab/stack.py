@@ -384,7 +384,7 @@ def train_stack(specs: list[RunSpec], scale: Scale, variant, *, device: torch.de
     models = []
     for s in specs:  # each run's initial weights, drawn as train_run draws them
         torch.manual_seed(s.seed)
-        models.append(build_model(T.BACKBONE[s.task], vocab, mixer_factory(variant, device),
+        models.append(build_model(T.TASKS[s.task].backbone, vocab, mixer_factory(variant, device),
                                   max_length=max_length).to(device))
     num_params = sum(p.numel() for p in models[0].parameters())
     stack = StackedModel(models)

@@ -34,13 +34,14 @@ IGNORE = -100
 
 
 def fast_rule(variant, device: torch.device):
-    """The rule a run uses: the variant's Triton twin on CUDA when it has one (``deltalab.kernels``), else
-    its PyTorch function. Returns ``(rule, backend)``; for gated_delta_net the rule is the gated function."""
-    if device.type == "cuda":
+    """The rule a run uses: the variant's Triton twin (``Variant.triton``, in ``deltalab.kernels``) on CUDA when it
+    has one, else its PyTorch function. Returns ``(rule, backend)``; for gated_delta_net the rule is the gated
+    function."""
+    if device.type == "cuda" and variant.triton is not None:
         from . import kernels
 
-        if kernels.available() and (twin := kernels.triton_rule_for(variant.name)) is not None:
-            return twin, "triton"
+        if kernels.available():
+            return kernels.kernel(variant.triton), "triton"
     return variant.rule, "pytorch"
 
 
@@ -222,7 +223,7 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
     x_te, y_te = torch.from_numpy(data["x_test"]), torch.from_numpy(data["y_test"])
 
     torch.manual_seed(spec.seed)
-    model = build_model(T.BACKBONE[spec.task], vocab, mixer_factory(variant, device),
+    model = build_model(T.TASKS[spec.task].backbone, vocab, mixer_factory(variant, device),
                         max_length=max(x_tr.shape[1], x_te.shape[1])).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.wd)  # MAD: decay on every parameter
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=budget.epochs, eta_min=1e-6)

@@ -1,7 +1,8 @@
 """How well a reduced scale predicts MAD's full protocol: its rows ranked against the seed table's.
 
 A reduced scale (``cpu``) is a screen: worth running only if its verdicts predict the full protocol's. The full
-protocol's numbers are the latest seed table (document 000: 25 rows, MAD's protocol, four seeds). Per task:
+protocol's numbers are the latest seed table (document 000: 25 rows, MAD's protocol, four seeds). Per task, as its
+record in the task registry says (``tasks.Task.agreement``):
 
 * **Ranked tasks** (Compress, Fuzzy Recall, Memorize, Selective Copy): Spearman's ρ between the scale's row means
   and the seed table's, with a 95% bootstrap interval (rows resampled in pairs, ``stats.spearman_interval``).
@@ -26,7 +27,8 @@ protocol's numbers are the latest seed table (document 000: 25 rows, MAD's proto
   the scale finds is shown beside it, since κ rests on them.
 
 Agreement is reported over every matched row and over the **held-out** rows: those not in the scale's
-pre-registered ``calibration_rows`` (``params/scales/<scale>.yaml``), on which the scale was never tuned.
+pre-registered ``calibration_rows`` (``params/scales/<scale>.yaml``), on which the scale was never tuned, against
+the targets the scale file sets for them (``agreement_targets``: a floor on ρ, or on the share classified alike).
 
 **The ceiling.** The seed table is itself noisy (``noise_sd``: the spread of cells that are one model, see
 ``claims.seed_table_noise``), so no proxy can reach ρ = 1. ``ceiling`` is the expected ρ between a noise-free
@@ -49,15 +51,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from collections.abc import Mapping
+
+from ..tasks import TASKS
 from . import stats
 from .names import BASELINE, BASELINES, REFERENCE
 
-RANKED = ("Compress", "Fuzzy Recall", "Memorize", "Selective Copy")
-CLASSIFIED = ("Context Recall", "Noisy Recall")
+RANKED = tuple(sorted(t.column for t in TASKS.values() if t.agreement == "ranked"))  # the task registry's judgement
+CLASSIFIED = tuple(sorted(t.column for t in TASKS.values() if t.agreement == "classified"))
 SOLVED = 0.95  # the seed table's "learns the task" (MAD scale); its same-scale reading: not below DeltaNet by more
 MARGIN = round(1 - SOLVED, 10)  # ... than this
-TARGETS = {"Memorize": 0.85, "Selective Copy": 0.7, "Fuzzy Recall": 0.6, "Compress": 0.5,
-           "Context Recall": 0.9, "Noisy Recall": 0.9}  # issue #31's floors on the held-out rows
 FINISHED = 0.01  # issue #31: a baseline that has learned a setting has finished it when its mean curve gains less
 # than this in its last epoch (or peaks before it); ``baselines`` gives the whole rule
 N_SIM = 2000
@@ -173,14 +176,22 @@ def seed_scores_of(task_scores: pd.DataFrame, column: str) -> dict[str, dict[int
     return {v: dict(zip(g["seed"].astype(int), g["acc"].astype(float))) for v, g in here.groupby("variant")}
 
 
+def column_targets(targets: Mapping[str, float] | None) -> dict[str, float]:
+    """A scale's ``agreement_targets`` (task → target) keyed by the tasks' table columns."""
+    return {TASKS[task].column: value for task, value in (targets or {}).items()}
+
+
 def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, ...] | list[str],
-              noise_sd: float, same_model: dict[str, set[str]] | None = None, boot_seed: int = 0) -> pd.DataFrame:
+              noise_sd: float, same_model: dict[str, set[str]] | None = None, boot_seed: int = 0,
+              targets: Mapping[str, float] | None = None) -> pd.DataFrame:
     """One row per task × row set ("all"; "held-out" and "calibration" when the scale names its ``calibration``
     rows): ``COLUMNS``, ``disagree`` (the rows classified otherwise) and, for the classified tasks, the no-skill
     baseline beside the share alike (``KAPPA_COLUMNS``, ``no_skill``). ``scores``: the study's long frame (``variant,
     column, setting, seed, acc``; task scores under ``setting == "all"``); ``seed``: the seed table (short names);
-    ``same_model``: task column → the rows that are one model there (tied in the ceiling's truth)."""
+    ``same_model``: task column → the rows that are one model there (tied in the ceiling's truth); ``targets``: the
+    scale's ``agreement_targets`` (task → the held-out rows' target; a task without one gets NaN)."""
     same_model = same_model or {}
+    target_of = column_targets(targets)
     task_scores = scores[scores["setting"] == "all"]
     out = []
     for column in [c for c in (*RANKED, *CLASSIFIED) if c in set(task_scores["column"]) and c in seed.columns]:
@@ -199,14 +210,15 @@ def agreement(scores: pd.DataFrame, seed: pd.DataFrame, calibration: tuple[str, 
                 ceil = ceiling(tied_truth(col, same_model.get(column, set())), noise_sd, seed=boot_seed)
                 out.append(dict(task=column, measure="spearman", rows=label, n=len(rows), value=rho, low=lo, high=hi,
                                 ceiling=ceil, reliability=reliability(per_seed, rows),
-                                target=TARGETS[column] if label == "held-out" else math.nan))
+                                target=target_of.get(column, math.nan) if label == "held-out" else math.nan))
             else:
                 c = classes({r: per_seed[r] for r in set(rows) | {BASELINE} if r in per_seed}, col)
                 differ = c.index[c["here"] != c["there"]]
                 lo, hi = stats.share_interval(len(rows) - len(differ), len(rows))
                 out.append(dict(task=column, measure="classified alike", rows=label, n=len(rows),
                                 value=float((c["here"] == c["there"]).mean()), low=lo, high=hi, ceiling=math.nan,
-                                reliability=math.nan, target=TARGETS[column] if label == "held-out" else math.nan,
+                                reliability=math.nan,
+                                target=target_of.get(column, math.nan) if label == "held-out" else math.nan,
                                 disagree=", ".join(differ), **no_skill(c, boot_seed)))
     frame = pd.DataFrame(out)
     for name in ("disagree", "constant_rule"):
@@ -328,19 +340,19 @@ def best_of(runs: StoredRuns, other: StoredRuns) -> tuple[dict[str, StoredRuns],
     each with the reason (the second value), never mixed across budgets. The first value gives, on the same rows,
     tasks and seeds, each scale alone (under its name) and the sweep ("best of both"); each keeps ``runs``' scale
     and records."""
-    from ..tasks import COLUMN
+    from ..tasks import TASKS
 
     left_out, columns = {}, []
     for task, budget in runs.scale.tasks.items():
         there = other.scale.tasks.get(task)
         if there is None:
-            left_out[COLUMN[task]] = f"{other.scale.name} does not train it"
+            left_out[TASKS[task].column] = f"{other.scale.name} does not train it"
         elif replace(budget, lrs=()) != replace(there, lrs=()):
-            left_out[COLUMN[task]] = f"{other.scale.name} trains it on another budget"
+            left_out[TASKS[task].column] = f"{other.scale.name} trains it on another budget"
         elif (runs.scale.lrs_for(task), runs.scale.wds) == (other.scale.lrs_for(task), other.scale.wds):
-            left_out[COLUMN[task]] = f"{other.scale.name} trains it at the same learning rate and weight decay"
+            left_out[TASKS[task].column] = f"{other.scale.name} trains it at the same learning rate and weight decay"
         else:
-            columns.append(COLUMN[task])
+            columns.append(TASKS[task].column)
     key = ["variant", "column", "setting", "seed"]
     a, b = (r.scores[r.scores["column"].isin(columns)] for r in (runs, other))
     both = a.merge(b, on=key, suffixes=("", "_other"))
@@ -351,13 +363,15 @@ def best_of(runs: StoredRuns, other: StoredRuns) -> tuple[dict[str, StoredRuns],
 
 
 def scale_agreement(runs: StoredRuns, boot_seed: int = 0, per_setting: bool = False,
-                    calibration: tuple[str, ...] | None = None) -> pd.DataFrame:
+                    calibration: tuple[str, ...] | None = None,
+                    targets: Mapping[str, float] | None = None) -> pd.DataFrame:
     """``agreement`` of a scale's stored runs (``stored_runs``) with the full protocol's seed table, held
     out from the scale's ``calibration_rows``; the seed table's noise and one-model rows as ``claims`` measures
     them. Trains nothing; a row or seed without every planned run of a task is left out of that task.
-    ``calibration``: the rows held out from (default: the scale's own ``calibration_rows``); ``per_setting``:
-    each of the scale's settings judged on its own (a ``setting`` column says which), as if it
-    were the task's only one."""
+    ``calibration``: the rows held out from (default: the scale's own ``calibration_rows``), and ``targets`` the
+    held-out rows' targets (default: the scale's own ``agreement_targets``; with another scale's calibration rows,
+    that scale's); ``per_setting``: each of the scale's settings judged on its own (a ``setting`` column says
+    which), as if it were the task's only one."""
     from . import inert as inert_cells
     from .study import expected_settings
 
@@ -365,9 +379,11 @@ def scale_agreement(runs: StoredRuns, boot_seed: int = 0, per_setting: bool = Fa
     inert = inert_cells.cells(runs.records, expected_settings(sc, list(sc.tasks)), sc)
     seed = _seed_table()
     calibration = sc.calibration_rows if calibration is None else tuple(calibration)
+    targets = sc.agreement_targets if targets is None else targets
     if not per_setting:
-        return with_seed_table(scores, inert, seed, calibration, boot_seed)
-    frames = [with_seed_table(g.assign(setting="all"), inert, seed, calibration, boot_seed).assign(setting=s)
+        return with_seed_table(scores, inert, seed, calibration, boot_seed, targets=targets)
+    frames = [with_seed_table(g.assign(setting="all"), inert, seed, calibration, boot_seed,
+                              targets=targets).assign(setting=s)
               for s, g in scores[scores["setting"] != "all"].groupby("setting")]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*COLUMNS, "setting"])
 
@@ -433,6 +449,7 @@ def versions(runs: StoredRuns, earlier: list[StoredRuns], boot_seed: int = 0, al
                         ("not established" if not math.isnan(q) else "")
                         for d, q in zip(frame["diff"], frame["adjusted p"])]
     frame.attrs["family"] = int(frame["p"].notna().sum())
+    frame.attrs["targets"] = column_targets(runs.scale.agreement_targets)  # the scale's, on its held-out rows
     return frame
 
 
@@ -472,7 +489,7 @@ def _best_reached(frame: pd.DataFrame) -> str:
     for task, g in frame.groupby("task", sort=False):
         best = g.loc[g["value"].idxmax()]
         value = f"{best['value']:.2f}" if best["measure"] == "spearman" else f"{best['value']:.0%}"
-        target = TARGETS.get(task, math.nan)
+        target = frame.attrs.get("targets", {}).get(task, math.nan)
         met = "" if math.isnan(target) else (" (the target met)" if best["value"] >= target else
                                              " (short of the target)")
         parts.append(f"{task} {value} at `{best['version']}`{met}")
@@ -544,7 +561,7 @@ def pilots(runs: StoredRuns, names: list[str] | None = None, store=None, boot_se
       incomplete) times the ratio of the pilot's recorded wall time to the scale's on the same rows and seeds;
       ``grid_hours``: the scale's whole grid with this one task at the pilot's budget. NaN unless the scale has
       stored the task on every row and seed the pilot trained it on."""
-    from ..tasks import COLUMN
+    from ..tasks import TASKS
 
     task_hours = {t: _grid_hours(runs, t) for t in runs.scale.tasks}
     grid = sum(task_hours.values())
@@ -556,7 +573,7 @@ def pilots(runs: StoredRuns, names: list[str] | None = None, store=None, boot_se
         same = replace(runs, scores=runs.scores[runs.scores["variant"].isin(rows) & runs.scores["seed"].isin(seeds)])
         mine, theirs = (scale_agreement(r, boot_seed, calibration=()) for r in (pilot, same))
         for task in pilot.scale.tasks:
-            column = COLUMN[task]
+            column = TASKS[task].column
             got, there = (f[f["task"] == column] for f in (mine, theirs))
             r = got.iloc[0] if not got.empty else None
             measured = r is not None and (r["measure"] != "spearman" or r["n"] >= 3)
@@ -629,17 +646,18 @@ def scale_baselines(runs: StoredRuns) -> tuple[pd.DataFrame, stats.Difference]:
     return finished, memorize_order(runs.scores)
 
 
-def with_seed_table(scores: pd.DataFrame, inert: pd.DataFrame, seed: pd.DataFrame, calibration, boot_seed: int = 0
-                    ) -> pd.DataFrame:
+def with_seed_table(scores: pd.DataFrame, inert: pd.DataFrame, seed: pd.DataFrame, calibration, boot_seed: int = 0,
+                    *, targets: Mapping[str, float]) -> pd.DataFrame:
     """``agreement`` with the seed table's noise and one-model rows measured as ``claims`` measures them (the rows
-    whose change cannot act on a task in MAD's runs either, with DeltaNet)."""
+    whose change cannot act on a task in MAD's runs either, with DeltaNet); ``targets``: the scale's
+    ``agreement_targets``."""
     from .claims import mad_inert, seed_table_noise
 
     noise = seed_table_noise(seed, inert)
     same: dict[str, set[str]] = {}
     for variant, column in mad_inert(seed, inert):
         same.setdefault(column, {BASELINE}).add(variant)
-    return agreement(scores, seed, calibration, noise.sd if noise else math.nan, same, boot_seed)
+    return agreement(scores, seed, calibration, noise.sd if noise else math.nan, same, boot_seed, targets)
 
 
 README_START = "<!-- agreement:start (generated by `python -m deltalab agreement --readme`; do not edit) -->"
@@ -691,9 +709,10 @@ def markdown(frame: pd.DataFrame, scale: str) -> str:
     for task, g in frame.groupby("task", sort=False):
         by = {r["rows"]: r for _, r in g.iterrows()}
         held = by.get("held-out")
-        target = "" if held is None else (f"≥ {held['target']:.2f}" if held["measure"] == "spearman"
-                                          else f"≥ {held['target']:.0%}")
-        met = "" if held is None else f" ({target_reading(held)})"
+        unset = held is None or math.isnan(held["target"])  # no held-out rows, or the scale sets no target
+        target = "" if unset else (f"≥ {held['target']:.2f}" if held["measure"] == "spearman"
+                                   else f"≥ {held['target']:.0%}")
+        met = "" if unset else f" ({target_reading(held)})"
         lines.append(f"| {task} | {'Spearman ρ' if g['measure'].iloc[0] == 'spearman' else 'fail/learn'} | "
                      f"{cell(by.get('all'))} | {cell(held)} | {target}{met} |")
     if (frame["measure"] == "classified alike").any():

@@ -66,7 +66,7 @@ def one_chunk(task: str, settings: list[dict]) -> bool:
 def one_chunk_at_every_mad_setting(column: str) -> bool:
     """The task of ``column`` fits in one chunk at every one of MAD's settings (memorization: always 32 tokens), so
     a change that is inert on it here is inert on it in the seed documents' MAD runs too."""
-    task = {c: t for t, c in T.COLUMN.items()}[column]
+    task = T.task_of_column(column).name
     return one_chunk(task, [{k: v for k, v in s.items() if k not in T.SIZES} for s in T.settings(task)])
 
 
@@ -115,7 +115,7 @@ def cells(records: list[dict], expected: dict[str, list[str]], scale: Scale,
     for (variant, task, sid), identical in same.items():
         if identical:
             why = why_inert(task, settings_of[(task, sid)], variant in state_only)
-            rows.append((variant, T.COLUMN[task], sid, why))
+            rows.append((variant, T.TASKS[task].column, sid, why))
     frame = pd.DataFrame(rows, columns=COLUMNS)
     whole = []
     for (variant, column), g in frame.groupby(["variant", "column"], sort=False):
@@ -156,7 +156,7 @@ def twins(records: list[dict], expected: dict[str, list[str]]) -> pd.DataFrame:
             for b in names[i + 1:]:
                 common = per_variant[a].keys() & per_variant[b].keys()
                 if common and all(per_variant[a][k] == per_variant[b][k] for k in common):
-                    rows += [(a, b, T.COLUMN[task], sid), (b, a, T.COLUMN[task], sid)]
+                    rows += [(a, b, T.TASKS[task].column, sid), (b, a, T.TASKS[task].column, sid)]
     frame = pd.DataFrame(rows, columns=TWIN_COLUMNS)
     whole = [(a, b, column, ALL_SETTINGS) for (a, b, column), g in frame.groupby(["variant", "other", "column"])
              if column in expected and set(expected[column]) <= set(g["setting"])]

@@ -151,11 +151,12 @@ def _agreement_frame(scale: str, calibration_of: str | None, per_setting: bool, 
     from ..params import load_scale
     from . import agreement
 
-    calibration = load_scale(calibration_of).calibration_rows if calibration_of else None
+    held_by = load_scale(calibration_of) if calibration_of else None  # its held-out rows and their targets
+    calibration, targets = (held_by.calibration_rows, held_by.agreement_targets) if held_by else (None, None)
     runs = _stored(scale, results)
     if best_of:
         runs = agreement.best_of(runs, _stored(best_of, results))[0][sweep]
-    return agreement.scale_agreement(runs, per_setting=per_setting, calibration=calibration)
+    return agreement.scale_agreement(runs, per_setting=per_setting, calibration=calibration, targets=targets)
 
 
 def _agreement(args: list[str], root: Path, where: str) -> float:

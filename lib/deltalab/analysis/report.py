@@ -95,7 +95,7 @@ def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, wor
         trained[variant_id(ref)] = summary
     name = variant_id(variant)
     rows = list(dict.fromkeys([name, *BASELINES]))
-    columns = [c for c in T.COLUMNS if c in {T.COLUMN[t] for t in task_list}]
+    columns = [c for c in T.COLUMNS if c in {T.TASKS[t].column for t in task_list}]
     expected = expected_settings(sc, task_list)
     scores, _ = seed_scores(records_frame(records), expected_runs(sc, task_list))
     inert = inert_cells.cells(records, expected, sc, inert_cells.STATE_ONLY | ({name} if v.state_only else set()))

@@ -77,7 +77,7 @@ def setting_of(task: str, setting: dict | None) -> str:
 
 def expected_settings(scale: Scale, tasks: list[str]) -> dict[str, list[str]]:
     """Task column → the setting ids the scale measures it on, in the tables' column order."""
-    by_column = {T.COLUMN[t]: [setting_of(t, s) for s in scale.tasks[t].settings] for t in tasks}
+    by_column = {T.TASKS[t].column: [setting_of(t, s) for s in scale.tasks[t].settings] for t in tasks}
     return {c: by_column[c] for c in T.COLUMNS if c in by_column}
 
 
@@ -136,7 +136,7 @@ class Study:
     @property
     def tag(self) -> str:
         """"at scale `cpu`" (with the tasks kept when they were restricted)."""
-        extra = "" if len(self.columns) == len(T.COLUMNS) else f", {len(self.columns)} of 6 tasks"
+        extra = "" if len(self.columns) == len(T.COLUMNS) else f", {len(self.columns)} of {len(T.COLUMNS)} tasks"
         return f"at scale `{self.scale.name}`{extra}"
 
     @property
@@ -180,7 +180,7 @@ def assemble(rnd: Round, scale: Scale, task_list: list[str], records: list[dict]
              seed: pd.DataFrame, names: list[str]) -> Study:
     """The Study of already collected records (``run_round`` without the training)."""
     runs = accuracies.records_frame(records)
-    columns = [c for c in T.COLUMNS if c in {T.COLUMN[t] for t in task_list}]
+    columns = [c for c in T.COLUMNS if c in {T.TASKS[t].column for t in task_list}]
     expected = expected_settings(scale, task_list)
     scores, incomplete = seed_scores(runs, accuracies.expected_runs(scale, task_list))
     inert = inert_cells.cells(records, expected, scale)
@@ -202,7 +202,7 @@ def evaluated_epochs(scale: Scale, task: str) -> list[int]:
 def blind_levels(scale: Scale) -> dict[tuple[str, str], float]:
     """(task column, setting id) → the accuracy of an input-blind model on the scale's test set
     (``tasks.blind_accuracy``): the level near which a row that has not begun the setting stays (``inert.learning``)."""
-    return {(T.COLUMN[t], setting_of(t, s)): T.blind_accuracy(t, s, scale.num_test_examples)
+    return {(T.TASKS[t].column, setting_of(t, s)): T.blind_accuracy(t, s, scale.num_test_examples)
             for t, budget in scale.tasks.items() for s in budget.settings}
 
 
@@ -228,10 +228,10 @@ def curves(records: list[dict], names: list[str], schedule: dict[str, list[int]]
     for (variant, task, setting, seed), rec in best.items():
         points = sorted((int(p["epoch"]), float(p["test_acc"])) for p in rec["curve"])
         for epoch, acc in points:
-            rows.append((variant, T.COLUMN[task], setting, seed, epoch, acc, True))
+            rows.append((variant, T.TASKS[task].column, setting, seed, epoch, acc, True))
         if points and rec.get("early_stopped"):
             last_epoch, last = points[-1]
-            rows += [(variant, T.COLUMN[task], setting, seed, e, last, False)
+            rows += [(variant, T.TASKS[task].column, setting, seed, e, last, False)
                      for e in schedule[task] if e > last_epoch]
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 

@@ -3,7 +3,9 @@
 trains one variant and returns its stored records (``python -m deltalab run``, run_variant.ipynb, the rounds)."""
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Callable
 
 from ..params import Scale, load_scale
 from ..store import CorruptRecordError, Store
@@ -13,7 +15,12 @@ from .planning import Summary, plan
 from .provenance import Code, check_code
 from .ray_cluster import execute_ray
 
-ENGINES = ("local", "ray")
+# name → engine: fn(runs, scale, store, *, progress, code, stack, **its own options) -> Summary, training the runs
+# not stored yet under the store's rules. The CLI's --engine choices are these names (docs/extending.md: add one).
+ENGINES: dict[str, Callable[..., Summary]] = {
+    "local": execute_local,  # a pool of worker processes on this machine (options: workers, threads, scale_ref)
+    "ray": execute_ray,  # one Ray task per run on the cluster at address (options: address, num_cpus, num_gpus, ...)
+}
 
 
 def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None, workers: int = 1,
@@ -29,20 +36,28 @@ def execute(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None =
     beside the records and named in each (``deltalab.grid.provenance``). ``stack=True``: the runs of each variant ×
     task × setting train as one stacked model (``deltalab.stack``; on Ray, one task per stack), each stored as its
     own record."""
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
-    if engine != "ray" and (address is not None or engine_options):
-        raise ValueError(f"address and {', '.join(engine_options) or 'per-run resources'} are options of "
-                         "engine='ray'")
+    takes = options_of(engine)
+    asked = ({"address": address} if address is not None else {}) | engine_options
+    refused = [name for name in asked if name not in takes]
+    if refused:
+        raise ValueError(f"{', '.join(refused)}: not an option of engine={engine!r} (its options: {', '.join(takes)})")
+    options = {k: v for k, v in dict(workers=workers, threads=threads, scale_ref=scale_ref).items() if k in takes}
     store = store or Store()
     code = Code()
     if any(_to_train(store, spec) for _, spec in runs):  # a study re-executed on its stored runs trains nothing
         code = check_code(allow_dirty)
-    if engine == "ray":
-        return execute_ray(runs, scale, store, address=address, progress=progress, code=code, stack=stack,
-                           **engine_options)
-    return execute_local(runs, scale, store, workers=workers, threads=threads, progress=progress,
-                         scale_ref=scale_ref, code=code, stack=stack)
+    return ENGINES[engine](runs, scale, store, progress=progress, code=code, stack=stack, **options, **asked)
+
+
+_SHARED = ("runs", "scale", "store", "progress", "code", "stack")  # what every engine takes
+
+
+def options_of(engine: str) -> list[str]:
+    """The options of the engine named ``engine`` (its parameters besides those every engine takes); ValueError
+    naming the valid engines."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    return [n for n in inspect.signature(ENGINES[engine]).parameters if n not in _SHARED]
 
 
 def _to_train(store: Store, spec: RunSpec) -> bool:

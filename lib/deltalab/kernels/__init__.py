@@ -1,8 +1,9 @@
 """Triton kernels for the delta-rule family (see docs/triton.md).
 
 ``available()`` says whether they can run here (CUDA with Triton, or ``TRITON_INTERPRET=1`` on CPU);
-``triton_rule_for(name)`` maps a rule name to its Triton function, or None when the rule stays on PyTorch.
-The kernel modules are imported lazily, so importing this package never needs Triton.
+``triton_rule_for(name)`` maps a rule name to its Triton function, or None when the rule stays on PyTorch. A
+registered variant names its twin itself (``variants.Variant.triton``, one of ``KERNELS``); ``kernel(function)``
+imports one. The kernel modules are imported lazily, so importing this package never needs Triton.
 """
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Callable
 
 __all__ = [
     "available",
+    "kernel",
     "triton_rule_for",
-    "TRITON_RULES",
+    "KERNELS",
     "delta_rule_chunkwise_triton",
     "gated_delta_rule_chunkwise_triton",
     "l2_norm_error_triton",
@@ -20,17 +22,17 @@ __all__ = [
     "decay_state_triton",
 ]
 
-# rule name -> (module, function). Plain-delta-rule signature (q, k, v, beta, chunk_size, *, initial_state)
-# except the gated rule, which has the gated signature (q, k, v, *, beta, g, chunk_size, initial_state).
-TRITON_RULES: dict[str, tuple[str, str]] = {
-    "delta_rule": ("delta_rule_triton", "delta_rule_chunkwise_triton"),
-    "delta_net": ("delta_rule_triton", "delta_rule_chunkwise_triton"),
-    "gated_delta_rule": ("gated_delta_rule_triton", "gated_delta_rule_chunkwise_triton"),
-    "gated_delta_net": ("gated_delta_rule_triton", "gated_delta_rule_chunkwise_triton"),
-    "l2_norm_error": ("delta_rule_triton", "l2_norm_error_triton"),
-    "gelu_error": ("delta_rule_triton", "gelu_error_triton"),
-    "decay_state": ("delta_rule_triton", "decay_state_triton"),
+# Triton function -> its module. Plain-delta-rule signature (q, k, v, beta, chunk_size, *, initial_state) except
+# the gated rule's, which has the gated signature (q, k, v, *, beta, g, chunk_size, initial_state).
+KERNELS: dict[str, str] = {
+    "delta_rule_chunkwise_triton": "delta_rule_triton",
+    "gated_delta_rule_chunkwise_triton": "gated_delta_rule_triton",
+    "l2_norm_error_triton": "delta_rule_triton",
+    "gelu_error_triton": "delta_rule_triton",
+    "decay_state_triton": "delta_rule_triton",
 }
+# the twins of the core rules (deltalab.core), which are not variants; a variant's twin is its ``triton`` field
+CORE_TWINS = {"delta_rule": "delta_rule_chunkwise_triton", "gated_delta_rule": "gated_delta_rule_chunkwise_triton"}
 
 
 def _interpret() -> bool:
@@ -53,21 +55,27 @@ def available() -> bool:
         return False
 
 
-def triton_rule_for(name: str) -> Callable | None:
-    """The Triton function for a rule name, or None (unknown rule, rule without a Triton path, or not available)."""
-    entry = TRITON_RULES.get(name)
-    if entry is None or not available():
-        return None
+def kernel(function: str) -> Callable:
+    """The Triton function named ``function`` (one of ``KERNELS``), its module imported on first use."""
+    if function not in KERNELS:
+        raise ValueError(f"no Triton kernel {function!r}; valid: {', '.join(KERNELS)}")
     import importlib
 
-    mod = importlib.import_module(f"{__name__}.{entry[0]}")
-    return getattr(mod, entry[1])
+    return getattr(importlib.import_module(f"{__name__}.{KERNELS[function]}"), function)
+
+
+def triton_rule_for(name: str) -> Callable | None:
+    """The Triton function for a core rule's name or a registered variant's (its ``Variant.triton``), or None
+    (unknown name, a rule without a Triton path, or not available)."""
+    from ..variants import VARIANTS
+
+    twin = CORE_TWINS.get(name) or (VARIANTS[name].triton if name in VARIANTS else None)
+    if twin is None or not available():
+        return None
+    return kernel(twin)
 
 
 def __getattr__(attr: str):
-    for mod_name, fn in TRITON_RULES.values():
-        if fn == attr:
-            import importlib
-
-            return getattr(importlib.import_module(f"{__name__}.{mod_name}"), fn)
+    if attr in KERNELS:
+        return kernel(attr)
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

@@ -160,7 +160,8 @@ def _task_batch(task: str, setting: dict, batch: int):
     from .. import tasks as T
 
     x, y = T.load(task, "train", max(batch, 64), T.SEED, **T.generator_kwargs(task, setting))
-    return torch.from_numpy(x[:batch]), torch.from_numpy(y[:batch]), T.vocab_size(task, setting), T.BACKBONE[task]
+    backbone = T.TASKS[task].backbone
+    return torch.from_numpy(x[:batch]), torch.from_numpy(y[:batch]), T.vocab_size(task, setting), backbone
 
 
 def _make_step(model, opt, x, y, vocab: int, scored: bool):
@@ -237,7 +238,7 @@ def profile_eval(variant: str, task: str, setting: dict | None = None, *, num_te
     x, y = torch.from_numpy(x), torch.from_numpy(y)
     vocab = T.vocab_size(task, setting)
     torch.manual_seed(0)
-    model = build_model(T.BACKBONE[task], vocab, mixer_factory(get_variant(variant)), max_length=x.shape[1])
+    model = build_model(T.TASKS[task].backbone, vocab, mixer_factory(get_variant(variant)), max_length=x.shape[1])
     fwd = [0.0]
     inner = model.forward
 

@@ -62,8 +62,8 @@ def _models(task: str, setting: dict, variant, runs: int, backend: str, device: 
     out = []
     for seed in range(runs):
         torch.manual_seed(seed)
-        out.append(build_model(T.BACKBONE[task], T.vocab_size(task, setting), mixer_factory(variant, rule_device),
-                               max_length=length).to(device))
+        out.append(build_model(T.TASKS[task].backbone, T.vocab_size(task, setting),
+                               mixer_factory(variant, rule_device), max_length=length).to(device))
     return out
 
 

@@ -15,8 +15,10 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -27,46 +29,54 @@ from .selective_copy import selective_copying
 from .settings import IGNORE_INDEX, SEED, SIZES, SPLITS, baseline, setting_id, settings, task_names
 
 __all__ = [
-    "TASKS", "COLUMN", "COLUMNS", "BACKBONE", "SHORTHAND", "IGNORE_INDEX", "SEED", "SPLITS", "GENERATOR_VERSION",
+    "Task", "TASKS", "COLUMNS", "task_of_column", "IGNORE_INDEX", "SEED", "SPLITS", "GENERATOR_VERSION",
     "generate", "load", "load_setting", "baseline", "settings", "setting_id", "generator_kwargs", "check_setting",
     "vocab_size", "blind_accuracy",
     "fact_table", "default_cache_dir",
 ]
 
-# One generator per task: fn(rng, split, **generator_kwargs) -> (x, y), one instance.
-TASKS = {
-    "in-context-recall": in_context_recall,
-    "fuzzy-in-context-recall": fuzzy_in_context_recall,
-    "noisy-in-context-recall": in_context_recall,  # in-context recall with noise slots (docs/mad.md §1)
-    "selective-copying": selective_copying,
-    "compression": compression,
-    "memorization": memorization,
-}
-COLUMN = {  # the results-table column of each task
-    "compression": "Compress",
-    "in-context-recall": "Context Recall",
-    "fuzzy-in-context-recall": "Fuzzy Recall",
-    "memorization": "Memorize",
-    "noisy-in-context-recall": "Noisy Recall",
-    "selective-copying": "Selective Copy",
-}
-COLUMNS = ["Compress", "Context Recall", "Fuzzy Recall", "Memorize", "Noisy Recall", "Selective Copy"]
-BACKBONE = {  # compression is forced onto the AutoEncoder in MAD (docs/mad.md §3)
-    "compression": "autoencoder",
-    "in-context-recall": "lm",
-    "fuzzy-in-context-recall": "lm",
-    "memorization": "lm",
-    "noisy-in-context-recall": "lm",
-    "selective-copying": "lm",
-}
-SHORTHAND = {  # MAD's path shorthand
-    "in-context-recall": "CR",
-    "noisy-in-context-recall": "NR",
-    "fuzzy-in-context-recall": "FR",
-    "memorization": "M",
-    "compression": "C",
-    "selective-copying": "SC",
-}
+BACKBONES = ("lm", "autoencoder")
+AGREEMENT_KINDS = ("ranked", "classified")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One MAD task: everything the package knows about it besides its settings (``<name>.yaml``)."""
+
+    name: str
+    generator: Callable  # fn(rng, split, **generator_kwargs) -> (x, y), one instance
+    column: str  # its column in the results tables
+    shorthand: str  # MAD's path shorthand
+    agreement: str  # how a scale's agreement with the seed table judges it (analysis.agreement): "ranked" (Spearman's
+    # ρ of the row means) or "classified" (the seed table saturates, so only which rows fail can agree)
+    backbone: str = "lm"  # "lm", or "autoencoder" (compression is forced onto it in MAD, docs/mad.md §3)
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"task {self.name!r}: backbone must be one of {BACKBONES}; got {self.backbone!r}")
+        if self.agreement not in AGREEMENT_KINDS:
+            raise ValueError(f"task {self.name!r}: agreement must be one of {AGREEMENT_KINDS}; got {self.agreement!r}")
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (
+    Task("in-context-recall", in_context_recall, "Context Recall", "CR", "classified"),
+    Task("fuzzy-in-context-recall", fuzzy_in_context_recall, "Fuzzy Recall", "FR", "ranked"),
+    # in-context recall with noise slots (docs/mad.md §1)
+    Task("noisy-in-context-recall", in_context_recall, "Noisy Recall", "NR", "classified"),
+    Task("selective-copying", selective_copying, "Selective Copy", "SC", "ranked"),
+    Task("compression", compression, "Compress", "C", "ranked", backbone="autoencoder"),
+    Task("memorization", memorization, "Memorize", "M", "ranked"),
+)}
+COLUMNS = sorted(t.column for t in TASKS.values())  # the results table's task columns, in its order
+
+
+def task_of_column(column: str) -> Task:
+    """The task whose results-table column is ``column``; ValueError naming the valid columns."""
+    for task in TASKS.values():
+        if task.column == column:
+            return task
+    raise ValueError(f"unknown task column {column!r}; valid: {', '.join(COLUMNS)}")
+
 
 GENERATOR_VERSION = 1  # bump whenever a generator's output changes; it is part of the cache key
 _SPLIT_STREAM = {"train": 0, "test": 1}  # memorization's fact table uses stream 2
@@ -137,7 +147,7 @@ def check_setting(task: str, setting: dict | None = None) -> dict:
         built = dict(kwargs)
         if task == "memorization":
             built["facts"] = fact_table(built["vocab_size"], SEED)
-        TASKS[task](np.random.default_rng([SEED, 0]), "test", **built)
+        TASKS[task].generator(np.random.default_rng([SEED, 0]), "test", **built)
     except ValueError as e:
         raise ValueError(f"{task}: {e}") from e
     return kwargs
@@ -158,7 +168,7 @@ def generate(task: str, split: str, num_examples: int, seed: int = SEED, **setti
     if task == "memorization":  # the table is fixed by the seed alone and shared by both splits
         kwargs["facts"] = fact_table(kwargs["vocab_size"], seed)
     rng = np.random.default_rng([seed, _SPLIT_STREAM[split]])
-    pairs = [TASKS[task](rng, split, **kwargs) for _ in range(num_examples)]
+    pairs = [TASKS[task].generator(rng, split, **kwargs) for _ in range(num_examples)]
     return np.stack([x for x, _ in pairs]), np.stack([y for _, y in pairs])
 
 
@@ -228,4 +238,6 @@ def load_setting(
     return load(task, split, n, seed, cache_dir, **generator_kwargs(task, full))
 
 
-assert sorted(TASKS) == task_names() == sorted(COLUMN) == sorted(BACKBONE) == sorted(SHORTHAND), "registries disagree"
+if sorted(TASKS) != task_names():
+    raise RuntimeError(f"the task registry {sorted(TASKS)} and the settings files {task_names()} "
+                       "(lib/deltalab/tasks/<task>.yaml) name different tasks")

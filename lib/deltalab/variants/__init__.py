@@ -42,17 +42,19 @@ class Variant:
     formula: str  # the changed loop line(s) as a formula (first line of the rule's docstring)
     sequential: bool = False  # True if inherently sequential per token (no registered variant is)
     state_only: bool = False  # True if the change is to the state carried between chunks only (``STATE_ONLY``)
+    triton: str | None = None  # its Triton twin, a function of ``deltalab.kernels`` (``kernels.KERNELS``) that a run
+    # on CUDA uses instead of ``rule`` (``train.fast_rule``); None: PyTorch only
 
 
 def _label(middle: str) -> str:
     return f"delta_net_4layer_{middle}_in_for_loop"
 
 
-def _loop(name: str, middle: str, sequential: bool = False) -> Variant:
-    """A DeltaNet variant whose rule is ``variants/<name>.py``'s ``delta_rule_chunkwise``."""
+def _loop(name: str, middle: str, sequential: bool = False, triton: str | None = None) -> Variant:
+    """A DeltaNet variant whose rule is ``variants/<name>.py``'s ``delta_rule_chunkwise`` (``triton``: its twin)."""
     module = importlib.import_module(f"deltalab.variants.{name}")
     return Variant(name, _label(middle), "delta_net", module.delta_rule_chunkwise, _first_line(module.__doc__), sequential,
-                   _state_only(module, f"deltalab/variants/{name}.py"))
+                   _state_only(module, f"deltalab/variants/{name}.py"), triton)
 
 
 def _setting(name: str, middle: str, parent: str, formula: str, **knobs) -> Variant:
@@ -90,17 +92,19 @@ _DELTA = "O_i = Q_i S + tril(Q_i K_iᵀ) U'_i;  S = S + K_iᵀ U'_i,  U'_i = U_i
 _GATED = "S = exp(γ_C) S + (K_i ⊙ exp(γ_C − γ))ᵀ U'_i with a learned per-token decay (GatedDeltaNet layer)"
 
 VARIANTS: dict[str, Variant] = {
-    "delta_net": Variant("delta_net", "delta_net_4layer", "delta_net", delta_rule_chunkwise, _DELTA),
-    "gated_delta_net": Variant("gated_delta_net", "gated_delta_net_4layer", "gated_delta_net", None, _GATED),
+    "delta_net": Variant("delta_net", "delta_net_4layer", "delta_net", delta_rule_chunkwise, _DELTA,
+                         triton="delta_rule_chunkwise_triton"),
+    "gated_delta_net": Variant("gated_delta_net", "gated_delta_net_4layer", "gated_delta_net", None, _GATED,
+                               triton="gated_delta_rule_chunkwise_triton"),
     "adam_state": _loop("adam_state", "adam_state_update"),
     "adaptive_gated_softmax": _loop("adaptive_gated_softmax", "adaptive_gated_softmax_attention"),
     "local_softmax": _loop("local_softmax", "add_local_softmax_self_attention"),
     "cosine_softmax_error_gated": _loop("cosine_softmax_error_gated", "cosine_softmax_attention_error_gated_update"),
     "cosine_softmax": _loop("cosine_softmax", "cosine_softmax_attention"),
-    "decay_state": _loop("decay_state", "decay_state_update"),
+    "decay_state": _loop("decay_state", "decay_state_update", triton="decay_state_triton"),
     "error_gated": _loop("error_gated", "error_gated_state_update"),
     "frobenius_renorm": _loop("frobenius_renorm", "frobenius_renorm_state_update"),
-    "gelu_error": _loop("gelu_error", "gelu_on_prediction_error"),
+    "gelu_error": _loop("gelu_error", "gelu_on_prediction_error", triton="gelu_error_triton"),
     "hybrid_softmax": _loop("hybrid_softmax", "hybrid_softmax_raw_attention"),
     "layernorm_qk": _loop("layernorm_qk", "layernorm_qk_before_attention"),
     "layernorm_state": _loop("layernorm_state", "layernorm_state_update"),
@@ -116,7 +120,7 @@ VARIANTS: dict[str, Variant] = {
     "topk_softmax": _loop("topk_softmax", "topk_softmax_attention"),
     "two_stage_error": _loop("two_stage_error", "two_stage_error_correction_update"),
     "current_key_error": _loop("current_key_error", "current_key_error_update"),
-    "l2_norm_error": _loop("l2_norm_error", "l2_normalized_error_update"),
+    "l2_norm_error": _loop("l2_norm_error", "l2_normalized_error_update", triton="l2_norm_error_triton"),
     # round 6: the seed documents' next steps (params/rounds/round_6.yaml) and two controls of the softmax family
     "topk_error_r0125": _setting("topk_error_r0125", "topk_error_update_ratio_0125", "topk_error",
                                  "U'_i ← U'_i with only its k = ⌈C/8⌉ largest-norm rows kept (the rest zeroed), for "
