@@ -237,3 +237,65 @@ def test_a_task_can_sweep_its_own_learning_rates(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ValueError, match=rf"tasks.{task}.lrs\[0\]"):
         load_scale(path)
+
+
+# --- issue #42: one plan, one engine call, one check of a user's file --------------------------------------------
+
+def test_ensure_plans_every_row_at_once_and_calls_the_engine_once(tmp_path, monkeypatch):
+    """``grid.ensure`` of two rows: one plan, one call of the engine with both rows' runs (so ``workers=2`` can
+    train two rows at once), and the Scale object itself handed to the engine; a row's counts come back per row."""
+    from deltalab import grid
+    from deltalab.grid import engines, planning
+
+    calls, plans = [], []
+    monkeypatch.setattr(engines, "plan", lambda *a, **k: plans.append(a) or planning.plan(*a, **k))
+    monkeypatch.setattr(engines, "execute_local",
+                        lambda runs, scale, store, **options: calls.append((runs, scale, options)) or grid.Summary())
+    smoke = load_scale("smoke")
+    trained = grid.ensure(["delta_net", "gated_delta_net", "delta_net"], smoke, Store(tmp_path),
+                          tasks=["memorization"], seeds=[0, 1], workers=2, progress=False)
+    assert len(plans) == 1 and len(calls) == 1
+    runs, scale, options = calls[0]
+    assert scale is smoke and options["workers"] == 2
+    assert {spec.variant for _, spec in runs} == {"delta_net", "gated_delta_net"} and len(runs) == 4
+    assert list(trained.rows) == ["delta_net", "gated_delta_net"]  # a row named twice is one row
+    assert all(s.busy == 2 and s.trained == s.skipped == 0 for s in trained.rows.values())  # nothing was stored
+
+
+def test_a_user_file_is_checked_once_across_the_runs_of_a_grid(tmp_path, monkeypatch):
+    """A user's variant file is loaded and checked once per process (kept by resolved path and content hash), not once
+    per run: a grid of N runs in this process checks it once; an edited file is checked again."""
+    import deltalab.variants as V
+    from deltalab import grid
+
+    checked = []
+    real = V.check_rule
+    monkeypatch.setattr(V, "check_rule", lambda rule, name: checked.append(name) or real(rule, name=name))
+    rule = tmp_path / "same_as_deltanet.py"
+    rule.write_text('"""O = DeltaNet\'s rule, called through a user file."""\n'
+                    "from deltalab.core import delta_rule_chunkwise as _rule\n\n\n"
+                    "def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):\n"
+                    "    return _rule(q, k, v, beta, chunk_size)\n")
+    store = Store(tmp_path / "store")
+    trained = grid.ensure([str(rule)], load_scale("smoke"), store, tasks=["memorization", "compression"],
+                          seeds=[0, 1], workers=1, progress=False)
+    assert sum(s.trained + s.diverged for s in trained.rows.values()) == len(trained.runs) == 4
+    assert len(checked) == 1, checked
+    rule.write_text(rule.read_text() + "# edited\n")
+    V.get_variant(str(rule))
+    assert len(checked) == 2
+
+
+def test_a_loaded_scale_carries_its_file_and_pickles(tmp_path):
+    """What goes to a worker process or a Ray task is the loaded Scale itself: it names the file it was read from
+    (a path given relative or absolute) and comes back from pickle equal, file and all."""
+    import pickle
+
+    smoke = load_scale("smoke")
+    assert smoke.source == (REPO / "params" / "scales" / "smoke.yaml").resolve()
+    copy = tmp_path / "smoke.yaml"  # a scale file outside params/scales (its name is its file's)
+    copy.write_text(smoke.source.read_text())
+    mine = load_scale(copy)
+    assert mine.source == copy.resolve() and mine.name == "smoke" and mine == smoke
+    back = pickle.loads(pickle.dumps(mine))
+    assert back == mine and back.source == mine.source

@@ -196,12 +196,10 @@ def test_committed_store_is_keyed_by_the_precision_it_trained_in():
     assert len(Store(CPU_STORE).records(load_scale("cpu-v1"))) == 625
 
 
-def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path, monkeypatch):
-    import deltalab.params as params
+def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path):
     from deltalab.store import legacy_budget_id
 
     sc = replace(load_scale("smoke"), precision="auto")  # an `auto` scale keeps runs of either precision
-    monkeypatch.setattr(params, "load_scale", lambda name: sc if name == "smoke" else load_scale(name))
     store = Store(tmp_path)
     old_specs = []
     for task, precision in (("memorization", "fp32"), ("compression", "bf16")):
@@ -211,11 +209,11 @@ def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path, monkeypa
         old_specs.append((spec, precision))
     other = replace(old_specs[0][0], budget_id="000000")  # an earlier budget of the scale: left alone
     store.put(other, _record(other, 0.1))
-    assert Store(tmp_path).records(load_scale("smoke")) == []  # not found under the new ids
-    assert store.migrate_budget_ids(load_scale("smoke"), dry_run=True)["renamed"] and not Store(tmp_path).records(load_scale("smoke"))
-    result = store.migrate_budget_ids(load_scale("smoke"))
+    assert Store(tmp_path).records(sc) == []  # not found under the new ids
+    assert store.migrate_budget_ids(sc, dry_run=True)["renamed"] and not Store(tmp_path).records(sc)
+    result = store.migrate_budget_ids(sc)
     assert len(result["renamed"]) == 2 and len(result["other budget"]) == 1 and not result["conflict"]
-    found = Store(tmp_path).records(load_scale("smoke"))
+    found = Store(tmp_path).records(sc)
     assert sorted(r["precision"] for r in found) == ["bf16", "fp32"]
     from deltalab.runs import budget_id
 
@@ -223,7 +221,7 @@ def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path, monkeypa
         new = replace(spec, budget_id=budget_id(sc, spec.task, precision))
         assert not store.path(spec).exists() and store.get(new)["spec"]["budget_id"] == new.budget_id
     assert store.path(other).exists()
-    again = store.migrate_budget_ids(load_scale("smoke"))
+    again = store.migrate_budget_ids(sc)
     assert not again["renamed"] and len(again["current"]) == 2
 
 
