@@ -8,8 +8,8 @@ Ray cluster. One job per module, every import pointing down the list:
     status.py       where a grid stands, read from the store: ``missing``, ``grid_status``, ``status_report``
     provenance.py   which code trains: committed code under ``lib/``, or with ``allow_dirty`` its diff stored
                     beside the records (``check_code``, ``DirtyTree``)
-    planning.py     what both engines share: ``plan``, ``variant_id``, ``resolve_tasks``, ``describe``,
-                    ``check_budget``, and what came of a grid (``Summary``, ``RunsFailed``)
+    planning.py     what both engines share: ``plan`` (with ``variant_id``, ``resolve_tasks`` of ``deltalab.runs``),
+                    ``describe``, ``check_budget``, and what came of a grid (``Summary``, ``RunsFailed``)
 
 The names below are the grid's API (``from deltalab.grid import plan, execute``); the engines' own (``connect``,
 ``run_resources``, ...) stay in their modules.

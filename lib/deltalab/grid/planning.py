@@ -1,8 +1,8 @@
 """What a grid trains, and what came of it: the plan both engines (``grid.local``, ``grid.ray_cluster``) share.
 
 ``plan`` lists the runs a scale asks for, as ``(variant reference, RunSpec)``, after checking every input (tasks,
-seeds, variants: a user's file is validated before anything is trained); ``variant_id`` is the name a variant's
-runs are stored under. ``check_budget`` is what a process checks before it trains a run (it would train it under
+seeds, variants: a user's file is validated before anything is trained); each row's runs are ``runs.row_specs``
+(what analysis reads back), stored under ``runs.variant_id`` (both re-exported here). ``check_budget`` is what a process checks before it trains a run (it would train it under
 the budget id it was planned with), ``describe`` how messages name a run. An engine counts what it did in a
 ``Summary`` and, after a grid in which some runs failed, raises ``RunsFailed`` naming each.
 """
