@@ -92,8 +92,8 @@ ROWS = ["delta_net", "hybrid_softmax", "layernorm_state", "frobenius_renorm", "d
 def measured(store):
     rnd = Round(number=9, title="t", seed_document="x", question="q", variants=tuple(ROWS), proposal="decay_state",
                 proposal_rationale="r")
-    records = Store(store).records(SCALE, tasks=TASKS)
-    return study.assemble(rnd, CPU, TASKS, records, {}, pd.DataFrame(), ROWS)
+    records = Store(store).records(CPU, tasks=TASKS)
+    return study.assemble(rnd, CPU, TASKS, records, pd.DataFrame(), ROWS)
 
 
 def _judge(measured, **kw):
@@ -167,7 +167,8 @@ def test_a_change_inside_the_chunk_that_does_nothing_on_one_chunk_is_not_blamed_
     """At smoke, Compress is one chunk (32 tokens). A user file that clips the error inside the chunk (never binding)
     trains DeltaNet's runs bit for bit there: "identical to DeltaNet here", not "a change to the state carried
     between chunks has nothing to act on", which is said only of a change declared state-only (``STATE_ONLY``)."""
-    from deltalab.analysis.report import variant_report
+    from deltalab import grid
+    from deltalab.analysis.report import rows_of, variant_report
 
     monkeypatch.setenv("DELTALAB_RESULTS", str(tmp_path / "results"))
     assert inert.one_chunk("compression", [{"seq_len": 32}]) and load_scale("smoke").tasks["compression"]
@@ -175,7 +176,9 @@ def test_a_change_inside_the_chunk_that_does_nothing_on_one_chunk_is_not_blamed_
     for stem, text in (("clipped_error", CLIPPED_ERROR), ("half_decay", HALF_DECAY)):
         path = tmp_path / f"{stem}.py"
         path.write_text(text)
-        rep = variant_report(str(path), scale="smoke", tasks="compression", figures_dir=tmp_path / "figures")
+        smoke, store = load_scale("smoke"), Store()
+        grid.ensure(rows_of(str(path)), smoke, store, tasks="compression", progress=False)
+        rep = variant_report(str(path), smoke, store, tasks="compression", figures_dir=tmp_path / "figures")
         said[stem] = (inert.reason(rep.inert, rep.name, "Compress"), next(s for s in rep.sentences if "Compress" in s))
     reason, sentence = said["clipped_error"]
     assert reason == inert.IDENTICAL and reason.startswith("identical to DeltaNet here, bit for bit")
@@ -200,7 +203,7 @@ def test_a_comparison_of_two_rows_that_share_their_runs_is_not_testable_there():
     rows = ["delta_net", "topk_error", "topk_error_decay"]
     rnd = Round(number=9, title="t", seed_document="x", question="q", variants=tuple(rows[:2]),
                 proposal="topk_error_decay", proposal_rationale="r")
-    st = study.assemble(rnd, CPU, TASKS, records, {}, pd.DataFrame(), rows)
+    st = study.assemble(rnd, CPU, TASKS, records, pd.DataFrame(), rows)
     assert st.inert.empty  # neither row is DeltaNet's anywhere
     assert inert.same_runs(st.twins, "topk_error_decay", "topk_error", "Memorize")
     assert inert.same_runs(st.twins, "topk_error", "topk_error_decay", "Memorize", "vs2048")
@@ -478,7 +481,7 @@ def test_beating_a_row_at_the_ceiling_is_not_testable_unless_it_shows():
     rows = list(fuzzy)
     rnd = Round(number=9, title="t", seed_document="x", question="q", variants=tuple(rows[:3]),
                 proposal="layernorm_qk", proposal_rationale="r")
-    st = study.assemble(rnd, CPU, ["fuzzy-in-context-recall"], records, {}, pd.DataFrame(), rows)
+    st = study.assemble(rnd, CPU, ["fuzzy-in-context-recall"], records, pd.DataFrame(), rows)
     ev = claims.SeedEvidence(st.scores, st.inert, st.columns, st.twins)
 
     def verdict(kind, variant, other="delta_net"):

@@ -93,7 +93,7 @@ def test_h200_records_are_where_the_store_puts_them():
     from deltalab.runs import budget_id, make_spec
 
     store = Store(REPO_ROOT / "outputs" / "results")
-    records = store.records("mad")
+    records = store.records(load_scale("mad"))
     assert len(records) == 7
     scale = load_scale("mad")
     for r in records:

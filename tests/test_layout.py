@@ -14,7 +14,9 @@ when the function is called); imports under ``if TYPE_CHECKING:`` are left out (
 - The study's modules never import the performance tools (``deltalab.perf``); only the CLI starts them.
 - A run's identity (``deltalab.runs``: ``RunSpec``, ``make_spec``, ``budget_id``) sits below both the store and
   training (issue #42): ``store`` imports no ``train`` and ``runs`` imports neither, directly or through another
-  module, at any level (``BELOW``).
+  module, at any level; no module of ``analysis`` imports the ``grid`` (``BELOW``).
+- A scale is loaded where a command or a notebook starts and handed down (issue #42): ``load_scale(`` only in the
+  files of ``LOAD_SCALE_CALLS``, as many times as it says, and in a notebook only in the cell after the parameters.
 
 Issue #33's knots keep a case each, so that none comes back unnoticed (``FORMER_CIRCLES``,
 ``FORMER_DUPLICATE_NAMES``): runner.py and ray_engine.py, which imported each other, are now ``deltalab.grid``,
@@ -24,6 +26,7 @@ whose engines import the plan they share and nothing above it; the store's ``tab
 from __future__ import annotations
 
 import ast
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -53,6 +56,24 @@ FORMER_DUPLICATE_NAMES = ["tables.py"]
 BELOW = {
     "deltalab.store": {"deltalab.train"},
     "deltalab.runs": {"deltalab.store", "deltalab.train"},
+    # the grid trains, analysis reads (issue #42): no analysis module reaches the grid, so a new engine or an engine's
+    # option never touches analysis code (the notebooks call ``grid.ensure``, then analysis reads the store)
+    "deltalab.analysis": {"deltalab.grid"},
+}
+# issue #42: a scale is resolved once, where the command or the notebook starts, and the loaded Scale is handed down.
+# ``load_scale(`` may be called only in these files, each with the number of calls it has and why it resolves a name:
+LOAD_SCALE_CALLS = {
+    "deltalab/params.py": 1,  # its definition
+    "deltalab/__main__.py": 1,  # the CLI: --scale, --best-of, --calibration-of (argparse's type)
+    "deltalab/analysis/report.py": 1,  # check_parameters: run_variant.ipynb's first cell
+    "deltalab/perf/stackbench.py": 2,  # the bench CLI's own arguments (--stack, --project)
+    "deltalab/perf/gridbench.py": 2,  # the bench CLI's --grid: cpu's tasks, and the mini-grid's own scale file
+    # names read from data rather than given by a command (left for their owners, issue #42 items 3-4):
+    "deltalab/accuracies.py": 1,  # expected_runs of a frame's own `scale` column when no scale is passed
+    "deltalab/analysis/agreement.py": 1,  # stored_runs(name): pilots and archived versions found by name
+    "deltalab/analysis/claims.py": 1,  # archived_evidence: the round notebook's archived_scales parameter
+    "deltalab/analysis/quoted.py": 3,  # the scales a document's quoted figures name
+    "deltalab/site.py": 1,  # a study folder's scale, for its description
 }
 
 
@@ -260,10 +281,44 @@ def test_import_chain_finds_a_chain():
     assert import_chain("deltalab.runs", "deltalab.grid") is None
 
 
+def _within(name: str) -> list[str]:
+    """The module ``name`` and, for a package, every module under it."""
+    return [m for m in MODULES if m == name or m.startswith(name + ".")]
+
+
 @pytest.mark.parametrize("module", BELOW)
 def test_module_stays_below(module):
-    """``store`` imports no ``train``; ``runs`` (a run's identity) imports neither ``store`` nor ``train``."""
+    """``store`` imports no ``train``; ``runs`` (a run's identity) imports neither ``store`` nor ``train``; no module
+    of ``analysis`` imports the ``grid``. A package stands for every module under it, on either side."""
     assert module in MODULES and BELOW[module] <= set(MODULES), (module, BELOW[module])
-    reached = {target: " -> ".join(chain) for target in sorted(BELOW[module])
-               if (chain := import_chain(module, target))}
+    targets = sorted(t for name in BELOW[module] for t in _within(name))
+    reached = {start: " -> ".join(chains[0]) for start in _within(module)
+               if (chains := [c for t in targets if (c := import_chain(start, t))])}
     assert not reached, f"{module} must not import these (at any level, through any module): {reached}"
+
+
+def test_a_package_rule_sees_its_modules():
+    """The analysis rule checks analysis's modules against every grid module (not just the two packages' __init__,
+    which import little): the notebook-facing modules are among them, and the grid's engines are reachable."""
+    assert {"deltalab.analysis.study", "deltalab.analysis.report"} <= set(_within("deltalab.analysis"))
+    assert "deltalab.grid.engines" in _within("deltalab.grid")
+    assert import_chain("deltalab.__main__", "deltalab.grid.engines")
+
+
+def _load_scale_calls() -> dict[str, int]:
+    """File (relative to lib/) → how many times its source calls ``load_scale(`` (a plain text count, as a reader
+    searching for it would count)."""
+    counts = {path.relative_to(ROOT.parent).as_posix(): path.read_text().count("load_scale(")
+              for path in MODULES.values()}
+    return {f: n for f, n in counts.items() if n}
+
+
+def test_the_scale_is_loaded_where_a_command_starts():
+    """``load_scale(`` only where a command or a notebook resolves its scale (``LOAD_SCALE_CALLS``, with why), and
+    in the notebooks only in the first code cell after the parameters: everything below takes the loaded Scale."""
+    assert _load_scale_calls() == LOAD_SCALE_CALLS
+    for path in sorted((ROOT.parents[1] / "notebooks").glob("*.ipynb")):
+        code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        first = next(i for i, c in enumerate(code) if "parameters" in c.get("metadata", {}).get("tags", [])) + 1
+        late = [i for i, c in enumerate(code) if "load_scale(" in "".join(c["source"]) and i != first]
+        assert not late, f"{path.name}: load_scale( in code cells {late}; only the cell after the parameters loads"

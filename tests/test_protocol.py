@@ -45,7 +45,7 @@ def test_mad_macro_accuracy_matches_torchmetrics_docstring_example():
 
 def test_smoke_run_records_everything_and_reruns_skip(tmp_path):
     store = Store(tmp_path)
-    records, summary = run_variant("delta_net", "smoke", TASKS[:2], store=store, progress=False)
+    records, summary = run_variant("delta_net", load_scale("smoke"), TASKS[:2], store=store, progress=False)
     assert summary.trained == 2 and summary.skipped == 0
     r = records[0]
     for key in ("spec", "label", "metrics", "curve", "wall_time_s", "train_tokens_per_s", "diverged", "environment",
@@ -54,15 +54,15 @@ def test_smoke_run_records_everything_and_reruns_skip(tmp_path):
     assert set(r["spec"]) >= {"variant", "task", "setting", "lr", "wd", "seed", "scale"}
     assert set(r["environment"]) >= {"commit", "versions", "device"}
     assert 0.0 <= r["metrics"]["test_acc"] <= 1.0 and r["curve"][0]["epoch"] == 1
-    again, summary2 = run_variant("delta_net", "smoke", TASKS[:2], store=store, progress=False)
+    again, summary2 = run_variant("delta_net", load_scale("smoke"), TASKS[:2], store=store, progress=False)
     assert summary2.trained == 0 and summary2.skipped == 2
     assert again == records
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.lock"))
 
 
 def test_same_seed_same_numbers(tmp_path):
-    a, _ = run_variant("delta_net", "smoke", ["memorization"], store=Store(tmp_path / "a"), progress=False)
-    b, _ = run_variant("delta_net", "smoke", ["memorization"], store=Store(tmp_path / "b"), progress=False)
+    a, _ = run_variant("delta_net", load_scale("smoke"), ["memorization"], store=Store(tmp_path / "a"), progress=False)
+    b, _ = run_variant("delta_net", load_scale("smoke"), ["memorization"], store=Store(tmp_path / "b"), progress=False)
     assert a[0]["metrics"] == b[0]["metrics"]
 
 
@@ -92,7 +92,7 @@ def _grid_cmd(store: Path, tasks=TASKS):
 
 
 def _table(store: Path):
-    return accuracies.accuracies_df(accuracies.records_frame(Store(store).records("smoke")))
+    return accuracies.accuracies_df(accuracies.records_frame(Store(store).records(load_scale("smoke"))))
 
 
 def test_killed_grid_resumes_to_the_same_table(tmp_path):
@@ -152,7 +152,7 @@ def test_stale_lock_is_taken_over(tmp_path):
 def test_bad_input_names_what_is_valid_and_writes_nothing(tmp_path, kwargs, message):
     args = dict(variant="delta_net", scale="smoke", tasks=None) | kwargs
     with pytest.raises(ValueError, match=message):
-        run_variant(args["variant"], args["scale"], args["tasks"], store=Store(tmp_path), progress=False)
+        run_variant(args["variant"], load_scale(args["scale"]), args["tasks"], store=Store(tmp_path), progress=False)
     assert not any(tmp_path.iterdir())
 
 
@@ -172,7 +172,7 @@ def test_user_file_that_fails_checks_is_rejected_before_training(tmp_path):
         "    return o, torch.zeros(q.shape[0], q.shape[1], q.shape[-1], v.shape[-1])\n"
     )
     with pytest.raises(ValueError, match="causal"):
-        run_variant(str(bad), "smoke", ["memorization"], store=Store(tmp_path / "store"), progress=False)
+        run_variant(str(bad), load_scale("smoke"), ["memorization"], store=Store(tmp_path / "store"), progress=False)
     assert not (tmp_path / "store").exists()
 
 
@@ -203,14 +203,14 @@ def test_a_changed_budget_is_a_new_run(tmp_path):
     (_, b), = plan(["delta_net"], longer, ["memorization"])
     assert a.budget_id and a.budget_id != b.budget_id
     assert Store(tmp_path).path(a) != Store(tmp_path).path(b)
-    run_variant("delta_net", "smoke", ["memorization"], store=Store(tmp_path), progress=False)
-    assert len(Store(tmp_path).records("smoke")) == 1
+    run_variant("delta_net", load_scale("smoke"), ["memorization"], store=Store(tmp_path), progress=False)
+    assert len(Store(tmp_path).records(load_scale("smoke"))) == 1
     record = next(tmp_path.rglob("*.json"))
     record.rename(record.with_name(record.name.replace(a.budget_id, "000000")))  # as if from an earlier budget
     stale = json.loads(next(tmp_path.rglob("*.json")).read_text())
     stale["spec"]["budget_id"] = "000000"
     next(tmp_path.rglob("*.json")).write_text(json.dumps(stale))
-    assert Store(tmp_path).records("smoke") == []
+    assert Store(tmp_path).records(load_scale("smoke")) == []
 
 
 def test_a_task_can_sweep_its_own_learning_rates(tmp_path):
@@ -237,3 +237,65 @@ def test_a_task_can_sweep_its_own_learning_rates(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ValueError, match=rf"tasks.{task}.lrs\[0\]"):
         load_scale(path)
+
+
+# --- issue #42: one plan, one engine call, one check of a user's file --------------------------------------------
+
+def test_ensure_plans_every_row_at_once_and_calls_the_engine_once(tmp_path, monkeypatch):
+    """``grid.ensure`` of two rows: one plan, one call of the engine with both rows' runs (so ``workers=2`` can
+    train two rows at once), and the Scale object itself handed to the engine; a row's counts come back per row."""
+    from deltalab import grid
+    from deltalab.grid import engines, planning
+
+    calls, plans = [], []
+    monkeypatch.setattr(engines, "plan", lambda *a, **k: plans.append(a) or planning.plan(*a, **k))
+    monkeypatch.setattr(engines, "execute_local",
+                        lambda runs, scale, store, **options: calls.append((runs, scale, options)) or grid.Summary())
+    smoke = load_scale("smoke")
+    trained = grid.ensure(["delta_net", "gated_delta_net", "delta_net"], smoke, Store(tmp_path),
+                          tasks=["memorization"], seeds=[0, 1], workers=2, progress=False)
+    assert len(plans) == 1 and len(calls) == 1
+    runs, scale, options = calls[0]
+    assert scale is smoke and options["workers"] == 2
+    assert {spec.variant for _, spec in runs} == {"delta_net", "gated_delta_net"} and len(runs) == 4
+    assert list(trained.rows) == ["delta_net", "gated_delta_net"]  # a row named twice is one row
+    assert all(s.busy == 2 and s.trained == s.skipped == 0 for s in trained.rows.values())  # nothing was stored
+
+
+def test_a_user_file_is_checked_once_across_the_runs_of_a_grid(tmp_path, monkeypatch):
+    """A user's variant file is loaded and checked once per process (kept by resolved path and content hash), not once
+    per run: a grid of N runs in this process checks it once; an edited file is checked again."""
+    import deltalab.variants as V
+    from deltalab import grid
+
+    checked = []
+    real = V.check_rule
+    monkeypatch.setattr(V, "check_rule", lambda rule, name: checked.append(name) or real(rule, name=name))
+    rule = tmp_path / "same_as_deltanet.py"
+    rule.write_text('"""O = DeltaNet\'s rule, called through a user file."""\n'
+                    "from deltalab.core import delta_rule_chunkwise as _rule\n\n\n"
+                    "def delta_rule_chunkwise(q, k, v, beta, chunk_size=32):\n"
+                    "    return _rule(q, k, v, beta, chunk_size)\n")
+    store = Store(tmp_path / "store")
+    trained = grid.ensure([str(rule)], load_scale("smoke"), store, tasks=["memorization", "compression"],
+                          seeds=[0, 1], workers=1, progress=False)
+    assert sum(s.trained + s.diverged for s in trained.rows.values()) == len(trained.runs) == 4
+    assert len(checked) == 1, checked
+    rule.write_text(rule.read_text() + "# edited\n")
+    V.get_variant(str(rule))
+    assert len(checked) == 2
+
+
+def test_a_loaded_scale_carries_its_file_and_pickles(tmp_path):
+    """What goes to a worker process or a Ray task is the loaded Scale itself: it names the file it was read from
+    (a path given relative or absolute) and comes back from pickle equal, file and all."""
+    import pickle
+
+    smoke = load_scale("smoke")
+    assert smoke.source == (REPO / "params" / "scales" / "smoke.yaml").resolve()
+    copy = tmp_path / "smoke.yaml"  # a scale file outside params/scales (its name is its file's)
+    copy.write_text(smoke.source.read_text())
+    mine = load_scale(copy)
+    assert mine.source == copy.resolve() and mine.name == "smoke" and mine == smoke
+    back = pickle.loads(pickle.dumps(mine))
+    assert back == mine and back.source == mine.source

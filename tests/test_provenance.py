@@ -80,7 +80,8 @@ def test_the_grid_the_cli_and_the_notebooks_refuse_before_training_anything(tmp_
         err[-1]
     # run_variant is what run_variant.ipynb and the rounds train through: the same refusal
     with pytest.raises(provenance.DirtyTree, match=r"lib/ has uncommitted changes \(lib/deltalab/layers.py\)"):
-        run_variant("delta_net", "smoke", ["memorization"], seeds=[0], store=Store(tmp_path), progress=False)
+        run_variant("delta_net", load_scale("smoke"), ["memorization"], seeds=[0], store=Store(tmp_path),
+                    progress=False)
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing claimed, trained or written
 
 
@@ -88,7 +89,7 @@ def test_allowed_it_stores_the_diff_once_beside_the_records_and_its_hash_in_each
     monkeypatch.setattr(provenance, "lib_changes", lambda root=None: ["lib/deltalab/layers.py"])
     monkeypatch.setattr(provenance, "lib_diff", lambda root=None: "--- a/lib/deltalab/layers.py\n+edited\n")
     store = Store(tmp_path)
-    records, summary = run_variant("delta_net", "smoke", ["memorization"], seeds=[0, 1], store=store,
+    records, summary = run_variant("delta_net", load_scale("smoke"), ["memorization"], seeds=[0, 1], store=store,
                                    progress=False, allow_dirty=True)
     assert summary.trained == 2
     digest = provenance.Code(diff="--- a/lib/deltalab/layers.py\n+edited\n").hash
@@ -96,10 +97,12 @@ def test_allowed_it_stores_the_diff_once_beside_the_records_and_its_hash_in_each
     diffs = list((tmp_path / "smoke" / provenance.DIFFS).iterdir())
     assert diffs == [tmp_path / "smoke" / "_diffs" / f"{digest}.diff"]  # once, no temporary file left
     assert diffs[0].read_text() == "--- a/lib/deltalab/layers.py\n+edited\n"
-    assert len(store.records("smoke", variants=["delta_net"], tasks=["memorization"])) == 2  # not a record
+    smoke = load_scale("smoke")
+    assert len(store.records(smoke, variants=["delta_net"], tasks=["memorization"])) == 2  # not a record
     # every run stored: a study re-executed on them trains nothing, and nothing is refused
     monkeypatch.setattr(provenance, "lib_diff", lambda root=None: pytest.fail("read the tree for nothing"))
-    _, again = run_variant("delta_net", "smoke", ["memorization"], seeds=[0, 1], store=store, progress=False)
+    _, again = run_variant("delta_net", load_scale("smoke"), ["memorization"], seeds=[0, 1], store=store,
+                           progress=False)
     assert again.trained == 0 and again.skipped == 2
 
 

@@ -310,8 +310,7 @@ def test_worker_killed_mid_run_is_retried_and_stored_once(cluster, tmp_path):
     assert not _leftovers(tmp_path)
     # The retried run is the run: the local engine trains the same record.
     local = Store(tmp_path / "local")
-    execute([r for r in runs if r[1] == killed["spec"]], scale, local, workers=1, threads=1, progress=False,
-            scale_ref=str(scale_file))
+    execute([r for r in runs if r[1] == killed["spec"]], scale, local, workers=1, threads=1, progress=False)
     assert _without_timings(local.get(killed["spec"])) == _without_timings(store.get(killed["spec"]))
 
 

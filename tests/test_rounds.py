@@ -208,7 +208,8 @@ def test_nbclean(tmp_path):
 
 
 def test_a_round_refuses_rows_its_scale_does_not_cover():
-    from deltalab.analysis.study import run_round
+    from deltalab.analysis.study import round_rows
+    from deltalab.params import load_scale
 
     with pytest.raises(ValueError, match="uniform_average.*not part of scale 'cpu-v1'"):
-        run_round("round_6", "cpu-v1", tasks=["memorization"])
+        round_rows(load_round("round_6"), load_scale("cpu-v1"))

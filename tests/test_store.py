@@ -82,7 +82,7 @@ def test_a_partial_sweep_is_no_score_and_the_notebooks_use_the_same_rule():
 
 def test_the_committed_store_incomplete_seed_is_left_out():
     """sigmoid_similarity_gate, seed 1, in-context recall: the baseline run without its V=64 run."""
-    runs = accuracies.records_frame(Store(CPU_STORE).records("cpu-v1", variants=["sigmoid_similarity_gate"],
+    runs = accuracies.records_frame(Store(CPU_STORE).records(load_scale("cpu-v1"), variants=["sigmoid_similarity_gate"],
                                                          tasks=["in-context-recall"]))
     assert sorted(runs["seed"].unique()) == [0, 1, 2] and len(runs) == 5
     cell = accuracies.summary(runs).iloc[0]
@@ -95,7 +95,7 @@ def test_the_committed_store_incomplete_seed_is_left_out():
 def test_committed_tables_are_what_table_computes_from_the_committed_store(tmp_path, scale):
     """accuracies_df.csv and accuracies_summary.csv, recomputed from the committed runs, byte for byte."""
     sc = load_scale(scale)
-    runs = accuracies.records_frame(Store(CPU_STORE).records(scale))
+    runs = accuracies.records_frame(Store(CPU_STORE).records(sc))
     paths = accuracies.write_accuracies(runs, scale, tmp_path, expected=accuracies.expected_runs(sc))
     for name in ("accuracies", "summary"):
         committed = REPO_ROOT / "outputs" / scale / paths[name].name
@@ -193,15 +193,13 @@ def test_committed_store_is_keyed_by_the_precision_it_trained_in():
         assert record["precision"] == "fp32"
         want = budget_id(cpu, record["spec"]["task"], "fp32")
         assert record["spec"]["budget_id"] == want and f.name.endswith(f"_b{want}.json"), f
-    assert len(Store(CPU_STORE).records("cpu-v1")) == 625
+    assert len(Store(CPU_STORE).records(load_scale("cpu-v1"))) == 625
 
 
-def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path, monkeypatch):
-    import deltalab.params as params
+def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path):
     from deltalab.store import legacy_budget_id
 
     sc = replace(load_scale("smoke"), precision="auto")  # an `auto` scale keeps runs of either precision
-    monkeypatch.setattr(params, "load_scale", lambda name: sc if name == "smoke" else load_scale(name))
     store = Store(tmp_path)
     old_specs = []
     for task, precision in (("memorization", "fp32"), ("compression", "bf16")):
@@ -211,11 +209,11 @@ def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path, monkeypa
         old_specs.append((spec, precision))
     other = replace(old_specs[0][0], budget_id="000000")  # an earlier budget of the scale: left alone
     store.put(other, _record(other, 0.1))
-    assert Store(tmp_path).records("smoke") == []  # not found under the new ids
-    assert store.migrate_budget_ids("smoke", dry_run=True)["renamed"] and not Store(tmp_path).records("smoke")
-    result = store.migrate_budget_ids("smoke")
+    assert Store(tmp_path).records(sc) == []  # not found under the new ids
+    assert store.migrate_budget_ids(sc, dry_run=True)["renamed"] and not Store(tmp_path).records(sc)
+    result = store.migrate_budget_ids(sc)
     assert len(result["renamed"]) == 2 and len(result["other budget"]) == 1 and not result["conflict"]
-    found = Store(tmp_path).records("smoke")
+    found = Store(tmp_path).records(sc)
     assert sorted(r["precision"] for r in found) == ["bf16", "fp32"]
     from deltalab.runs import budget_id
 
@@ -223,7 +221,7 @@ def test_migrate_store_rekeys_records_of_the_precision_policy(tmp_path, monkeypa
         new = replace(spec, budget_id=budget_id(sc, spec.task, precision))
         assert not store.path(spec).exists() and store.get(new)["spec"]["budget_id"] == new.budget_id
     assert store.path(other).exists()
-    again = store.migrate_budget_ids("smoke")
+    again = store.migrate_budget_ids(sc)
     assert not again["renamed"] and len(again["current"]) == 2
 
 
@@ -278,7 +276,7 @@ def test_a_corrupt_record_is_named_by_every_reader(tmp_path, monkeypatch, capsys
     path = store.path(spec)
     path.parent.mkdir(parents=True)
     path.write_text(content)
-    for read in (lambda: store.get(spec), lambda: store.records("smoke")):
+    for read in (lambda: store.get(spec), lambda: store.records(load_scale("smoke"))):
         with pytest.raises(ValueError, match=rf"{path}: not a valid run record.*not counted as stored.*Delete it"
                                              r".*re-train"):
             read()
@@ -295,7 +293,7 @@ def test_a_grid_moves_a_corrupt_record_aside_and_retrains_it(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text('{"spec": {"variant": "delta_ne')
     with pytest.warns(UserWarning, match="moved aside"):
-        records, summary = run_variant("delta_net", "smoke", ["memorization"], store=store, progress=False)
+        records, summary = run_variant("delta_net", load_scale("smoke"), ["memorization"], store=store, progress=False)
     assert summary.trained == 1 and records[0]["spec"]["task"] == "memorization"
     assert store.get(spec) is not None and path.with_name(path.name + ".corrupt").exists()
 
@@ -540,7 +538,7 @@ def test_a_rule_that_raises_mid_training_names_variant_task_setting_and_seed(tmp
     rule = _fragile_rule(tmp_path)
     with pytest.raises(RuntimeError, match=r"variant fragile-[0-9a-f]{8} \(.*fragile.py\), task memorization, "
                                            r"setting baseline, lr 0.001, wd 0.1, seed 0 .*boom in my rule"):
-        run_variant(str(rule), "smoke", ["memorization"], store=Store(tmp_path / "store"), progress=False)
+        run_variant(str(rule), load_scale("smoke"), ["memorization"], store=Store(tmp_path / "store"), progress=False)
 
 
 # --- 12. reproducible outputs ----------------------------------------------------------------------------
@@ -552,11 +550,11 @@ def test_environment_json_describes_the_runs_and_is_not_rewritten(tmp_path):
     sc = load_scale("smoke")
     for _, spec in plan(["delta_net", "gated_delta_net"], sc, ["memorization"]):
         store.put(spec, _record(spec, 0.5))
-    path = write_environment(tmp_path / "environment.json", scale="smoke", store=store)
+    path = write_environment(tmp_path / "environment.json", scale=load_scale("smoke"), store=store)
     data = json.loads(path.read_text())
     assert data["runs"] == 2 and data["commits"] == {"abc": 2} and data["precisions"] == {"fp32": 2}
     os.utime(path, (1, 1))
-    write_environment(path, scale="smoke", store=store)  # nothing new trained: left as it is
+    write_environment(path, scale=load_scale("smoke"), store=store)  # nothing new trained: left as it is
     assert path.stat().st_mtime == 1
 
 

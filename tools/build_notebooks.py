@@ -49,21 +49,24 @@ RUN_VARIANT = [
     new_code_cell(
         "import pandas as pd\n"
         "from IPython.display import Image, Markdown, display\n\n"
+        "from deltalab import grid\n"
         "from deltalab.analysis import report\n"
         "from deltalab.analysis.tables import marked\n"
-        "from deltalab.params import load_scale\n\n"
+        "from deltalab.store import Store\n\n"
         'pd.set_option("display.width", 200)\n'
-        "report.check_parameters(variant, scale, tasks, seeds)  # a bad one stops here, with one line saying why\n"
-        "scale_params = load_scale(scale)\n"
+        "# a bad parameter stops here, with one line saying why; else the scale, loaded\n"
+        "scale_params = report.check_parameters(variant, scale, tasks, seeds)\n"
         'display(Markdown(f"**Scale `{scale_params.name}`.** {scale_params.description}"))'
     ),
     new_markdown_cell("## Train, or reuse the stored runs\n\nEvery finished run is stored under "
                       "`outputs/results/<scale>/`; a second execution trains nothing."),
     new_code_cell(
-        "result = report.variant_report(variant, scale, tasks, seeds, workers=workers, figures_dir=figures_dir,\n"
-        "                               engine=engine, address=address)\n"
+        "store = Store()\n"
+        "trained = grid.ensure(report.rows_of(variant), scale_params, store, tasks=tasks, seeds=seeds,\n"
+        "                      workers=workers, engine=engine, address=address, progress=False)\n"
+        "result = report.variant_report(variant, scale_params, store, tasks, seeds, figures_dir=figures_dir)\n"
         'display(Markdown(f"`{result.name}` changes the loop to: {result.formula}"))\n'
-        "report.trained_counts(result.trained)"
+        "report.trained_counts(trained.rows)"
     ),
     new_markdown_cell(
         "## The variant's row next to the baselines\n\n"

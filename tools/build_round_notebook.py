@@ -61,8 +61,9 @@ ROUND = [
         "from pathlib import Path\n\n"
         "import pandas as pd\n"
         "from IPython.display import Image, Markdown, display\n\n"
+        "from deltalab import grid\n"
         "from deltalab.analysis import agreement, claims, cost, figures, inert, report, sentences, tables\n"
-        "from deltalab.analysis.study import blind_levels, concluding_round, curves, run_round, schedule\n"
+        "from deltalab.analysis.study import blind_levels, concluding_round, curves, read_round, round_rows, schedule\n"
         "from deltalab.params import available_rounds, load_round, load_scale\n"
         "from deltalab.store import Store\n\n"
         'pd.set_option("display.width", 250)\n'
@@ -77,10 +78,12 @@ ROUND = [
     new_markdown_cell("## Train, or reuse the stored runs\n\n"
                       "Every finished run is stored under the results folder; a second execution trains nothing."),
     new_code_cell(
-        "study = run_round(rnd, scale, tasks=tasks, seeds=seeds, workers=workers, results_dir=results_dir,\n"
-        "                  engine=engine, address=address)\n"
+        "store = Store(results_dir) if results_dir else Store()\n"
+        "trained = grid.ensure(round_rows(rnd, scale_params), scale_params, store, tasks=tasks, seeds=seeds,\n"
+        "                      workers=workers, engine=engine, address=address, progress=False)\n"
+        "study = read_round(rnd, scale_params, store, tasks=tasks, seeds=seeds)\n"
         "rows, every_row, columns = study.round_rows, study.rows, study.columns\n"
-        "report.trained_counts(study.trained)"
+        "report.trained_counts(trained.rows)"
     ),
     new_code_cell("display(Markdown(sentences.training_note(study.runs, every_row, columns, study.incomplete, "
                   "study.tag, rnd.conclusion)))", metadata=tagged("site-training")),

@@ -25,7 +25,7 @@ for name in available_rounds():
     rnd = load_round(name)
     names = list(rnd.rows) + ([v for v in every if v not in rnd.rows] if rnd.conclusion else [])
     recs = [r for r in records if r["spec"]["variant"] in names]
-    study = assemble(rnd, sc, task_list, recs, {}, seed_table(rnd.seed_document), names)
+    study = assemble(rnd, sc, task_list, recs, seed_table(rnd.seed_document), names)
     learning = learning_of(study)
     columns, rows = study.columns, study.round_rows
     here = claims.SeedEvidence(study.scores, study.inert, columns, study.twins, learning, study.settings,

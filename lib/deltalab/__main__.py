@@ -101,19 +101,16 @@ def _amount(minimum: float, strict: bool):
     return parse
 
 
-def _scale(value: str) -> str:
-    """--scale: a scale's name (params/scales/<name>.yaml) or a path to a scale file, loaded and checked now, so a
-    bad one exits 2 with the usage before anything runs. A path is returned absolute (processes that load it
-    may run elsewhere); its runs are stored under the scale's name."""
-    from pathlib import Path
-
+def _scale(value: str):
+    """--scale: a scale's name (params/scales/<name>.yaml) or a path to a scale file, loaded and checked now (the
+    command's one ``load_scale``; a bad one exits 2 with the usage before anything runs). The loaded ``Scale``
+    carries its file's path (``Scale.source``) for processes that need it; its runs are stored under its name."""
     from .params import load_scale
 
     try:
-        load_scale(value)
+        return load_scale(value)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-    return str(Path(value).resolve()) if Path(value).suffix else value
 
 
 def _report_bad(bad: list) -> None:
@@ -125,9 +122,10 @@ def _report_bad(bad: list) -> None:
               "and re-trains its run)", file=sys.stderr)
 
 
-def _study_table(sc, store) -> int:
+def _study_table(sc, store, planned: list | None = None) -> int:
     """Write the study's tables beside ``store``, print them; 1 if the store is incomplete for the scale ``sc``
-    (a loaded Scale). A row over fewer seeds than the scale plans, or of another precision than the others, is
+    (a loaded Scale): a run of ``planned`` (default: ``grid.plan`` of the scale's rows) is not stored. A row over
+    fewer seeds than the scale plans, or of another precision than the others, is
     marked. When the tables cannot be written (a read-only store, a full disk) the table is printed with a
     warning naming the folder, and no file is changed."""
     from . import accuracies
@@ -141,7 +139,7 @@ def _study_table(sc, store) -> int:
     if runs.empty:
         print(f"no stored runs of the registered variants for scale {scale!r} in {store.root}", file=sys.stderr)
         return 1
-    lacking = missing(plan(sc.rows(), sc), store)
+    lacking = missing(planned if planned is not None else plan(sc.rows(), sc), store)
     out_dir = store.tables_dir(scale)
     try:
         paths = accuracies.write_accuracies(runs, scale, out_dir, complete=not lacking, expected=expected)
@@ -263,7 +261,8 @@ def _engine(args) -> dict:
     return {"engine": args.engine} | {_ENGINE_FLAGS[flag]: value for flag, value in given.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """Every command's arguments (``COMMANDS`` runs them; ``PASSED_ON`` commands parse their own)."""
     parser = argparse.ArgumentParser(prog="python -m deltalab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -299,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     table.add_argument("--variants", default=None, help="only these rows (short names, .py files or ids): printed, "
                        "and written to --out if given; the study's tables are left alone")
     table.add_argument("--out", default=None, help="with --variants: the folder to write their table to")
+    table.set_defaults(usage=table.print_usage)
 
     migrate = sub.add_parser("migrate-store", help="re-key records stored before the precision was part of a "
                              "run's id (file name and spec.budget_id)")
@@ -324,19 +324,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("bench", help="train-step throughput benchmark", add_help=False)
     sub.add_parser("site", help="the study as a static site, from the executed notebooks (see deltalab.site)",
                    add_help=False)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, then run the command's function (``COMMANDS``): bad input exits 2 with its message, failed runs 1."""
+    parser = _parser()
     try:
         args, rest = parser.parse_known_args(argv)
     except SystemExit as e:  # a usage error (exit 2, with the usage) or --help (0)
         return e.code if isinstance(e.code, int) else 2
-    if args.command == "bench":
-        from .perf.bench import main as bench_main
-
-        return bench_main(rest)
-    if args.command == "site":
-        from .site import main as site_main
-
-        return site_main(rest)
+    if args.command in PASSED_ON:
+        return PASSED_ON[args.command](rest)
     if rest:
         try:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -344,126 +343,176 @@ def main(argv: list[str] | None = None) -> int:
             return e.code if isinstance(e.code, int) else 2
 
     from .grid import RunsFailed
-    from .variants import variants_table
+    from .store import StoreError
 
     try:
-        if args.command == "variants":
-            print(variants_table())
-            return 0
-        from .params import load_scale
-        from .grid import execute, plan, run_variant
-        from .store import Store, StoreError
-
-        store = Store()
-        if args.command == "run":
-            from .grid import variant_id
-
-            scale = load_scale(args.scale)
-            engine = _engine(args)
-            runs = plan([args.variant], scale, _csv(args.tasks), args.seeds)  # checks every input before training
-            records, summary = run_variant(args.variant, args.scale, _csv(args.tasks), args.seeds,
-                                           workers=args.workers, store=store, allow_dirty=args.allow_dirty, **engine)
-            print(summary, file=sys.stderr)
-            rows = [args.variant] + [b for b in ("delta_net", "gated_delta_net") if b != args.variant]
-            _rows_table(scale, store, rows, seeds={variant_id(args.variant): args.seeds} if args.seeds else None)
-            return _missing_report(runs, store)
-        if args.command == "grid":
-            scale = load_scale(args.scale)
-            engine = _engine(args)
-            variants = _csv(args.variants) or scale.rows()
-            extra = tuple(_csv(args.extra_seed_variants) or ())
-            runs = plan(variants, scale, _csv(args.tasks), args.seeds, extra_seed_variants=extra)
-            print(f"{len(runs)} runs planned at scale {scale.name!r} in {store.root}", file=sys.stderr)
-            print(execute(runs, scale, store, workers=args.workers, scale_ref=args.scale,
-                          allow_dirty=args.allow_dirty, stack=args.stack, **engine), file=sys.stderr)
-            _study_table(scale, store)  # says so if the store is incomplete for the scale
-            return _missing_report(runs, store)
-        if args.command == "status":
-            from .grid import grid_status, status_report
-
-            scale = load_scale(args.scale)
-            print(f"scale {scale.name!r}, store {store.root}:")
-            print(status_report(grid_status(plan(scale.rows(), scale), store), args.workers))
-            return 0
-        if args.command == "table":
-            scale = load_scale(args.scale)
-            if args.out and not args.variants:
-                print("error: --out goes with --variants (the study's tables go beside the store)", file=sys.stderr)
-                table.print_usage(sys.stderr)
-                return 2
-            if args.variants:
-                return _rows_table(scale, store, _csv(args.variants), args.out)
-            return _study_table(scale, store)
-        if args.command == "agreement":
-            from .analysis import agreement
-            from .runtime import REPO_ROOT
-
-            scale = load_scale(args.scale)
-            held_by = load_scale(args.calibration_of) if args.calibration_of else None  # its held-out rows, targets
-            held = dict(calibration=held_by.calibration_rows, targets=held_by.agreement_targets) if held_by else {}
-            runs = agreement.stored_runs(args.scale, store=store)
-            if args.best_of:
-                if args.readme or args.per_setting:
-                    raise ValueError("--best-of compares a two-point sweep with each scale alone; it does not go "
-                                     "with --readme (one scale's agreement) or --per-setting")
-                sweep, left_out = agreement.best_of(runs, agreement.stored_runs(args.best_of, store=store))
-                seeds = sorted(set(sweep["best of both"].scores["seed"].astype(int)))
-                print(f"on the rows, tasks and seeds ({', '.join(map(str, seeds)) or 'none'}) both scales have")
-                for column, why in left_out.items():
-                    print(f"{column}: left out ({why})")
-                for name, each in sweep.items():
-                    frame = agreement.scale_agreement(each, **held)
-                    print(f"\n{agreement.markdown(frame, name)}\n\n{frame.round(3).to_string(index=False)}")
-                return 0
-            frame = agreement.scale_agreement(runs, **held)
-            baseline_text = agreement.baselines_markdown(*agreement.scale_baselines(runs), scale.name)
-            print(agreement.markdown(frame, scale.name))
-            print(f"\n{baseline_text}")
-            print(f"\nper row set (calibration: the rows the scale was tuned on):\n"
-                  f"{frame.round(3).to_string(index=False)}")
-            versions = agreement.scale_versions(runs, store=store)
-            versions_text = agreement.versions_markdown(versions, scale.name)
-            if versions_text:
-                print(f"\nthe archived versions of `{scale.name}`:\n{versions_text}")
-            pilots_text = agreement.pilots_markdown(agreement.pilots(runs, store=store), scale.name)
-            if pilots_text:
-                print(f"\nthe pilots of `{scale.name}`:\n{pilots_text}")
-            if args.per_setting:
-                each = agreement.scale_agreement(runs, per_setting=True, **held)
-                print(f"\neach setting alone:\n{each.round(3).to_string(index=False)}")
-            if args.readme:
-                readme = REPO_ROOT / "README.md"
-                text = agreement.replace_readme_block(readme.read_text(), agreement.readme_block(frame, scale.name,
-                                                                                               baseline_text,
-                                                                                               versions_text),
-                                                      str(readme))
-                readme.write_text(text)
-                print(f"wrote the agreement block of {readme}", file=sys.stderr)
-            return 0
-        if args.command == "import-records":
-            from .archive import import_archive
-
-            result = import_archive(args.archive, store, dry_run=args.dry_run)
-            verb = "would add" if args.dry_run else "added"
-            print(f"{verb} {len(result['added'])} record(s) to {store.root}; {len(result['same'])} already there, "
-                  "identical")
-            return 0
-        if args.command == "migrate-store":
-            result = store.migrate_budget_ids(load_scale(args.scale), dry_run=args.dry_run)
-            for outcome, files in result.items():
-                print(f"{outcome}: {len(files)}")
-                if outcome in ("conflict", "corrupt"):
-                    for f in files:
-                        print(f"  {f}")
-            return 1 if result["conflict"] else 0
+        return COMMANDS[args.command](args)
     except (ValueError, StoreError) as e:  # bad input or a store problem: a clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
     except RunsFailed as e:  # some runs failed (here or on the cluster); every other run is stored
         print(f"error: {e}", file=sys.stderr)
         return 1
-    return 1
 
+
+# --- the commands: each takes the parsed arguments (``--scale`` already a loaded Scale) and returns the exit status
+
+def _variants(args) -> int:
+    from .variants import variants_table
+
+    print(variants_table())
+    return 0
+
+
+def _run(args) -> int:
+    """Train (or reuse) one variant; print its row and the baselines'."""
+    from .analysis.names import BASELINES
+    from .grid import ensure, variant_id
+    from .store import Store
+
+    store = Store()
+    trained = ensure([args.variant], args.scale, store, tasks=_csv(args.tasks), seeds=args.seeds,
+                     workers=args.workers, allow_dirty=args.allow_dirty, **_engine(args))
+    print(trained.summary, file=sys.stderr)
+    rows = [args.variant] + [b for b in BASELINES if b != args.variant]
+    _rows_table(args.scale, store, rows, seeds={variant_id(args.variant): args.seeds} if args.seeds else None)
+    return _missing_report(trained.runs, store)
+
+
+def _grid(args) -> int:
+    """The whole grid (the scale's rows by default), then the study's tables."""
+    from .grid import ensure
+    from .store import Store
+
+    store = Store()
+    rows, tasks, extra = _csv(args.variants) or args.scale.rows(), _csv(args.tasks), _csv(args.extra_seed_variants)
+    trained = ensure(rows, args.scale, store, tasks=tasks, seeds=args.seeds, extra_seed_variants=tuple(extra or ()),
+                     announce=True, workers=args.workers, allow_dirty=args.allow_dirty, stack=args.stack,
+                     **_engine(args))
+    print(trained.summary, file=sys.stderr)
+    whole = rows == args.scale.rows() and not (tasks or args.seeds or extra)  # the plan the study's tables read
+    _study_table(args.scale, store, trained.runs if whole else None)  # says so if the store is incomplete
+    return _missing_report(trained.runs, store)
+
+
+def _status(args) -> int:
+    from .grid import grid_status, plan, status_report
+    from .store import Store
+
+    store = Store()
+    print(f"scale {args.scale.name!r}, store {store.root}:")
+    print(status_report(grid_status(plan(args.scale.rows(), args.scale), store), args.workers))
+    return 0
+
+
+def _table(args) -> int:
+    from .store import Store
+
+    if args.out and not args.variants:
+        print("error: --out goes with --variants (the study's tables go beside the store)", file=sys.stderr)
+        args.usage(sys.stderr)
+        return 2
+    if args.variants:
+        return _rows_table(args.scale, Store(), _csv(args.variants), args.out)
+    return _study_table(args.scale, Store())
+
+
+def _agreement(args) -> int:
+    """The scale's rank agreement with the full protocol (or, with --best-of, of a two-point lr sweep)."""
+    from .analysis import agreement
+    from .store import Store
+
+    store = Store()
+    held_by = args.calibration_of  # its held-out rows and its targets
+    held = dict(calibration=held_by.calibration_rows, targets=held_by.agreement_targets) if held_by else {}
+    runs = agreement.stored_runs(str(args.scale.source), store=store)
+    if args.best_of:
+        if args.readme or args.per_setting:
+            raise ValueError("--best-of compares a two-point sweep with each scale alone; it does not go "
+                             "with --readme (one scale's agreement) or --per-setting")
+        return _best_of(runs, agreement.stored_runs(str(args.best_of.source), store=store), held)
+    frame = agreement.scale_agreement(runs, **held)
+    name = args.scale.name
+    baseline_text = agreement.baselines_markdown(*agreement.scale_baselines(runs), name)
+    print(agreement.markdown(frame, name))
+    print(f"\n{baseline_text}")
+    print(f"\nper row set (calibration: the rows the scale was tuned on):\n{frame.round(3).to_string(index=False)}")
+    versions_text = agreement.versions_markdown(agreement.scale_versions(runs, store=store), name)
+    if versions_text:
+        print(f"\nthe archived versions of `{name}`:\n{versions_text}")
+    pilots_text = agreement.pilots_markdown(agreement.pilots(runs, store=store), name)
+    if pilots_text:
+        print(f"\nthe pilots of `{name}`:\n{pilots_text}")
+    if args.per_setting:
+        each = agreement.scale_agreement(runs, per_setting=True, **held)
+        print(f"\neach setting alone:\n{each.round(3).to_string(index=False)}")
+    if args.readme:
+        _write_readme_block(agreement.readme_block(frame, name, baseline_text, versions_text))
+    return 0
+
+
+def _best_of(runs, other, held: dict) -> int:
+    """``agreement --best-of``: the agreement of each scale alone and of the better of both runs."""
+    from .analysis import agreement
+
+    sweep, left_out = agreement.best_of(runs, other)
+    seeds = sorted(set(sweep["best of both"].scores["seed"].astype(int)))
+    print(f"on the rows, tasks and seeds ({', '.join(map(str, seeds)) or 'none'}) both scales have")
+    for column, why in left_out.items():
+        print(f"{column}: left out ({why})")
+    for name, each in sweep.items():
+        frame = agreement.scale_agreement(each, **held)
+        print(f"\n{agreement.markdown(frame, name)}\n\n{frame.round(3).to_string(index=False)}")
+    return 0
+
+
+def _write_readme_block(block: str) -> None:
+    from .analysis import agreement
+    from .runtime import REPO_ROOT
+
+    readme = REPO_ROOT / "README.md"
+    readme.write_text(agreement.replace_readme_block(readme.read_text(), block, str(readme)))
+    print(f"wrote the agreement block of {readme}", file=sys.stderr)
+
+
+def _import_records(args) -> int:
+    from .archive import import_archive
+    from .store import Store
+
+    store = Store()
+    result = import_archive(args.archive, store, dry_run=args.dry_run)
+    verb = "would add" if args.dry_run else "added"
+    print(f"{verb} {len(result['added'])} record(s) to {store.root}; {len(result['same'])} already there, identical")
+    return 0
+
+
+def _migrate_store(args) -> int:
+    from .store import Store
+
+    result = Store().migrate_budget_ids(args.scale, dry_run=args.dry_run)
+    for outcome, files in result.items():
+        print(f"{outcome}: {len(files)}")
+        if outcome in ("conflict", "corrupt"):
+            for f in files:
+                print(f"  {f}")
+    return 1 if result["conflict"] else 0
+
+
+def _bench(rest: list[str]) -> int:
+    from .perf.bench import main as bench_main
+
+    return bench_main(rest)
+
+
+def _site(rest: list[str]) -> int:
+    from .site import main as site_main
+
+    return site_main(rest)
+
+
+COMMANDS = {"variants": _variants, "run": _run, "grid": _grid, "status": _status, "table": _table,
+            "agreement": _agreement, "import-records": _import_records, "migrate-store": _migrate_store}
+PASSED_ON = {"bench": _bench, "site": _site}  # commands with their own parser: the arguments after the name
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -51,8 +51,9 @@ MAD_METRIC_BATCH = 128  # MAD's test batch size: the unit over which its macro a
 
 
 def _check_keys(kind: str, data, cls, where: str) -> None:
-    valid = {f.name for f in dataclasses.fields(cls)}
-    required = sorted(f.name for f in dataclasses.fields(cls)
+    fields = [f for f in dataclasses.fields(cls) if f.metadata.get("key", True)]  # ``source``: not a file's key
+    valid = {f.name for f in fields}
+    required = sorted(f.name for f in fields
                       if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
     if data is None:
         optional = sorted(valid - set(required))
@@ -175,6 +176,8 @@ class Scale:
     resources: dict[str, float] = field(default_factory=dict)  # per run on a Ray cluster: num_cpus, num_gpus
     calibration_rows: tuple[str, ...] = ()  # rows the scale was tuned on; agreement is judged on the others
     agreement_targets: dict[str, float] = field(default_factory=dict)  # task → the held-out agreement aimed at
+    # the file it was read from (absolute), set by ``load_scale``: what a process that did not load it is told
+    source: Path | None = field(default=None, compare=False, metadata={"key": False})
 
     def seeds_for(self, variant: str, extra_seed_variants: tuple[str, ...] = ()) -> tuple[int, ...]:
         """Every variant gets ``seeds``; the baselines and named proposals get ``baseline_seeds`` if longer."""
@@ -215,7 +218,7 @@ def load_scale(name_or_path: str | Path) -> Scale:
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: cannot read the scale file: {e}") from e
     _check_keys("scale", data, Scale, str(path))
-    return Scale(**_scale_values(data, str(path), path.stem))
+    return Scale(**_scale_values(data, str(path), path.stem), source=path.resolve())
 
 
 def _yaml(path: Path):

@@ -6,12 +6,18 @@
 ``budget_id`` fingerprints what else in the scale changes a run's result (the task's budget, the test set,
 evaluation, early stopping, the precision it trains in), so a changed budget is a new run. This module sits
 below both ``store`` (which files records by it) and ``train`` (which trains one); it imports neither.
+
+Which runs a scale asks for of one row is also a run's identity: ``row_specs`` lists them (every setting × lr × wd
+× seed of the tasks asked for), so the grid plans what it trains and analysis reads what was planned from one
+definition; ``variant_id`` is the name a row's runs are stored under, ``resolve_tasks`` the tasks asked for.
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
+from . import tasks as T
 from .params import Scale
 from .runtime import default_device, resolve_precision
 
@@ -51,3 +57,46 @@ def budget_id(scale: Scale, task: str, precision: str | None = None) -> str:
 def make_spec(variant: str, task: str, setting: dict, lr: float, wd: float, seed: int, scale: str,
               budget: str = "") -> RunSpec:
     return RunSpec(variant, task, tuple(sorted(setting.items())), float(lr), float(wd), int(seed), scale, budget)
+
+
+def variant_id(ref: str) -> str:
+    """The store name of a variant: its short name, or ``<file stem>-<content hash>`` for a user's file
+    (so an edited file is not mistaken for its earlier version)."""
+    from .variants import VARIANTS
+
+    if ref in VARIANTS:
+        return ref
+    path = Path(ref)
+    if not path.is_file():
+        raise ValueError(f"{ref!r} is neither a registered variant nor a file (`python -m deltalab variants` lists "
+                         "the registered ones; a file is a path to a .py rule)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+    return f"{path.stem}-{digest}"
+
+
+def resolve_tasks(tasks: list[str] | str | None, scale: Scale) -> list[str]:
+    """``None`` or "all" → every task of the scale; otherwise validated names."""
+    if tasks is None or tasks == "all" or tasks == ["all"]:
+        return list(scale.tasks)
+    if isinstance(tasks, str):
+        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
+    for t in tasks:
+        if t not in T.TASKS:
+            raise ValueError(f"unknown task {t!r}; valid: {', '.join(T.TASKS)}")
+        if t not in scale.tasks:
+            raise ValueError(f"task {t!r} is not part of scale {scale.name!r}; it has: {', '.join(scale.tasks)}")
+    return list(tasks)
+
+
+def row_specs(vid: str, scale: Scale, tasks: list[str], seeds) -> list[RunSpec]:
+    """The runs of one row (variant id ``vid``) on ``tasks`` (resolved), at ``seeds``: every setting × lr × wd × seed
+    of each task, in that order, under the budget id this machine trains it with."""
+    specs = []
+    for task in tasks:
+        budget = budget_id(scale, task)
+        for setting in scale.tasks[task].settings:
+            for lr in scale.lrs_for(task):
+                for wd in scale.wds:
+                    for seed in seeds:
+                        specs.append(make_spec(vid, task, setting, lr, wd, seed, scale.name, budget))
+    return specs

@@ -46,7 +46,7 @@ from .model import AutoEncoder, LanguageModel, SwiGLU, _pad_tokens, _SwiGLUActFn
 from .params import Scale
 from .runtime import autocast, default_device, environment, resolve_precision
 from .runs import RunSpec
-from .train import IGNORE, RunResult, evaluate, fast_rule, mixer_factory, run_data
+from .train import IGNORE, RunResult, evaluate, fast_rule, mixer_of, run_data
 
 BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.AdamW's defaults, which train_run uses
 
@@ -381,10 +381,11 @@ def train_stack(specs: list[RunSpec], scale: Scale, variant, *, device: torch.de
     x_tr = torch.stack([torch.from_numpy(data_of[s.seed]["x_train"]) for s in specs]).to(device)  # [R, N, T]
     y_tr = torch.stack([torch.from_numpy(data_of[s.seed]["y_train"]) for s in specs]).to(device)
     max_length = max(x_tr.shape[2], members[0].x_te.shape[1])
+    rule, backend = fast_rule(variant, device)
     models = []
     for s in specs:  # each run's initial weights, drawn as train_run draws them
         torch.manual_seed(s.seed)
-        models.append(build_model(T.TASKS[s.task].backbone, vocab, mixer_factory(variant, device),
+        models.append(build_model(T.TASKS[s.task].backbone, vocab, mixer_of(variant, rule),
                                   max_length=max_length).to(device))
     num_params = sum(p.numel() for p in models[0].parameters())
     stack = StackedModel(models)
@@ -458,7 +459,7 @@ def train_stack(specs: list[RunSpec], scale: Scale, variant, *, device: torch.de
             if diverged or m.early_stopped or last:
                 finished.append(j)
                 results[i] = _result(m, variant, scale, budget, n_train, num_params, precision, device, path,
-                                     len(specs))
+                                     len(specs), backend)
                 if on_result is not None:
                     on_result(m.spec, results[i])
         if bar is not None:
@@ -597,7 +598,7 @@ class _StreamThenJoin:
 
 
 def _result(m: _Member, variant, scale: Scale, budget, n_train: int, num_params: int, precision: str,
-            device: torch.device, path: str, size: int) -> RunResult:
+            device: torch.device, path: str, size: int, backend: str) -> RunResult:
     best, best_epoch = m.best, m.best_epoch
     if best is None:  # diverged before any evaluation of a finite model: what the model does now (as train_run)
         best, best_epoch = m.curve[-1], m.curve[-1]["epoch"]
@@ -617,7 +618,7 @@ def _result(m: _Member, variant, scale: Scale, budget, n_train: int, num_params:
         train_tokens_per_s=m.train_tokens / m.train_time if m.train_time > 0 else float("nan"),
         num_params=num_params,
         precision=precision,
-        backend=fast_rule(variant, device)[1],
+        backend=backend,
         budget={"num_train_examples": n_train, "num_test_examples": len(m.x_te), "epochs": budget.epochs,
                 "batch_size": budget.batch_size, "eval_every": scale.eval_every},
         environment=environment(device) | {"train_path": path, "stack": size},

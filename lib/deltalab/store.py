@@ -43,11 +43,14 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from . import tasks as T
 from .runtime import PRECISIONS, REPO_ROOT
 from .runs import RunSpec, budget_id
+
+if TYPE_CHECKING:
+    from .params import Scale
 
 DEFAULT_ROOT = REPO_ROOT / "outputs" / "results"
 HEARTBEAT_S = 30.0  # how often the owner of a lock touches it
@@ -300,22 +303,19 @@ class Store:
         finally:
             guard.unlink(missing_ok=True)
 
-    def records(self, scale, variants: list[str] | None = None, tasks: list[str] | None = None,
+    def records(self, scale: Scale, variants: list[str] | None = None, tasks: list[str] | None = None,
                 bad: list | None = None) -> list[dict]:
-        """Every finished record of a scale (a name, or a loaded ``Scale``, e.g. from a file outside
-        params/scales) trained under the scale's current budget, in either precision the scale's policy allows
+        """Every finished record of a scale (a loaded ``Scale``: ``params.load_scale``) trained under the scale's
+        current budget, in either precision the scale's policy allows
         (optionally only some variants / tasks). Records of an earlier budget of the scale file are left out
         (by the budget id in their name, then in their spec). A record that is not valid
         (``read_record``) raises ``CorruptRecordError`` naming it; given a list ``bad``, it is appended there
         instead and left out (not counted as stored). Reads only: nothing is created or changed."""
-        from .params import Scale, load_scale
-
-        sc = scale if isinstance(scale, Scale) else load_scale(scale)
-        base = self.root / sc.name
+        base = self.root / scale.name
         out = []
         if not base.is_dir():
             return out
-        current = {task: current_budget_ids(sc, task) for task in sc.tasks}
+        current = {task: current_budget_ids(scale, task) for task in scale.tasks}
         for path in sorted(base.glob("*/*/*/*.json")):
             variant, task = path.parts[-4], path.parts[-3]
             if (variants is None or variant in variants) and (tasks is None or task in tasks) and task in current:
@@ -333,30 +333,27 @@ class Store:
                     out.append(record)
         return out
 
-    def migrate_budget_ids(self, scale, dry_run: bool = False) -> dict[str, list[str]]:
+    def migrate_budget_ids(self, scale: Scale, dry_run: bool = False) -> dict[str, list[str]]:
         """Re-key the records of ``scale`` whose budget id was computed from the precision *policy* (before
         the precision a run trained in became part of its id) to the id of the precision each record says it
         used: the file is renamed and its ``spec.budget_id`` rewritten; nothing else changes. Records already
         current, of an earlier budget, or corrupt are left alone. Returns the files per outcome."""
-        from .params import Scale, load_scale
-
-        sc = scale if isinstance(scale, Scale) else load_scale(scale)
         out: dict[str, list[str]] = {"renamed": [], "current": [], "other budget": [], "corrupt": [], "conflict": []}
-        for path in sorted((self.root / sc.name).glob("*/*/*/*.json")):
+        for path in sorted((self.root / scale.name).glob("*/*/*/*.json")):
             task = path.parts[-3]
             try:
                 record = read_record(path)
             except CorruptRecordError:
                 out["corrupt"].append(str(path))
                 continue
-            if task not in sc.tasks or record["precision"] not in ("fp32", "bf16"):
+            if task not in scale.tasks or record["precision"] not in ("fp32", "bf16"):
                 out["other budget"].append(str(path))
                 continue
-            old, new = record["spec"].get("budget_id"), budget_id(sc, task, record["precision"])
+            old, new = record["spec"].get("budget_id"), budget_id(scale, task, record["precision"])
             if old == new:
                 out["current"].append(str(path))
                 continue
-            if old not in {legacy_budget_id(sc, task, policy) for policy in PRECISIONS}:
+            if old not in {legacy_budget_id(scale, task, policy) for policy in PRECISIONS}:
                 out["other budget"].append(str(path))
                 continue
             record["spec"]["budget_id"] = new

@@ -46,8 +46,13 @@ def fast_rule(variant, device: torch.device):
 
 
 def mixer_factory(variant, device: torch.device | None = None) -> Callable[[], torch.nn.Module]:
-    """The token mixer of a registered variant (``deltalab.variants.Variant``)."""
-    rule, _ = fast_rule(variant, device or torch.device("cpu"))
+    """The token mixer of a registered variant (``deltalab.variants.Variant``), with its rule for ``device``
+    (``fast_rule``)."""
+    return mixer_of(variant, fast_rule(variant, device or torch.device("cpu"))[0])
+
+
+def mixer_of(variant, rule) -> Callable[[], torch.nn.Module]:
+    """The token mixer of ``variant`` running ``rule`` (as ``fast_rule`` chose it)."""
     if variant.mixer == "gated_delta_net":
         return (lambda: GatedDeltaNet(rule=rule)) if rule is not None else (lambda: GatedDeltaNet())
     if variant.mixer == "delta_net":
@@ -222,8 +227,9 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
     x_tr, y_tr = torch.from_numpy(data["x_train"]), torch.from_numpy(data["y_train"])
     x_te, y_te = torch.from_numpy(data["x_test"]), torch.from_numpy(data["y_test"])
 
+    rule, backend = fast_rule(variant, device)
     torch.manual_seed(spec.seed)
-    model = build_model(T.TASKS[spec.task].backbone, vocab, mixer_factory(variant, device),
+    model = build_model(T.TASKS[spec.task].backbone, vocab, mixer_of(variant, rule),
                         max_length=max(x_tr.shape[1], x_te.shape[1])).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.wd)  # MAD: decay on every parameter
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=budget.epochs, eta_min=1e-6)
@@ -304,7 +310,7 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
         train_tokens_per_s=train_tokens / train_time if train_time > 0 else float("nan"),
         num_params=sum(p.numel() for p in model.parameters()),
         precision=precision,
-        backend=fast_rule(variant, device)[1],
+        backend=backend,
         budget={"num_train_examples": len(x_tr), "num_test_examples": len(x_te), "epochs": budget.epochs,
                 "batch_size": budget.batch_size, "eval_every": scale.eval_every},
         environment=environment(device) | {"train_path": path},

@@ -1,7 +1,7 @@
 """The analysis layer: from stored runs to the round notebooks' tables, figures and verdicts, one role per module.
 
-    study.py       the seed tables (params/seed_tables/); train or reuse a round's rows; per-seed scores (``Study``);
-                   learning curves
+    study.py       the seed tables (params/seed_tables/); a round's rows read from the store (``grid.ensure`` trains
+                   them; analysis never imports the grid); per-seed scores (``Study``); learning curves
     inert.py       where a change does not act (runs that are DeltaNet's bit for bit, or two rows' runs each other's),
                    null controls; where a row has not clearly learned a setting within the budget, or is still climbing
     stats.py       paired differences per seed with p-values and sign counts, Holm's adjustment, one row's interval in

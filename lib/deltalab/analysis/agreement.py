@@ -328,7 +328,7 @@ def stored_runs(scale: str, store=None) -> StoredRuns:
     from .study import seed_scores
 
     sc = load_scale(scale)
-    records = (store or Store()).records(sc.name, variants=sc.rows())
+    records = (store or Store()).records(sc, variants=sc.rows())
     scores, _ = seed_scores(accuracies.records_frame(records), accuracies.expected_runs(sc, list(sc.tasks)))
     return StoredRuns(sc, records, scores)
 
@@ -537,11 +537,12 @@ def _wall_hours(records: list, task: str, pairs: set[tuple[str, int]] | None = N
 def _grid_hours(runs: StoredRuns, task: str) -> float:
     """``task``'s process-hours over the scale's whole grid: the stored runs' recorded wall time, scaled up to
     every planned run while the grid is incomplete (mean per stored run × planned runs); NaN with none stored."""
-    from ..grid import plan
+    from ..runs import row_specs
 
+    sc = runs.scale
     stored = sum(r["spec"]["task"] == task for r in runs.records)
-    return _wall_hours(runs.records, task) * len(plan(runs.scale.rows(), runs.scale, [task])) / stored if stored \
-        else math.nan
+    planned = sum(len(row_specs(row, sc, [task], sc.seeds_for(row))) for row in sc.rows())  # as grid.plan counts
+    return _wall_hours(runs.records, task) * planned / stored if stored else math.nan
 
 
 def pilots(runs: StoredRuns, names: list[str] | None = None, store=None, boot_seed: int = 0) -> pd.DataFrame:

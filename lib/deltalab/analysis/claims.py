@@ -1122,11 +1122,14 @@ def archived_evidence(rnd, scales: list[str], results_dir=None) -> dict[str, See
     """Scale name → the round's rows as that scale's store holds them (``study.stored_study``: nothing trained),
     as evidence with their learning states (``study.learning_of``): what ``next_steps`` reads back where a claim is
     not testable here."""
+    from ..params import load_scale
+    from ..store import Store
     from .study import learning_of, stored_study
 
+    store = Store(results_dir) if results_dir else Store()
     out = {}
-    for name in scales:
-        past = stored_study(rnd, name, results_dir)
+    for name in scales:  # archived scales, named by the notebook's parameter
+        past = stored_study(rnd, load_scale(name), store)
         out[name] = SeedEvidence(past.scores, past.inert, past.columns, past.twins, learning_of(past), past.settings)
     return out
 

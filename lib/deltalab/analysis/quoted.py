@@ -174,11 +174,13 @@ def _agreement(args: list[str], root: Path, where: str) -> float:
 
 
 def _curve(args: list[str], root: Path, where: str) -> float:
+    from ..params import load_scale
     from ..store import Store
 
     (scale, variant, task, seed, epoch), named = _split(args, 5, where,
                                                         "curve SCALE VARIANT TASK SEED EPOCH [lr=LR] [setting=DIR]")
-    runs = [r for r in Store(root / "outputs" / "results").records(scale, variants=[variant], tasks=[task])
+    stored = Store(root / "outputs" / "results").records(load_scale(scale), variants=[variant], tasks=[task])
+    runs = [r for r in stored
             if r["spec"]["seed"] == int(seed) and ("lr" not in named or r["spec"]["lr"] == float(named["lr"]))]
     if "setting" in named:
         from ..tasks import setting_id
@@ -208,6 +210,7 @@ AGGREGATES = ("sum", "mean", "median", "min", "max", "count")
 def _wall(args: list[str], root: Path, where: str) -> float:
     import pandas as pd
 
+    from ..params import load_scale
     from ..store import Store
 
     (scale, agg), named = _split(args, 2, where, f"wall SCALE {'|'.join(AGGREGATES)} [task=T] [per=FIELD,…] "
@@ -215,7 +218,7 @@ def _wall(args: list[str], root: Path, where: str) -> float:
     if agg not in AGGREGATES or named.get("unit", "s") not in UNITS:
         raise ValueError(f"{where}: wall takes one of {', '.join(AGGREGATES)} and a unit among {', '.join(UNITS)}")
     runs = pd.DataFrame([dict(r["spec"], wall=float(r["wall_time_s"]))
-                         for r in Store(root / "outputs" / "results").records(scale)
+                         for r in Store(root / "outputs" / "results").records(load_scale(scale))
                          if "task" not in named or r["spec"]["task"] == named["task"]])
     if runs.empty:
         raise ValueError(f"{where}: no stored run of {scale}" + (f" on {named['task']}" if "task" in named else ""))

@@ -1,6 +1,7 @@
-"""What run_variant.ipynb calls: train-or-reuse through the store, then the same row assembly, paired statistics
-and sentences as the round notebooks (the rest of ``deltalab.analysis``); and ``write_environment``, the
-environment file beside an executed notebook (both notebooks, scripts/study.sh).
+"""What run_variant.ipynb calls once the grid trained or reused its rows (``grid.ensure(report.rows_of(variant),
+...)``): the rows read from the store, the same row assembly, paired statistics and sentences as the round
+notebooks (the rest of ``deltalab.analysis``); and ``write_environment``, the environment file beside an executed
+notebook (both notebooks, scripts/study.sh).
 
 Notebooks hold no logic of their own (no ``def``/``class``): they call these functions and show results.
 """
@@ -16,15 +17,15 @@ import pandas as pd
 from .. import plots
 from .. import tasks as T
 from ..accuracies import expected_runs, records_frame
-from ..grid import Summary, resolve_tasks, run_variant, variant_id
-from ..params import load_scale, seed_problem
+from ..params import Scale, seed_problem
+from ..runs import resolve_tasks, variant_id
 from ..runtime import environment
 from ..store import Store
 from ..variants import VARIANTS, get_variant
 from . import inert as inert_cells
 from . import sentences, stats, tables
 from .names import AVERAGE, BASELINES
-from .study import blind_levels, curves, expected_settings, per_seed, schedule, seed_scores
+from .study import blind_levels, curves, expected_settings, per_seed, schedule, seed_scores, stored_runs
 
 
 @dataclass
@@ -35,7 +36,6 @@ class VariantReport:
     scores: pd.DataFrame  # per-seed scores (analysis.study.seed_scores)
     inert: pd.DataFrame  # where the change does not act (analysis.inert.cells)
     runs: pd.DataFrame  # one row per stored run used
-    trained: dict  # what was trained now vs reused, per row
     figure: Path
     sentences: list[str]
     seeds_note: str
@@ -51,13 +51,17 @@ class ParameterError(ValueError):
         return [f"{type(self).__name__}: {self}"]
 
 
-def check_parameters(variant: str, scale: str = "cpu", tasks=None, seeds=None) -> None:
+def check_parameters(variant: str, scale: str, tasks=None, seeds=None) -> Scale:
     """run_variant.ipynb's parameters, checked before anything is trained: the variant (a user's file is loaded and
-    passes the rule checks), the scale, the tasks and the seeds (distinct, each from 0 to ``params.MAX_SEED``).
-    A ``ParameterError`` with the check's one-line message otherwise."""
+    passes the rule checks), the scale (a name or a scale file's path), the tasks and the seeds (distinct, each from
+    0 to ``params.MAX_SEED``). Returns the scale, loaded (the notebook's one ``load_scale``); a ``ParameterError``
+    with the check's one-line message otherwise."""
+    from ..params import load_scale
+
     try:
         get_variant(variant)
-        resolve_tasks(_tasks_arg(tasks), load_scale(scale))
+        sc = load_scale(scale)
+        resolve_tasks(_tasks_arg(tasks), sc)
     except ValueError as e:
         raise ParameterError(str(e)) from None
     if seeds is not None:
@@ -69,6 +73,7 @@ def check_parameters(variant: str, scale: str = "cpu", tasks=None, seeds=None) -
                 raise ParameterError(f"seeds: {seed_problem(seed)}")
         if len(set(seeds)) != len(seeds):
             raise ParameterError(f"seeds must be distinct; got {seeds!r}")
+    return sc
 
 
 def _tasks_arg(tasks) -> list[str] | None:
@@ -77,22 +82,20 @@ def _tasks_arg(tasks) -> list[str] | None:
     return [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
 
 
-def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, workers: int = 1,
-                   figures_dir: str | Path | None = None, store: Store | None = None,
-                   progress: bool = False, engine: str = "local", address: str | None = None) -> VariantReport:
-    """Train (or reuse) ``variant`` and both baselines on the scale's tasks; compare them, paired over seeds. The
-    figure goes to ``figures_dir`` (default: beside the store, ``<tables dir>/figures``). ``engine="ray"`` trains
-    on the Ray cluster at ``address`` (``deltalab.grid.ray_cluster``)."""
-    store = store or Store()
-    v = get_variant(variant)  # validity checks run here, before anything is trained or written
-    sc = load_scale(scale)
+def rows_of(variant: str) -> list[str]:
+    """The rows of ``variant``'s report: the variant and both baselines (once each)."""
+    return list(dict.fromkeys([variant, *BASELINES]))
+
+
+def variant_report(variant: str, scale: Scale, store: Store, tasks=None, seeds=None,
+                   figures_dir: str | Path | None = None) -> VariantReport:
+    """``variant`` and both baselines (``rows_of``) on the scale's tasks, read from ``store`` (where
+    ``grid.ensure(rows_of(variant), scale, store, tasks=tasks, seeds=seeds)`` trained or reused them); compared,
+    paired over seeds. The figure goes to ``figures_dir`` (default: beside the store, ``<tables dir>/figures``)."""
+    v = get_variant(variant)
+    sc = scale
     task_list = resolve_tasks(_tasks_arg(tasks), sc)
-    records, trained = [], {}
-    for ref in dict.fromkeys([variant, *BASELINES]):
-        recs, summary = run_variant(ref, scale, task_list, seeds, workers=workers, progress=progress, store=store,
-                                    engine=engine, address=address)
-        records += recs
-        trained[variant_id(ref)] = summary
+    records = stored_runs(store, [variant_id(ref) for ref in rows_of(variant)], sc, task_list, seeds)
     name = variant_id(variant)
     rows = list(dict.fromkeys([name, *BASELINES]))
     columns = [c for c in T.COLUMNS if c in {T.TASKS[t].column for t in task_list}]
@@ -101,26 +104,27 @@ def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, wor
     inert = inert_cells.cells(records, expected, sc, inert_cells.STATE_ONLY | ({name} if v.state_only else set()))
     learning = inert_cells.learning(curves(records, rows, schedule(sc)), expected, blind=blind_levels(sc))
     table = tables.means(scores, rows, columns)
-    figures_dir = Path(figures_dir or store.tables_dir(scale) / "figures")
+    figures_dir = Path(figures_dir or store.tables_dir(sc.name) / "figures")
     bars = []
     for r in rows:
         for col in columns + [AVERAGE]:
             lv = stats.level(per_seed(scores, r, col).values())
             bars.append({"row": r, "column": col, "mean": lv.mean, "low": lv.low, "high": lv.high, "n": lv.n})
     fig = plots.rows_by_task(pd.DataFrame(bars), rows, figures_dir / f"run_variant_{name}.png",
-                             f"{name} against the baselines (scale {scale})")
+                             f"{name} against the baselines (scale {sc.name})")
     said = sentences.row_against(scores, inert, name, list(BASELINES), columns, learning)
-    return VariantReport(name, v.formula, table, scores, inert, records_frame(records), trained, fig, said,
+    return VariantReport(name, v.formula, table, scores, inert, records_frame(records), fig, said,
                          sentences.seeds_note(scores, rows), learning)
 
 
-def trained_counts(trained: dict[str, Summary]) -> pd.DataFrame:
-    """How many runs each row trained now and how many it reused from the store."""
+def trained_counts(trained: dict) -> pd.DataFrame:
+    """How many runs each row trained now and how many it reused from the store (``grid.ensure(...).rows``: row →
+    its ``Summary``)."""
     return pd.DataFrame([{"variant": k, "trained now": s.trained + s.diverged, "reused": s.skipped,
                           "diverged": s.diverged} for k, s in trained.items()]).set_index("variant")
 
 
-def write_environment(path: str | Path, scale: str | None = None, store: Store | None = None) -> Path:
+def write_environment(path: str | Path, scale: Scale | None = None, store: Store | None = None) -> Path:
     """Versions, commit and device as JSON beside an executed notebook, written only if its content changes.
 
     With ``scale``: the environment of the stored runs of the study's rows (registered variants) at that
@@ -131,7 +135,7 @@ def write_environment(path: str | Path, scale: str | None = None, store: Store |
     if scale is None:
         data = environment()
     else:
-        data = runs_environment((store or Store()).records(scale), scale)
+        data = runs_environment((store or Store()).records(scale), scale.name)
     text = json.dumps(data, indent=1, sort_keys=True) + "\n"
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""A round's data: train (or reuse) its rows through the store, then the per-seed scores everything else uses.
+"""A round's data: its rows' runs read from the store (the grid trains them first: ``grid.ensure``), then the
+per-seed scores everything else uses.
 
 MAD's score (mad/analysis.py), per row, task and seed:
 
@@ -22,10 +23,9 @@ import pandas as pd
 
 from .. import accuracies
 from .. import tasks as T
-from ..params import PARAMS_DIR, Round, Scale, available_rounds, load_round, load_scale
-from ..grid import Summary, resolve_tasks, run_variant
+from ..params import PARAMS_DIR, Round, Scale, available_rounds, load_round
+from ..runs import resolve_tasks, row_specs
 from ..store import Store
-from ..variants import VARIANTS
 from . import inert as inert_cells
 from .names import ALL_SETTINGS, AVERAGE, display_name
 
@@ -128,7 +128,6 @@ class Study:
     scores: pd.DataFrame  # variant, column, setting, seed, acc (see the module docstring)
     incomplete: pd.DataFrame  # variant, column, seed, missing: seeds not counted for a task
     inert: pd.DataFrame  # inert.cells(records, ...): where the change does not act
-    trained: dict[str, Summary]
     seed: pd.DataFrame  # the seed document's table, as reported (short names)
     rows: list[str] = field(default_factory=list)  # every row trained (the round's + every variant for the conclusion)
     twins: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=inert_cells.TWIN_COLUMNS))  # inert.twins
@@ -150,41 +149,46 @@ class Study:
         return list(self.round.variants)
 
 
-def run_round(rnd: Round | str, scale: str = "cpu", tasks=None, seeds=None, workers: int = 1,
-              results_dir: str | Path | None = None, progress: bool = False, engine: str = "local",
-              address: str | None = None) -> Study:
-    """Train or reuse every row of the round and its proposal (and, for the concluding round, every registered
-    variant) through the store, at the scale's seeds for each (``Scale.seeds_for``, as the grid does, so a
-    notebook trains nothing the grid did not). ``engine="ray"`` trains on the Ray cluster at ``address``
-    (``deltalab.grid.ray_cluster``)."""
-    rnd = load_round(rnd) if isinstance(rnd, (str, Path)) else rnd
-    sc = load_scale(scale)
-    task_list = resolve_tasks(None if tasks in (None, "all") else tasks, sc)
-    store = Store(results_dir) if results_dir else Store()
-    names = list(rnd.rows) + ([v for v in sc.rows() if v not in rnd.rows] if rnd.conclusion else [])
-    outside = [n for n in names if n not in sc.rows()]
+def round_rows(rnd: Round, scale: Scale) -> list[str]:
+    """Every row of the round: its rows and proposal and, for the concluding round, every other variant of the
+    scale. A row the scale's grid does not have is refused (e.g. round 6's rows at the archived cpu-v1)."""
+    names = list(rnd.rows) + ([v for v in scale.rows() if v not in rnd.rows] if rnd.conclusion else [])
+    outside = [n for n in names if n not in scale.rows()]
     if outside:  # e.g. round 6's rows at the archived cpu-v1, whose grid never had them: never train them there
-        raise ValueError(f"round {rnd.number}'s rows {', '.join(outside)} are not part of scale {sc.name!r} "
-                         f"(its `variants`: {', '.join(sc.rows())}); run the round at a scale whose grid has them")
-    records, trained = [], {}
-    for name in names:
-        run_seeds = list(seeds) if seeds else list(sc.seeds_for(name))
-        recs, summ = run_variant(name, scale, task_list, run_seeds, workers=workers, progress=progress, store=store,
-                                 engine=engine, address=address)
-        records += recs
-        trained[name] = summ
-    return assemble(rnd, sc, task_list, records, trained, seed_table(rnd.seed_document), names)
+        raise ValueError(f"round {rnd.number}'s rows {', '.join(outside)} are not part of scale {scale.name!r} "
+                         f"(its `variants`: {', '.join(scale.rows())}); run the round at a scale whose grid has them")
+    return names
 
 
-def assemble(rnd: Round, scale: Scale, task_list: list[str], records: list[dict], trained: dict[str, Summary],
-             seed: pd.DataFrame, names: list[str]) -> Study:
-    """The Study of already collected records (``run_round`` without the training)."""
+def stored_runs(store: Store, rows: list[str], scale: Scale, tasks: list[str], seeds=None) -> list[dict]:
+    """The stored records of the runs the grid plans for ``rows`` (variant ids) on ``tasks`` at ``seeds`` (default:
+    each row's ``Scale.seeds_for``), as ``grid.ensure`` planned them (``runs.row_specs``); a run not stored is
+    left out (the scores say which seeds it leaves incomplete)."""
+    records = []
+    for row in rows:  # in the grid's order: a row's runs at its first seed first (``grid.plan``)
+        specs = sorted(row_specs(row, scale, tasks, seeds or scale.seeds_for(row)), key=lambda spec: spec.seed)
+        records += [r for spec in specs if (r := store.get(spec)) is not None]
+    return records
+
+
+def read_round(rnd: Round, scale: Scale, store: Store, tasks=None, seeds=None) -> Study:
+    """The Study of every row of the round (``round_rows``) from ``store``, at the scale's seeds for each
+    (``Scale.seeds_for``) or ``seeds``: what ``grid.ensure(round_rows(rnd, scale), ...)`` trained or reused."""
+    task_list = resolve_tasks(tasks, scale)
+    names = round_rows(rnd, scale)
+    records = stored_runs(store, names, scale, task_list, seeds)
+    return assemble(rnd, scale, task_list, records, seed_table(rnd.seed_document), names)
+
+
+def assemble(rnd: Round, scale: Scale, task_list: list[str], records: list[dict], seed: pd.DataFrame,
+             names: list[str]) -> Study:
+    """The Study of already collected records."""
     runs = accuracies.records_frame(records)
     columns = [c for c in T.COLUMNS if c in {T.TASKS[t].column for t in task_list}]
     expected = expected_settings(scale, task_list)
     scores, incomplete = seed_scores(runs, accuracies.expected_runs(scale, task_list))
     inert = inert_cells.cells(records, expected, scale)
-    return Study(rnd, scale, columns, expected, records, runs, scores, incomplete, inert, trained, seed, names,
+    return Study(rnd, scale, columns, expected, records, runs, scores, incomplete, inert, seed, names,
                  twins=inert_cells.twins(records, expected))
 
 
@@ -243,11 +247,10 @@ def learning_of(study: Study) -> pd.DataFrame:
                                 blind=blind_levels(study.scale))
 
 
-def stored_study(rnd: Round | str, scale: str, results_dir: str | Path | None = None) -> Study:
+def stored_study(rnd: Round | str, scale: Scale, store: Store) -> Study:
     """The round's rows as ``scale``'s store holds them (an archived scale: nothing is trained, a row the scale never
     ran is simply absent): a Study of what is there."""
     rnd = load_round(rnd) if isinstance(rnd, (str, Path)) else rnd
-    sc = load_scale(scale)
-    names = [n for n in rnd.rows if n in sc.rows()]
-    records = (Store(results_dir) if results_dir else Store()).records(sc, variants=names)
-    return assemble(rnd, sc, list(sc.tasks), records, {}, seed_table(rnd.seed_document), names)
+    names = [n for n in rnd.rows if n in scale.rows()]
+    records = store.records(scale, variants=names)
+    return assemble(rnd, scale, list(scale.tasks), records, seed_table(rnd.seed_document), names)

@@ -18,9 +18,7 @@ from contextlib import ExitStack
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
-from pathlib import Path
-
-from ..params import Scale, load_scale
+from ..params import Scale
 from ..runtime import set_threads
 from ..store import Store
 from ..runs import RunSpec
@@ -42,7 +40,7 @@ def _watch_parent(parent: int, every: float = 1.0) -> None:
     threading.Thread(target=watch, name="watch grid process", daemon=True).start()
 
 
-def _run_one(ref: str, spec: RunSpec, scale_name: str, store_root: str, threads: int | None,
+def _run_one(ref: str, spec: RunSpec, scale: Scale, store_root: str, threads: int | None,
              parent: int | None = None, code: Code = Code()) -> str:
     """Worker: train ``spec`` unless stored or claimed by another process. Returns what happened. A worker
     whose grid process is gone (killed) starts nothing new (and ``_watch_parent`` ends a running one). ``code``:
@@ -59,7 +57,6 @@ def _run_one(ref: str, spec: RunSpec, scale_name: str, store_root: str, threads:
             return "busy"
         if store.get(spec, quarantine=True) is not None:  # finished by another process meanwhile
             return "skipped"
-        scale = load_scale(scale_name) if not Path(scale_name).suffix else load_scale(Path(scale_name))
         check_budget(spec, scale)
         store.check_writable(spec)  # a full disk or unwritable store fails now, not after training
         try:
@@ -73,7 +70,7 @@ def _run_one(ref: str, spec: RunSpec, scale_name: str, store_root: str, threads:
     return "diverged" if result.diverged else "trained"
 
 
-def _run_stack(ref: str, specs: list[RunSpec], scale_name: str, store_root: str, threads: int | None,
+def _run_stack(ref: str, specs: list[RunSpec], scale: Scale, store_root: str, threads: int | None,
                parent: int | None = None, code: Code = Code()) -> list[str]:
     """Worker: train the members of a stack that are neither stored nor claimed by another process, as one model
     (``stack.train_stack``), storing each as it finishes. Returns what happened to each of ``specs``. ``code``:
@@ -97,7 +94,6 @@ def _run_stack(ref: str, specs: list[RunSpec], scale_name: str, store_root: str,
             else:
                 owned.append(spec)
         if owned:
-            scale = load_scale(scale_name) if not Path(scale_name).suffix else load_scale(Path(scale_name))
             for spec in owned:
                 check_budget(spec, scale)
                 store.check_writable(spec)  # a full disk or unwritable store fails now, not after training
@@ -118,12 +114,12 @@ def _run_stack(ref: str, specs: list[RunSpec], scale_name: str, store_root: str,
 
 
 def execute_local(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | None = None, workers: int = 1,
-                  threads: int | None = None, progress: bool = True, scale_ref: str | None = None,
-                  code: Code = Code(), stack: bool = False) -> Summary:
+                  threads: int | None = None, progress: bool = True, code: Code = Code(),
+                  stack: bool = False) -> Summary:
     """Train every run not yet stored on this machine. ``workers`` > 1 uses that many processes; ``threads`` per
     process defaults to ``cpu_count // workers``. A run another process holds is left to it and listed in
-    ``Summary.held``; a corrupt record is moved aside and re-trained. ``scale_ref``: the scale as the workers load
-    it (a name or a scale file's path; default ``scale.name``); ``code``: as ``_run_one``. ``stack``: a worker
+    ``Summary.held``; a corrupt record is moved aside and re-trained. The workers get ``scale`` itself (it pickles;
+    nothing is loaded again); ``code``: as ``_run_one``. ``stack``: a worker
     trains a stack of runs at a time (``deltalab.stack``) instead of one run. Raises ``RunsFailed`` after the grid
     if some runs failed (every other run is stored)."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -172,16 +168,15 @@ def execute_local(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | 
         for spec, outcome in zip(specs, done):
             tally(outcome, spec)
 
-    scale_name = scale_ref or scale.name
     if stack:
         units = stacks(todo)
         if workers <= 1:
             for ref, specs in units:
-                settle_stack(specs, lambda: _run_stack(ref, specs, scale_name, str(store.root), threads, code=code))
+                settle_stack(specs, lambda: _run_stack(ref, specs, scale, str(store.root), threads, code=code))
         else:
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                      initializer=_watch_parent, initargs=(os.getpid(),)) as pool:
-                pending = {pool.submit(_run_stack, ref, specs, scale_name, str(store.root), threads, os.getpid(),
+                pending = {pool.submit(_run_stack, ref, specs, scale, str(store.root), threads, os.getpid(),
                                        code): specs for ref, specs in units}
                 try:
                     while pending:
@@ -193,11 +188,11 @@ def execute_local(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | 
                     raise
     elif workers <= 1:
         for ref, spec in todo:
-            settle(spec, lambda: _run_one(ref, spec, scale_name, str(store.root), threads, code=code))
+            settle(spec, lambda: _run_one(ref, spec, scale, str(store.root), threads, code=code))
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=_watch_parent, initargs=(os.getpid(),)) as pool:
-            pending = {pool.submit(_run_one, ref, spec, scale_name, str(store.root), threads, os.getpid(), code): spec
+            pending = {pool.submit(_run_one, ref, spec, scale, str(store.root), threads, os.getpid(), code): spec
                        for ref, spec in todo}
             try:
                 while pending:

@@ -1,51 +1,22 @@
 """What a grid trains, and what came of it: the plan both engines (``grid.local``, ``grid.ray_cluster``) share.
 
 ``plan`` lists the runs a scale asks for, as ``(variant reference, RunSpec)``, after checking every input (tasks,
-seeds, variants: a user's file is validated before anything is trained); ``variant_id`` is the name a variant's
-runs are stored under. ``check_budget`` is what a process checks before it trains a run (it would train it under
+seeds, variants: a user's file is validated before anything is trained); each row's runs are ``runs.row_specs``
+(what analysis reads back), stored under ``runs.variant_id`` (both re-exported here). ``check_budget`` is what a process checks before it trains a run (it would train it under
 the budget id it was planned with), ``describe`` how messages name a run. An engine counts what it did in a
 ``Summary`` and, after a grid in which some runs failed, raises ``RunsFailed`` naming each.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from .. import tasks as T
 from ..params import Scale
 from ..runtime import default_device, resolve_precision
-from ..runs import RunSpec, budget_id, make_spec
+from ..runs import RunSpec, budget_id, resolve_tasks, row_specs, variant_id
 from ..variants import VARIANTS, get_variant
-
-
-def variant_id(ref: str) -> str:
-    """The store name of a variant: its short name, or ``<file stem>-<content hash>`` for a user's file
-    (so an edited file is not mistaken for its earlier version)."""
-    if ref in VARIANTS:
-        return ref
-    path = Path(ref)
-    if not path.is_file():
-        raise ValueError(f"{ref!r} is neither a registered variant nor a file (`python -m deltalab variants` lists "
-                         "the registered ones; a file is a path to a .py rule)")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-    return f"{path.stem}-{digest}"
-
-
-def resolve_tasks(tasks: list[str] | str | None, scale: Scale) -> list[str]:
-    """``None`` or "all" → every task of the scale; otherwise validated names."""
-    if tasks is None or tasks == "all" or tasks == ["all"]:
-        return list(scale.tasks)
-    if isinstance(tasks, str):
-        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
-    for t in tasks:
-        if t not in T.TASKS:
-            raise ValueError(f"unknown task {t!r}; valid: {', '.join(T.TASKS)}")
-        if t not in scale.tasks:
-            raise ValueError(f"task {t!r} is not part of scale {scale.name!r}; it has: {', '.join(scale.tasks)}")
-    return list(tasks)
 
 
 def plan(variant_refs: list[str], scale: Scale, tasks: list[str] | None = None,
@@ -67,13 +38,7 @@ def plan(variant_refs: list[str], scale: Scale, tasks: list[str] | None = None,
         get_variant(ref)  # raises on an unknown name or a file that fails the validity checks
         vid = variant_id(ref)
         run_seeds = seeds if seeds else scale.seeds_for(vid, extra_seed_variants)
-        for task in tasks:
-            budget = budget_id(scale, task)
-            for setting in scale.tasks[task].settings:
-                for lr in scale.lrs_for(task):
-                    for wd in scale.wds:
-                        for seed in run_seeds:
-                            runs.append((ref, make_spec(vid, task, setting, lr, wd, seed, scale.name, budget)))
+        runs += [(ref, spec) for spec in row_specs(vid, scale, tasks, run_seeds)]
     runs.sort(key=lambda run: run[1].seed)  # stable: the whole grid at the first seed finishes first
     return runs
 

@@ -2,7 +2,7 @@
 
 A run's record names the commit that trained it (``environment.commit``). When ``lib/`` has uncommitted changes
 that commit does not say what ran, so ``execute`` (and everything that trains through it: ``python -m deltalab
-grid`` and ``run``, ``run_variant``, the round and run_variant notebooks) refuses, before training anything, with
+grid`` and ``run``, ``ensure``, the round and run_variant notebooks) refuses, before training anything, with
 one line naming the changed files (``DirtyTree``, a ValueError: exit status 2 on the command line). Nothing is
 refused when every planned run is already stored: re-executing a study on its stored runs trains nothing.
 

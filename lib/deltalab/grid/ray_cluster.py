@@ -389,6 +389,8 @@ def execute_ray(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | No
                         for spec, record in zip(specs, records):
                             store_diff(store.root, spec.scale, code)
                             store.put(spec, record)
+                for spec, record in zip(specs, records):
+                    tally(None if record is None else "diverged" if record.get("diverged") else "trained", spec)
             fill()
     finally:
         for obj, (_, held) in pending.items():  # interrupted: stop what runs, give the claims back

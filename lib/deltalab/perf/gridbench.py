@@ -79,7 +79,7 @@ def _train_path(path: str):
             os.environ["DELTALAB_TRAIN_PATH"] = before
 
 
-def run_grid(path: str, runs, scale, scale_file: Path, root: Path, workers: int, threads: int) -> dict:
+def run_grid(path: str, runs, scale, root: Path, workers: int, threads: int) -> dict:
     """Train every run of ``runs`` through ``path`` into a fresh store under ``root``; timings and records."""
     from ..grid import execute
     from ..store import Store
@@ -89,8 +89,7 @@ def run_grid(path: str, runs, scale, scale_file: Path, root: Path, workers: int,
     with _train_path(path):
         cpu0 = _cpu_seconds()
         t0 = time.perf_counter()
-        summary = execute(runs, scale, store, workers=workers, threads=threads, progress=False,
-                          scale_ref=str(scale_file))
+        summary = execute(runs, scale, store, workers=workers, threads=threads, progress=False)
         wall = time.perf_counter() - t0
         cpu = _cpu_seconds() - cpu0
     records = [store.get(spec) for _, spec in runs]
@@ -226,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.json:
                 print(f"  {path} path (round {i // 2 + 1}) ...", file=sys.stderr, flush=True)
             sub = root / f"round{i}"
-            parts[path].append(run_grid(path, runs, scale, scale_file, sub, args.workers, args.threads))
+            parts[path].append(run_grid(path, runs, scale, sub, args.workers, args.threads))
         inter = None
         if args.interleaved:
             if not args.json:

@@ -17,6 +17,7 @@ be so for that reason (``analysis.inert``); a declared file must give DeltaNet's
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import inspect
 import re
@@ -152,22 +153,41 @@ def _user_label(stem: str) -> str:
 
 def get_variant(name_or_path: str | Path) -> Variant:
     """A registered short name, or a path to a user's ``.py`` defining ``delta_rule_chunkwise`` (loaded and
-    checked here, so a bad file fails before anything is trained). Unknown names raise ValueError."""
+    checked here, so a bad file fails before anything is trained). Unknown names raise ValueError. A user's file
+    is loaded and checked once per process: kept by its resolved path and content hash (an edited file is checked
+    again)."""
     key = str(name_or_path)
     if key in VARIANTS:
         return VARIANTS[key]
     if isinstance(name_or_path, Path) or _is_path(key):
         path = Path(key)
-        rule = load_rule_file(path)
-        check_rule(rule, name=f"variant file {path}")
-        state_only = _state_only(sys.modules[module_name_for(path)], f"variant file {path}")  # the file's own flag
-        if state_only:
-            check_state_only(rule, name=f"variant file {path}")
-        formula = _first_line(getattr(rule, "__doc__", None)) or _first_line(getattr(_module_of(rule), "__doc__", None))
-        return Variant(path.stem, _user_label(path.stem), "delta_net", rule, formula or f"(user file {path})",
-                       state_only=state_only)
+        try:
+            seen = (path.resolve(), hashlib.sha256(path.read_bytes()).hexdigest())
+        except OSError:
+            seen = None  # not readable: load_rule_file says why
+        if seen not in _USER_VARIANTS:
+            variant = _user_variant(path)
+            if seen is None:
+                return variant
+            _USER_VARIANTS[seen] = variant
+        return _USER_VARIANTS[seen]
     raise ValueError(f"unknown variant {key!r}; valid short names: {', '.join(VARIANTS)} (or a path to a .py file "
                      "defining delta_rule_chunkwise)")
+
+
+_USER_VARIANTS: dict[tuple[Path, str], Variant] = {}  # (resolved path, sha256 of the content) → its checked Variant
+
+
+def _user_variant(path: Path) -> Variant:
+    """A user's file loaded and checked (``check.check_rule``; ``check_state_only`` when it declares it)."""
+    rule = load_rule_file(path)
+    check_rule(rule, name=f"variant file {path}")
+    state_only = _state_only(sys.modules[module_name_for(path)], f"variant file {path}")  # the file's own flag
+    if state_only:
+        check_state_only(rule, name=f"variant file {path}")
+    formula = _first_line(getattr(rule, "__doc__", None)) or _first_line(getattr(_module_of(rule), "__doc__", None))
+    return Variant(path.stem, _user_label(path.stem), "delta_net", rule, formula or f"(user file {path})",
+                   state_only=state_only)
 
 
 def _module_of(fn: Callable):
