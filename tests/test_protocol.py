@@ -249,8 +249,11 @@ def test_ensure_plans_every_row_at_once_and_calls_the_engine_once(tmp_path, monk
 
     calls, plans = [], []
     monkeypatch.setattr(engines, "plan", lambda *a, **k: plans.append(a) or planning.plan(*a, **k))
-    monkeypatch.setattr(engines, "execute_local",
-                        lambda runs, scale, store, **options: calls.append((runs, scale, options)) or grid.Summary())
+    def local(runs, scale, store, *, progress=True, code=None, stack=False, workers=1, threads=None):
+        calls.append((runs, scale, {"workers": workers, "threads": threads}))
+        return grid.Summary()
+
+    monkeypatch.setitem(engines.ENGINES, "local", local)  # the CLI and ensure reach an engine through ENGINES
     smoke = load_scale("smoke")
     trained = grid.ensure(["delta_net", "gated_delta_net", "delta_net"], smoke, Store(tmp_path),
                           tasks=["memorization"], seeds=[0, 1], workers=2, progress=False)
