@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import stats as scipy_stats
 
-from deltalab import accuracies
+from deltalab.analysis import accuracies
 from deltalab.analysis import claims, cost, inert, mechanisms, sentences, stats, study, tables
 from deltalab.analysis.claims import CONTRADICTED, HOLDS, NOT_TESTABLE, Verdict, judge, not_established
 from deltalab.analysis.names import ALL_SETTINGS, AVERAGE, signed

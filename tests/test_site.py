@@ -1,4 +1,4 @@
-"""The study's static site (deltalab.site, docs/site.md), checked as a reader would meet it.
+"""The study's static site (deltalab.publish.site, docs/site.md), checked as a reader would meet it.
 
 A small study is executed once for the module, the way scripts/test.sh executes the notebooks: run_variant, round 1
 and round 6 (the concluding round) at `smoke` on two tasks, into a temporary folder with a temporary results store
@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from deltalab import site, site_answer
+from deltalab.publish import site, site_answer
 from deltalab.runtime import REPO_ROOT
 
 TWO_TASKS = "memorization,noisy-in-context-recall"
@@ -49,7 +49,7 @@ def study(tmp_path_factory) -> Path:
                 str(REPO_ROOT / "notebooks" / source), str(out / target), cwd=str(REPO_ROOT), progress_bar=False,
                 log_output=False, parameters={"scale": "smoke", "tasks": TWO_TASKS,
                                               "figures_dir": str(root / "figures"), **parameters})
-    subprocess.run([sys.executable, "-m", "deltalab.nbclean", *map(str, out.glob("*.ipynb"))], check=True)
+    subprocess.run([sys.executable, "-m", "deltalab.publish.nbclean", *map(str, out.glob("*.ipynb"))], check=True)
     archived = root / "outputs" / "cpu-v1"
     archived.mkdir()
     shutil.copy(REPO_ROOT / "outputs" / "cpu-v1" / "run_variant.ipynb", archived)

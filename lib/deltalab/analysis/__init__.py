@@ -11,6 +11,8 @@
                    the recall classification beside the constant rule and Cohen's κ)
     quoted.py      the figures README, docs/ and the scale files quote, each tied by a marker to the query that
                    measures it, checked against the store
+    accuracies.py  the accuracy tables of the stored runs (accuracies_df.csv, accuracies_summary.csv) and the
+                   per-seed scores every table is built from
     tables.py      the tables a notebook shows (one path for rows × tasks + Average)
     sentences.py   every sentence of the notebooks, generated from the data
     figures.py     the round's figures (drawn by ``deltalab.plots``)

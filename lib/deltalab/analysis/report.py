@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import plots
 from .. import tasks as T
-from ..accuracies import expected_runs, records_frame
+from .accuracies import expected_runs, records_frame
 from ..grid import Summary, resolve_tasks, run_variant, variant_id
 from ..params import load_scale, seed_problem
 from ..runtime import environment
