@@ -458,13 +458,14 @@ def test_the_controls_answer_per_task_whether_the_gain_is_averaging():
     cells[("sharp_softmax", "Memorize")] = {s: a + 0.001 * s for s, a in base.items()}
     scores = scores_frame(cells)
     rows = ["softmax_attention", "uniform_average", "sharp_softmax"]
-    text = sentences.controls_note(scores, rows, ["Compress", "Memorize"], "t")
+    text = sentences.controls_note(tables.controls(scores, rows, ["Compress", "Memorize"]), scores, "t")
     assert "Holm over these 6 comparisons" in text
     assert "the data show no gain of softmax_attention's attention over averaging" in text and "no equivalence test" in text
     assert "sharp_softmax is clearly above softmax_attention on Compress" in text
     assert "On Memorize" in text and "cannot tell them apart" in text
     assert "**Compress**: softmax_attention − uniform_average" in text
-    assert sentences.controls_note(scores, ["softmax_attention"], ["Compress"], "t") is None
+    assert tables.controls(scores, ["softmax_attention"], ["Compress"]) == []
+    assert sentences.controls_note([], scores, "t") is None
     note = sentences.softmax_note(rows + ["local_softmax"])
     assert "For local_softmax no uniform control is measured" in note
 

@@ -15,7 +15,7 @@ from . import inert as inert_cells
 from . import mechanisms, stats
 from .names import ALL_SETTINGS, AVERAGE, BASELINE, REFERENCE, fmt, join_words, signed
 from .study import per_seed
-from .tables import CEILING, CLIMBING_MARK, NOT_ACTING, NOT_LEARNED, setting_label, worst_setting
+from .tables import CEILING, CLIMBING_MARK, NOT_ACTING, NOT_LEARNED, Controls, setting_label, worst_setting
 
 
 # --- the round and its data -------------------------------------------------------------------------------
@@ -367,29 +367,17 @@ def softmax_note(rows: list[str]) -> str:
     return text
 
 
-def controls_note(scores: pd.DataFrame, rows: list[str], columns: list[str], tag: str,
+def controls_note(controls: list[Controls], scores: pd.DataFrame, tag: str,
                   learning: pd.DataFrame | None = None) -> str | None:
-    """Per task (and the Average), for each row with its own controls (``mechanisms.CONTROLS``) measured here: the row
+    """Per task (and the Average), for each row with its own controls measured here (``tables.controls``): the row
     against its uniform control (is the gain averaging?) and the sharp control against the row (does sharpness
     add?), paired, with the sign count and Holm over these comparisons (their own family); then what the controls
     show, in numbers. None when no such row is measured."""
     out = []
-    for row, ctrl in mechanisms.CONTROLS.items():
-        uniform, sharp = ctrl["uniform"], ctrl["sharp"]
-        if not all(r in rows for r in (row, uniform, sharp)):
-            continue
-        cols = columns + [AVERAGE]
-        pairs = [(col, which, a, b) for col in cols for which, a, b in
-                 (("averaging", row, uniform), ("sharpness", sharp, row))]
-        diffs, why = {}, {}
-        for col, which, a, b in pairs:
-            who = _unlearned(learning, [a, b], col)
-            if who:
-                why[(col, which)] = f"{join_words(who)} has not clearly learned it within the budget"
-            else:
-                diffs[(col, which)] = stats.paired(per_seed(scores, a, col), per_seed(scores, b, col))
+    for ctrl in controls:
+        row, uniform, sharp, cols = ctrl.row, ctrl.uniform, ctrl.sharp, ctrl.columns
+        diffs, adjusted, why = ctrl.diffs, ctrl.adjusted, ctrl.why
         keys = list(diffs)
-        adjusted = dict(zip(keys, stats.holm([diffs[k].p() for k in keys])))
 
         def said(col, which, a, b):
             if (col, which) in why:

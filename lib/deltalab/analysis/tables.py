@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
 from . import inert as inert_cells
-from . import stats
-from .names import ALL_SETTINGS, AVERAGE, BASELINE, REFERENCE, fmt, signed
+from . import mechanisms, stats
+from .names import ALL_SETTINGS, AVERAGE, BASELINE, REFERENCE, fmt, join_words, signed
 from .study import per_seed
 
 NOT_ACTING = "*"  # marks a cell where the change does not act (DeltaNet's runs, bit for bit)
@@ -294,3 +295,46 @@ def shown(table: pd.DataFrame, digits: int = 3, missing: str | None = None) -> p
     if missing is not None:
         out = out.astype(object).where(out.notna(), missing)
     return out
+
+
+# --- the mechanisms' own controls (round 6) --------------------------------------------------------------
+
+@dataclass
+class Controls:
+    """One row with its own controls (``mechanisms.CONTROLS``), compared per task column and the Average: the row
+    against its uniform control (``"averaging"``: is the gain averaging?) and the sharp control against the row
+    (``"sharpness"``: does sharpness add?). ``diffs`` and ``adjusted`` (Holm over these comparisons, their own
+    family) are keyed by ``(column, which)``; ``why`` names the pairs left out (a row has not clearly learned the
+    task within the budget)."""
+    row: str
+    uniform: str
+    sharp: str
+    columns: list[str]  # the task columns and the Average
+    diffs: dict  # (column, which) -> stats.Paired
+    adjusted: dict  # (column, which) -> Holm-adjusted p
+    why: dict  # (column, which) -> why the pair is not compared
+
+
+def controls(scores: pd.DataFrame, rows: list[str], columns: list[str],
+             learning: pd.DataFrame | None = None) -> list[Controls]:
+    """For each row of ``rows`` whose controls are measured here too, its paired comparisons with them
+    (``Controls``); none when no such row is measured."""
+    found = []
+    for row, ctrl in mechanisms.CONTROLS.items():
+        uniform, sharp = ctrl["uniform"], ctrl["sharp"]
+        if not all(r in rows for r in (row, uniform, sharp)):
+            continue
+        cols = columns + [AVERAGE]
+        diffs, why = {}, {}
+        for col in cols:
+            for which, a, b in (("averaging", row, uniform), ("sharpness", sharp, row)):
+                who = [] if learning is None or col == AVERAGE else [
+                    r for r in (a, b) if inert_cells.not_learned(learning, r, col)]
+                if who:
+                    why[(col, which)] = f"{join_words(who)} has not clearly learned it within the budget"
+                else:
+                    diffs[(col, which)] = stats.paired(per_seed(scores, a, col), per_seed(scores, b, col))
+        keys = list(diffs)
+        adjusted = dict(zip(keys, stats.holm([diffs[k].p() for k in keys])))
+        found.append(Controls(row, uniform, sharp, cols, diffs, adjusted, why))
+    return found

@@ -14,8 +14,7 @@ The landing page is generated, not typed: every sentence, table and figure on it
 executed notebook (or, for the scale, from params/scales/<scale>.yaml; the answer it opens with and its per-task
 agreement are read from the concluding round's tables by ``deltalab.site_answer``), so its numbers are the notebooks'
 numbers.
-A cell is found by its tag ``site-<role>`` when the notebook builder sets one, else by a piece of its source
-(``ROLES``); a part the notebooks do not have says so on the page instead of failing the build. The rank-agreement
+A cell is found by its tag ``site-<role>`` only (``ROLES``; notebooks/round.py sets them); a part the notebooks do not have says so on the page instead of failing the build. The rank-agreement
 table is the concluding round's (its `site-agreement` cell); a study whose concluding notebook has none says so.
 
 The source tree Sphinx reads is staged in a temporary folder: copies of the notebooks, each retitled with its round's
@@ -51,17 +50,17 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-# How a round notebook's cells are found: the tag `site-<role>` first (the builder may add it), else a piece of the
-# cell's source (tools/build_round_notebook.py, as the notebooks were built).
+# The roles a round notebook's cells play for the site: a code cell tagged `site-<role>` plays it (notebooks/round.py
+# sets the tags; tests/test_notebook_sources.py checks every committed executed round notebook has each once).
 ROLES = {
-    "header": "sentences.header(",
-    "training": "sentences.training_note(",
-    "claims": "verdicts_markdown(claim_table",
-    "criteria": "verdicts_markdown(criteria",
-    "agreement": "agreement.with_seed_table(",
-    "conclusion": "tables.ranking(",
-    "ranking-figure": 'pictures["all"]',
-    "cost": "cost.cost_note(",
+    "header": "the round's title, scale and seed document",
+    "training": "what was trained and what is missing",
+    "claims": "the seed document's claims, judged",
+    "criteria": "the proposal's success criteria, judged",
+    "agreement": "how well the scale predicts the full protocol (concluding round)",
+    "conclusion": "the ranking of every variant (concluding round)",
+    "ranking-figure": "the ranking's figures",
+    "cost": "the cost note and figure",
 }
 
 
@@ -100,15 +99,11 @@ def outputs(cell) -> list[Output]:
 
 
 def find_cell(nb, role: str):
-    """The code cell that plays ``role`` (tag ``site-<role>``, else ``ROLES[role]`` in its source), or None."""
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    for cell in code:
-        if f"site-{role}" in cell.get("metadata", {}).get("tags", []):
-            return cell
-    for cell in code:
-        if ROLES[role] in cell.source:
-            return cell
-    return None
+    """The code cell tagged ``site-<role>`` (one of ``ROLES``), or None."""
+    if role not in ROLES:
+        raise ValueError(f"no site role {role!r}; the roles are {', '.join(ROLES)}")
+    return next((c for c in nb.cells if c.cell_type == "code" and f"site-{role}" in c.get("metadata", {}).get("tags", [])),
+                None)
 
 
 def role_outputs(nb, role: str, kind: str | None = None) -> list[Output]:
