@@ -3,7 +3,7 @@ results store, with no error output; the executed copies clean up (deltalab.publ
 
 Kept small: two tasks (the quickest at smoke), and both notebooks share one store, so the round reuses the
 baselines that run_variant trained. The strict determinism check of the tagged cells is nbval's job in CI
-(see tools/build_round_notebook.py's docstring and the project README).
+(see tools/build_notebooks.py's docstring and the project README).
 """
 import os
 import re

@@ -319,7 +319,8 @@ def test_a_comparison_with_a_row_that_has_not_learned_is_not_testable():
                                          "at scale `cpu`", "cpu"))
     assert "Gated DeltaNet ranks #" in said and "its Average includes Fuzzy Recall, which it has not clearly learned" in said
     assert "`cpu` averages" in said and "MAD average" not in said
-    lines = sentences.against_reference(ev.scores, NO_INERT, rows, ev.columns, "t", learning=ev.learning)
+    lines = sentences.against_reference(tables.against_reference(ev.scores, NO_INERT, rows, ev.columns,
+                                                               learning=ev.learning), "t")
     assert any(line.startswith("**Fuzzy Recall**: gated_delta_net has not clearly learned it") for line in lines)
 
 

@@ -59,7 +59,8 @@ def round_report(study: Study, results_dir: str | Path | None = None, figures_di
     S["training"] = sentences.training_note(study.runs, every_row, columns, study.incomplete, tag, rnd.conclusion)
     S["method"] = sentences.method(scores["seed"].nunique())
     S["inert"] = sentences.inert_note(cells, every_row, columns, tag)
-    S["null controls"] = sentences.null_control_note(scores, cells, every_row, columns, tag)
+    S["null controls"] = sentences.null_control_note(tables.no_op_differences(scores, cells, every_row, columns),
+                                                     cells, every_row, columns, tag)
     learning = inert.learning(curves(study.records, every_row, schedule(sc)), study.settings, blind=blind_levels(sc))
     rep.learning = learning
     S["learning"] = sentences.learning_note(learning, every_row, columns, tag)
@@ -104,10 +105,11 @@ def round_report(study: Study, results_dir: str | Path | None = None, figures_di
     out_dir = Path(figures_dir) if figures_dir else store.tables_dir(sc.name) / "figures" / f"round_{rnd.number}"
     rep.figures = figures.for_round(study, out_dir, bench, learning)
 
-    S["best per task"] = "\n\n".join(sentences.best_per_task(scores, cells, rows, columns, tag, learning))
-    S["against reference"] = "\n\n".join(sentences.against_reference(scores, cells, rows, columns, tag,
-                                                                     learning=learning))
-    S["delta net lags"] = sentences.where_delta_net_lags(scores, columns, tag, learning)
+    S["best per task"] = "\n\n".join(sentences.best_per_task(
+        tables.best_per_task(scores, cells, rows, columns, learning), tag, learned_only=True))
+    S["against reference"] = "\n\n".join(sentences.against_reference(
+        tables.against_reference(scores, cells, rows, columns, learning=learning), tag))
+    S["delta net lags"] = sentences.where_delta_net_lags(tables.delta_net_against_gated(scores, columns, learning), tag)
     S["softmax"] = sentences.softmax_note(rows)
     controls = sentences.controls_note(tables.controls(scores, rows, columns, learning), scores, tag, learning)
     if controls:
@@ -147,8 +149,8 @@ def round_report(study: Study, results_dir: str | Path | None = None, figures_di
         T["proposals"] = claims.proposals_table(rounds, here, columns, family)
         said = sentences.conclusion(ranking, [r for r in inert.excluded(cells, columns) if r in every_row],
                                     T["proposals"], tag, sc.name, family)
-        S["conclusion"] = "\n\n".join(said + sentences.best_per_task(scores, cells, every_row, columns, tag,
-                                                                     learning))
+        S["conclusion"] = "\n\n".join(said + sentences.best_per_task(
+            tables.best_per_task(scores, cells, every_row, columns, learning), tag, learned_only=True))
     else:
         S["conclusion"] = f"Round {rnd.number} does not conclude the study; round {concluding_round()} does."
     S["cost"] = cost.cost_note(bench, Path(bench_file).name if bench_file else None)
