@@ -261,8 +261,9 @@ def test_a_notebook_of_another_scale_is_refused(study, tmp_path):
         site.read_study(tmp_path, "smoke")
 
 
-def test_cells_are_found_by_tag_first_and_text_changes_are_tolerated(study):
-    """The builder may tag cells (site-<role>) and reword verdicts (adjusted p, sign counts): both still work."""
+def test_cells_are_found_by_tag_only_and_text_changes_are_tolerated(study):
+    """Cells are found by their tag (site-<role>), whatever their source, and verdicts may be reworded (adjusted p,
+    sign counts); a cell without the tag is not found, whatever its source says."""
     nb = _notebook(study / "round_1.ipynb")
     claims = site.find_cell(nb.nb, "claims")
     reworded = nbformat.from_dict(nbformat.v4.new_code_cell("display(anything)", metadata={"tags": ["site-claims"]}))
@@ -273,3 +274,8 @@ def test_cells_are_found_by_tag_first_and_text_changes_are_tolerated(study):
     assert site.find_cell(nb.nb, "claims") is reworded
     assert nb.summary("claims") == "at scale `smoke`, of 5 (Holm-adjusted): 1 holds (p_adj = 0.03, 4/4 seeds), 4 not " \
                                    "established."
+    for cell in nb.nb.cells:
+        cell.metadata.pop("tags", None)
+    assert site.find_cell(nb.nb, "claims") is None
+    with pytest.raises(ValueError, match="no site role 'claim'"):
+        site.find_cell(nb.nb, "claim")

@@ -109,7 +109,8 @@ def variant_report(variant: str, scale: str = "cpu", tasks=None, seeds=None, wor
             bars.append({"row": r, "column": col, "mean": lv.mean, "low": lv.low, "high": lv.high, "n": lv.n})
     fig = plots.rows_by_task(pd.DataFrame(bars), rows, figures_dir / f"run_variant_{name}.png",
                              f"{name} against the baselines (scale {scale})")
-    said = sentences.row_against(scores, inert, name, list(BASELINES), columns, learning)
+    said = sentences.row_against(tables.row_against(scores, inert, name, list(BASELINES), columns), scores, inert,
+                                 name, list(BASELINES), columns, learning)
     return VariantReport(name, v.formula, table, scores, inert, records_frame(records), trained, fig, said,
                          sentences.seeds_note(scores, rows), learning)
 

@@ -115,7 +115,7 @@ def round_report(study: Study, results_dir: str | Path | None = None, figures_di
     if controls:
         S["controls"] = controls
     baseline_curves = curves(study.records, ["delta_net", "gated_delta_net"], schedule(sc))
-    S["gated"] = (sentences.gated_note(scores, baseline_curves, study.settings, tag)
+    S["gated"] = (sentences.gated_note(tables.gated_lag(scores, study.settings), scores, baseline_curves, tag)
                   or f"{tag}: Gated DeltaNet lags DeltaNet on every seed on no setting.")
 
     here = claims.SeedEvidence(scores, cells, columns, study.twins, learning, study.settings,

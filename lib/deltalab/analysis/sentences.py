@@ -15,7 +15,7 @@ from . import mechanisms, stats
 from .names import ALL_SETTINGS, AVERAGE, BASELINE, REFERENCE, fmt, join_words, signed
 from .study import per_seed
 from .tables import (CEILING, CLIMBING_MARK, NOT_ACTING, NOT_LEARNED, Against, BaselinePair, Best, Controls,
-                     mean_of, setting_label, worst_setting)
+                     mean_of, setting_label)
 
 
 # --- the round and its data -------------------------------------------------------------------------------
@@ -411,14 +411,12 @@ def controls_note(controls: list[Controls], scores: pd.DataFrame, tag: str,
     return "\n\n".join(out) if out else None
 
 
-def gated_note(scores: pd.DataFrame, curves: pd.DataFrame, settings: dict[str, list[str]], tag: str) -> str | None:
-    """Where Gated DeltaNet lags DeltaNet the most on every seed (``tables.worst_setting``), with both learning
-    curves in numbers; None when it lags on every seed nowhere."""
-    worst = worst_setting(scores, settings, REFERENCE, BASELINE)
+def gated_note(worst: tuple | None, scores: pd.DataFrame, curves: pd.DataFrame, tag: str) -> str | None:
+    """Where Gated DeltaNet lags DeltaNet the most on every seed (``tables.gated_lag``: column, setting and the
+    paired difference), with both learning curves in numbers; None when it lags on every seed nowhere."""
     if worst is None:
         return None
-    col, s = worst
-    worst_d = stats.paired(per_seed(scores, REFERENCE, col, s), per_seed(scores, BASELINE, col, s))
+    col, s, worst_d = worst
     sel = curves[(curves["column"] == col) & (curves["setting"] == s)]
     by_epoch = {v: g.groupby("epoch")["acc"].mean() for v, g in sel.groupby("variant")}
     if REFERENCE not in by_epoch or BASELINE not in by_epoch:
@@ -617,9 +615,10 @@ def study_adjustment(family: pd.DataFrame) -> str:
 
 # --- one variant against the baselines (run_variant.ipynb) -----------------------------------------------
 
-def row_against(scores: pd.DataFrame, inert: pd.DataFrame, row: str, references: list[str], columns: list[str],
-                learning: pd.DataFrame | None = None) -> list[str]:
-    """One sentence per task: the row's score and its paired difference to each reference; with ``learning``
+def row_against(diffs: dict, scores: pd.DataFrame, inert: pd.DataFrame, row: str, references: list[str],
+                columns: list[str], learning: pd.DataFrame | None = None) -> list[str]:
+    """One sentence per task: the row's score and its paired difference to each reference (``tables.row_against``:
+    ``(column, reference) -> stats.Paired``); with ``learning``
     (``inert.learning``), a difference where either row has not clearly learned the task within the budget is named as
     one that says when it starts learning, not called."""
     out = []
@@ -633,9 +632,9 @@ def row_against(scores: pd.DataFrame, inert: pd.DataFrame, row: str, references:
             continue
         parts = []
         for ref in references:
-            if ref == row or not per_seed(scores, ref, col):
+            if (col, ref) not in diffs:
                 continue
-            d = stats.paired(mine, per_seed(scores, ref, col))
+            d = diffs[(col, ref)]
             word = {"above": "clearly above", "below": "clearly below"}.get(
                 d.direction, f"no clear difference with {d.n} seeds")
             late = [x for x in (row, ref) if learning is not None and col != AVERAGE

@@ -452,3 +452,28 @@ def no_op_differences(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str]
     nulls = inert_cells.null_controls(inert, columns)
     return {v: {c: stats.paired(per_seed(scores, v, c), per_seed(scores, BASELINE, c)) for c in columns}
             for v in inert_cells.DECLARED_NO_OPS if v in rows and v not in nulls}
+
+
+def gated_lag(scores: pd.DataFrame, settings: dict[str, list[str]]) -> tuple[str, str, object] | None:
+    """Where Gated DeltaNet lags DeltaNet the most on every seed (``worst_setting``): ``(column, setting, paired
+    difference gated_delta_net minus delta_net)``; None when it lags on every seed nowhere."""
+    worst = worst_setting(scores, settings, REFERENCE, BASELINE)
+    if worst is None:
+        return None
+    col, s = worst
+    return col, s, stats.paired(per_seed(scores, REFERENCE, col, s), per_seed(scores, BASELINE, col, s))
+
+
+def row_against(scores: pd.DataFrame, inert: pd.DataFrame, row: str, references: list[str],
+                columns: list[str]) -> dict[tuple[str, str], object]:
+    """``row`` against each reference, paired, per task column where its change acts (and the Average):
+    ``(column, reference) -> stats.Paired`` (row minus reference)."""
+    found = {}
+    for col in columns + [AVERAGE]:
+        mine = per_seed(scores, row, col)
+        if not mine or (col != AVERAGE and not inert_cells.acts(inert, row, col)):
+            continue
+        for ref in references:
+            if ref != row and per_seed(scores, ref, col):
+                found[(col, ref)] = stats.paired(mine, per_seed(scores, ref, col))
+    return found
