@@ -74,7 +74,7 @@ for n in $ROUNDS; do
 done
 execute notebooks/run_variant.ipynb "$out/run_variant.ipynb" "$out/figures" \
   -p variant "$VARIANT" -p scale "$SCALE" -p figures_dir "$out/figures"
-"$PY" -m deltalab.nbclean "$out"/round_*.ipynb "$out/run_variant.ipynb"
+"$PY" -m deltalab.publish.nbclean "$out"/round_*.ipynb "$out/run_variant.ipynb"
 "$PY" -c "import sys; from deltalab.analysis.report import write_environment; from deltalab.params import load_scale
 write_environment(sys.argv[1], scale=load_scale(sys.argv[2]))" \
   "$out/environment.json" "$SCALE"

@@ -45,7 +45,7 @@ notebooks() {
   run notebooks/run_variant.ipynb "$A/run_variant.ipynb" -p variant l2_norm_error -p tasks "$two_tasks"
   run notebooks/round.ipynb "$A/round_1.ipynb" -p round_file params/rounds/round_1.yaml
   run notebooks/round.ipynb "$A/round_6.ipynb" -p round_file params/rounds/round_6.yaml -p tasks "$two_tasks"
-  .venv/bin/python -m deltalab.nbclean "$A"/*.ipynb
+  .venv/bin/python -m deltalab.publish.nbclean "$A"/*.ipynb
   DELTALAB_RESULTS="$B/results" .venv/bin/python -m pytest -q -p no:cacheprovider --nbval-lax "$A"/*.ipynb
 }
 

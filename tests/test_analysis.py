@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import stats as scipy_stats
 
-from deltalab import accuracies
+from deltalab.analysis import accuracies
 from deltalab.analysis import claims, cost, inert, mechanisms, sentences, stats, study, tables
 from deltalab.analysis.claims import CONTRADICTED, HOLDS, NOT_TESTABLE, Verdict, judge, not_established
 from deltalab.analysis.names import ALL_SETTINGS, AVERAGE, signed
@@ -126,11 +126,12 @@ def test_a_cell_whose_runs_are_deltanets_is_left_out_of_verdicts_and_rankings(me
     assert inert.null_controls(cells, COLUMNS) == ["frobenius_renorm"]
     ranking = tables.ranking(measured.scores, cells, ROWS, COLUMNS)
     assert "frobenius_renorm" not in ranking.index and "layernorm_state" in ranking.index
-    lines = sentences.best_per_task(measured.scores, cells, ROWS, COLUMNS, "t")
+    lines = sentences.best_per_task(tables.best_per_task(measured.scores, cells, ROWS, COLUMNS), "t")
     assert not any("frobenius_renorm" in line for line in lines)
     assert not any("layernorm_state" in line for line in lines if line.startswith("**Memorize**"))
     assert tables.marked(tables.means(measured.scores, ROWS, COLUMNS), cells).loc["layernorm_state", "Memorize"].endswith("*")
-    note = sentences.null_control_note(measured.scores, cells, ROWS, COLUMNS, "t")
+    note = sentences.null_control_note(tables.no_op_differences(measured.scores, cells, ROWS, COLUMNS), cells, ROWS,
+                                        COLUMNS, "t")
     assert "frobenius_renorm** is a null control" in note and "measures no noise" in note
 
 

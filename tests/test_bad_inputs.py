@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deltalab import accuracies
+from deltalab.analysis import accuracies
 from deltalab.__main__ import main
 from deltalab.params import load_scale
 from deltalab.grid import plan

@@ -21,7 +21,7 @@ when the function is called); imports under ``if TYPE_CHECKING:`` are left out (
 Issue #33's knots keep a case each, so that none comes back unnoticed (``FORMER_CIRCLES``,
 ``FORMER_DUPLICATE_NAMES``): runner.py and ray_engine.py, which imported each other, are now ``deltalab.grid``,
 whose engines import the plan they share and nothing above it; the store's ``tables.py``, named like
-``analysis/tables.py``, is now ``deltalab/accuracies.py``.
+``analysis/tables.py``, is now ``deltalab/analysis/accuracies.py`` (issue #42: beside the analysis it serves).
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The notebooks execute end to end at smoke scale (papermill) into a temporary folder and a temporary
-results store, with no error output; the executed copies clean up (deltalab.nbclean).
+results store, with no error output; the executed copies clean up (deltalab.publish.nbclean).
 
 Kept small: two tasks (the quickest at smoke), and both notebooks share one store, so the round reuses the
 baselines that run_variant trained. The strict determinism check of the tagged cells is nbval's job in CI
-(see tools/build_round_notebook.py's docstring and the project README).
+(see tools/build_notebooks.py's docstring and the project README).
 """
 import os
 import re
@@ -13,7 +13,7 @@ import nbformat
 import papermill
 import pytest
 
-from deltalab import nbclean
+from deltalab.publish import nbclean
 from deltalab.analysis.claims import is_verdict
 from deltalab.runtime import REPO_ROOT
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deltalab import accuracies
+from deltalab.analysis import accuracies
 from deltalab.core import delta_rule_chunkwise
 from deltalab.params import load_scale
 from deltalab.grid import execute, plan, run_variant

@@ -4,7 +4,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from deltalab import nbclean
+from deltalab.publish import nbclean
 from deltalab import tasks as T
 from deltalab.analysis import study
 from deltalab.params import CLAIM_KINDS, THRESHOLD_KINDS, Claim, available_rounds, load_round

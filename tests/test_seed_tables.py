@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deltalab import accuracies
+from deltalab.analysis import accuracies
 from deltalab import tasks as T
 from deltalab.analysis import study
 from deltalab.analysis.names import display_name

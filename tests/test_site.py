@@ -1,4 +1,4 @@
-"""The study's static site (deltalab.site, docs/site.md), checked as a reader would meet it.
+"""The study's static site (deltalab.publish.site, docs/site.md), checked as a reader would meet it.
 
 A small study is executed once for the module, the way scripts/test.sh executes the notebooks: run_variant, round 1
 and round 6 (the concluding round) at `smoke` on two tasks, into a temporary folder with a temporary results store
@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from deltalab import site, site_answer
+from deltalab.publish import site, site_answer
 from deltalab.runtime import REPO_ROOT
 
 TWO_TASKS = "memorization,noisy-in-context-recall"
@@ -49,7 +49,7 @@ def study(tmp_path_factory) -> Path:
                 str(REPO_ROOT / "notebooks" / source), str(out / target), cwd=str(REPO_ROOT), progress_bar=False,
                 log_output=False, parameters={"scale": "smoke", "tasks": TWO_TASKS,
                                               "figures_dir": str(root / "figures"), **parameters})
-    subprocess.run([sys.executable, "-m", "deltalab.nbclean", *map(str, out.glob("*.ipynb"))], check=True)
+    subprocess.run([sys.executable, "-m", "deltalab.publish.nbclean", *map(str, out.glob("*.ipynb"))], check=True)
     archived = root / "outputs" / "cpu-v1"
     archived.mkdir()
     shutil.copy(REPO_ROOT / "outputs" / "cpu-v1" / "run_variant.ipynb", archived)
@@ -261,8 +261,9 @@ def test_a_notebook_of_another_scale_is_refused(study, tmp_path):
         site.read_study(tmp_path, "smoke")
 
 
-def test_cells_are_found_by_tag_first_and_text_changes_are_tolerated(study):
-    """The builder may tag cells (site-<role>) and reword verdicts (adjusted p, sign counts): both still work."""
+def test_cells_are_found_by_tag_only_and_text_changes_are_tolerated(study):
+    """Cells are found by their tag (site-<role>), whatever their source, and verdicts may be reworded (adjusted p,
+    sign counts); a cell without the tag is not found, whatever its source says."""
     nb = _notebook(study / "round_1.ipynb")
     claims = site.find_cell(nb.nb, "claims")
     reworded = nbformat.from_dict(nbformat.v4.new_code_cell("display(anything)", metadata={"tags": ["site-claims"]}))
@@ -273,3 +274,8 @@ def test_cells_are_found_by_tag_first_and_text_changes_are_tolerated(study):
     assert site.find_cell(nb.nb, "claims") is reworded
     assert nb.summary("claims") == "at scale `smoke`, of 5 (Holm-adjusted): 1 holds (p_adj = 0.03, 4/4 seeds), 4 not " \
                                    "established."
+    for cell in nb.nb.cells:
+        cell.metadata.pop("tags", None)
+    assert site.find_cell(nb.nb, "claims") is None
+    with pytest.raises(ValueError, match="no site role 'claim'"):
+        site.find_cell(nb.nb, "claim")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deltalab import accuracies
+from deltalab.analysis import accuracies
 from deltalab.params import load_round, load_scale
 from deltalab.grid import plan, run_variant, variant_id
 from deltalab.runtime import REPO_ROOT, default_device, resolve_precision
@@ -62,7 +62,7 @@ def test_a_seed_counts_only_with_every_setting_of_its_task():
 
 
 def test_a_partial_sweep_is_no_score_and_the_notebooks_use_the_same_rule():
-    """One rule for the CSV tables and the round notebooks (analysis.study.seed_scores uses deltalab.accuracies): with a
+    """One rule for the CSV tables and the round notebooks (analysis.study.seed_scores uses deltalab.analysis.accuracies): with a
     two-point lr sweep, a seed whose setting has only one of them counts neither for the setting nor for the task."""
     from deltalab.analysis import study
 

@@ -319,7 +319,8 @@ def test_a_comparison_with_a_row_that_has_not_learned_is_not_testable():
                                          "at scale `cpu`", "cpu"))
     assert "Gated DeltaNet ranks #" in said and "its Average includes Fuzzy Recall, which it has not clearly learned" in said
     assert "`cpu` averages" in said and "MAD average" not in said
-    lines = sentences.against_reference(ev.scores, NO_INERT, rows, ev.columns, "t", learning=ev.learning)
+    lines = sentences.against_reference(tables.against_reference(ev.scores, NO_INERT, rows, ev.columns,
+                                                               learning=ev.learning), "t")
     assert any(line.startswith("**Fuzzy Recall**: gated_delta_net has not clearly learned it") for line in lines)
 
 
@@ -458,13 +459,14 @@ def test_the_controls_answer_per_task_whether_the_gain_is_averaging():
     cells[("sharp_softmax", "Memorize")] = {s: a + 0.001 * s for s, a in base.items()}
     scores = scores_frame(cells)
     rows = ["softmax_attention", "uniform_average", "sharp_softmax"]
-    text = sentences.controls_note(scores, rows, ["Compress", "Memorize"], "t")
+    text = sentences.controls_note(tables.controls(scores, rows, ["Compress", "Memorize"]), scores, "t")
     assert "Holm over these 6 comparisons" in text
     assert "the data show no gain of softmax_attention's attention over averaging" in text and "no equivalence test" in text
     assert "sharp_softmax is clearly above softmax_attention on Compress" in text
     assert "On Memorize" in text and "cannot tell them apart" in text
     assert "**Compress**: softmax_attention − uniform_average" in text
-    assert sentences.controls_note(scores, ["softmax_attention"], ["Compress"], "t") is None
+    assert tables.controls(scores, ["softmax_attention"], ["Compress"]) == []
+    assert sentences.controls_note([], scores, "t") is None
     note = sentences.softmax_note(rows + ["local_softmax"])
     assert "For local_softmax no uniform control is measured" in note
 
@@ -509,11 +511,14 @@ def test_run_variants_sentences_do_not_call_a_difference_with_a_row_that_has_not
     scores = pd.DataFrame([dict(variant=v, column="Fuzzy Recall", setting=ALL_SETTINGS, seed=s, acc=c[-1] + 0.01 * s)
                            for (v, _), c in learn.items() for s in range(4)])
     no_inert = pd.DataFrame(columns=inert.COLUMNS)
-    said = sentences.row_against(scores, no_inert, "l2_norm_error", ["delta_net", "gated_delta_net"],
-                                 ["Fuzzy Recall"], L)[0]
+    refs = ["delta_net", "gated_delta_net"]
+    said = sentences.row_against(tables.row_against(scores, no_inert, "l2_norm_error", refs, ["Fuzzy Recall"]), scores,
+                                 no_inert, "l2_norm_error", refs, ["Fuzzy Recall"], L)[0]
     assert "gated_delta_net 0.100 (+0.175, not compared: gated_delta_net has not clearly learned it within the budget" in said
     assert "delta_net 0.295 (-0.020, clearly below)" in said
-    plain = sentences.row_against(scores, no_inert, "l2_norm_error", ["gated_delta_net"], ["Fuzzy Recall"])[0]
+    plain = sentences.row_against(tables.row_against(scores, no_inert, "l2_norm_error", ["gated_delta_net"],
+                                                     ["Fuzzy Recall"]), scores, no_inert, "l2_norm_error",
+                                  ["gated_delta_net"], ["Fuzzy Recall"])[0]
     assert "clearly above" in plain  # without the curves the call is made
 
 

@@ -22,7 +22,7 @@
     import-records ARCHIVE           add a tar.gz of records (scripts/gpu_check.sh's) to the store; refuses,
                                      writing nothing, when it would replace a different record
     bench [...]                      train-step throughput of every path (see deltalab.perf.bench)
-    site [--scale S] [--out D]       the executed study as a static site, nothing re-executed (see deltalab.site)
+    site [--scale S] [--out D]       the executed study as a static site, nothing re-executed (see deltalab.publish.site)
 
 A table computed from an incomplete store (a run the scale plans for the registered variants is not
 stored) says so and is written as accuracies_df.incomplete.csv / accuracies_summary.incomplete.csv, never
@@ -128,7 +128,7 @@ def _study_table(sc, store, planned: list | None = None) -> int:
     fewer seeds than the scale plans, or of another precision than the others, is
     marked. When the tables cannot be written (a read-only store, a full disk) the table is printed with a
     warning naming the folder, and no file is changed."""
-    from . import accuracies
+    from .analysis import accuracies
     from .grid import missing, plan
 
     scale = sc.name
@@ -181,7 +181,7 @@ def _rows_table(sc, store, variants: list[str], out: str | None = None,
     bad, 2 when ``out`` cannot be written."""
     from pathlib import Path
 
-    from . import accuracies
+    from .analysis import accuracies
     from .grid import variant_id
 
     ids = [variant_id(v) if Path(v).suffix == ".py" else v for v in variants]
@@ -322,7 +322,7 @@ def _parser() -> argparse.ArgumentParser:
                        "sweep, as MAD reads its sweep), on the rows and tasks both have")
 
     sub.add_parser("bench", help="train-step throughput benchmark", add_help=False)
-    sub.add_parser("site", help="the study as a static site, from the executed notebooks (see deltalab.site)",
+    sub.add_parser("site", help="the study as a static site, from the executed notebooks (see deltalab.publish.site)",
                    add_help=False)
     return parser
 
@@ -505,7 +505,7 @@ def _bench(rest: list[str]) -> int:
 
 
 def _site(rest: list[str]) -> int:
-    from .site import main as site_main
+    from .publish.site import main as site_main
 
     return site_main(rest)
 

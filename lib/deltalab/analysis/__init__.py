@@ -11,9 +11,15 @@
                    the recall classification beside the constant rule and Cohen's κ)
     quoted.py      the figures README, docs/ and the scale files quote, each tied by a marker to the query that
                    measures it, checked against the store
-    tables.py      the tables a notebook shows (one path for rows × tasks + Average)
-    sentences.py   every sentence of the notebooks, generated from the data
+    accuracies.py  the accuracy tables of the stored runs (accuracies_df.csv, accuracies_summary.csv) and the
+                   per-seed scores every table is built from
+    tables.py      the tables a notebook shows (one path for rows × tasks + Average), and the paired comparisons
+                   the sentences word (best per task, against a reference, the controls, ...)
+    sentences.py   every sentence of the notebooks, worded from results computed in tables/stats/claims (no
+                   statistic is computed in a sentence builder)
     figures.py     the round's figures (drawn by ``deltalab.plots``)
+    round_report.py  round.ipynb's report (``RoundReport``: named tables, sentences, figures, verdicts), built once
+                   from a study; each notebook cell shows one field
     report.py      run_variant.ipynb's report (one variant against the baselines); the environment file beside an
                    executed notebook
     mechanisms.py  what the model's constants say (softmax inside the chunk is near-uniform)

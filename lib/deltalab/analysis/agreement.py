@@ -322,7 +322,7 @@ def _seed_table() -> pd.DataFrame:
 
 def stored_runs(scale: str, store=None) -> StoredRuns:
     """The stored runs of ``scale`` (a name or a scale file's path) in ``store`` (default: the project's)."""
-    from .. import accuracies
+    from . import accuracies
     from ..params import load_scale
     from ..store import Store
     from .study import seed_scores

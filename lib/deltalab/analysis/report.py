@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import plots
 from .. import tasks as T
-from ..accuracies import expected_runs, records_frame
+from .accuracies import expected_runs, records_frame
 from ..params import Scale, seed_problem
 from ..runs import resolve_tasks, variant_id
 from ..runtime import environment
@@ -112,7 +112,8 @@ def variant_report(variant: str, scale: Scale, store: Store, tasks=None, seeds=N
             bars.append({"row": r, "column": col, "mean": lv.mean, "low": lv.low, "high": lv.high, "n": lv.n})
     fig = plots.rows_by_task(pd.DataFrame(bars), rows, figures_dir / f"run_variant_{name}.png",
                              f"{name} against the baselines (scale {sc.name})")
-    said = sentences.row_against(scores, inert, name, list(BASELINES), columns, learning)
+    said = sentences.row_against(tables.row_against(scores, inert, name, list(BASELINES), columns), scores, inert,
+                                 name, list(BASELINES), columns, learning)
     return VariantReport(name, v.formula, table, scores, inert, records_frame(records), fig, said,
                          sentences.seeds_note(scores, rows), learning)
 

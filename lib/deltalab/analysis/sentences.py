@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from ..params import Round, Scale
@@ -15,7 +14,8 @@ from . import inert as inert_cells
 from . import mechanisms, stats
 from .names import ALL_SETTINGS, AVERAGE, BASELINE, REFERENCE, fmt, join_words, signed
 from .study import per_seed
-from .tables import CEILING, CLIMBING_MARK, NOT_ACTING, NOT_LEARNED, setting_label, worst_setting
+from .tables import (CEILING, CLIMBING_MARK, NOT_ACTING, NOT_LEARNED, Against, BaselinePair, Best, Controls,
+                     mean_of, setting_label)
 
 
 # --- the round and its data -------------------------------------------------------------------------------
@@ -159,9 +159,10 @@ def inert_note(inert: pd.DataFrame, rows: list[str], columns: list[str], tag: st
     return text
 
 
-def null_control_note(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str], tag: str) -> str:
-    """The null controls (inert on every task) and the declared no-ops (identity up to rounding), and what their
-    differences to DeltaNet measure."""
+def null_control_note(no_ops: dict[str, dict], inert: pd.DataFrame, rows: list[str], columns: list[str],
+                      tag: str) -> str:
+    """The null controls (inert on every task) and the declared no-ops (identity up to rounding; their paired
+    differences to DeltaNet from ``tables.no_op_differences``), and what those differences measure."""
     out = []
     for v in inert_cells.null_controls(inert, columns):
         if v not in rows:
@@ -170,10 +171,8 @@ def null_control_note(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str]
                    f"difference to DeltaNet is exactly 0 on every seed. That shows the pipeline reproduces a run "
                    f"exactly (a paired difference elsewhere is the change's doing, not the run's); it measures no "
                    f"noise, and it is not ranked as a variant.")
-    for v, why in inert_cells.DECLARED_NO_OPS.items():
-        if v not in rows or v in inert_cells.null_controls(inert, columns):
-            continue
-        diffs = {c: stats.paired(per_seed(scores, v, c), per_seed(scores, BASELINE, c)) for c in columns}
+    for v, diffs in no_ops.items():
+        why = inert_cells.DECLARED_NO_OPS[v]
         moved = [f"{c} {signed(d.diff)} (per seed {', '.join(signed(x) for x in d.per_seed)})"
                  for c, d in diffs.items() if d.n and any(abs(x) > 0 for x in d.per_seed)]
         largest = max((abs(x) for d in diffs.values() for x in d.per_seed), default=0.0)
@@ -189,110 +188,74 @@ def null_control_note(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str]
 
 # --- what the numbers say --------------------------------------------------------------------------------
 
-def _acting(scores, inert, rows, column, columns, setting=ALL_SETTINGS):
-    """The rows measured on the cell whose change acts there, null controls left out (DeltaNet always kept)."""
-    controls = inert_cells.excluded(inert, columns)
-    return [r for r in rows if per_seed(scores, r, column, setting) and r not in controls
-            and (r == BASELINE or column == AVERAGE or inert_cells.acts(inert, r, column, setting))]
+_mean = mean_of  # a row's mean over seeds on one cell
 
 
-def _unlearned(learning, rows, column) -> list[str]:
-    """The rows (of ``rows``) that have not clearly learned ``column`` within the budget (none on the Average)."""
-    if learning is None or column == AVERAGE:
-        return []
-    return [r for r in rows if inert_cells.not_learned(learning, r, column)]
-
-
-def _mean(scores, r, column, setting=ALL_SETTINGS) -> float:
-    v = per_seed(scores, r, column, setting)
-    return float(np.mean(list(v.values()))) if v else math.nan
-
-
-def best_per_task(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str], tag: str,
-                  learning: pd.DataFrame | None = None) -> list[str]:
-    """Per task (and the Average): the top row among those whose change acts there (and, with ``learning``, that
-    have learned the task), and which rows it is clearly ahead of (paired, unadjusted), so no two sentences can
-    disagree."""
+def best_per_task(best: list[Best], tag: str, learned_only: bool = False) -> list[str]:
+    """Per task (and the Average): the top row among those whose change acts there (``learned_only``: and that have
+    learned the task), and which rows it is clearly ahead of (paired, unadjusted; ``tables.best_per_task``), so no
+    two sentences can disagree."""
     out = [f"{opening(tag)}, among the rows whose change acts on the task (null controls left out"
-           + (", and rows that have not clearly learned the task within the budget" if learning is not None else "")
+           + (", and rows that have not clearly learned the task within the budget" if learned_only else "")
            + "; \"clearly\": each pair on its own, unadjusted):"]
-    for col in columns + [AVERAGE]:
-        acting = _acting(scores, inert, rows, col, columns)
-        unlearned = _unlearned(learning, acting, col)
-        present = [r for r in acting if r not in unlearned]
-        if not present:
-            continue
-        ranked = sorted(present, key=lambda r: -_mean(scores, r, col))
-        top = ranked[0]
-        n = len(per_seed(scores, top, col))
-        text = f"**{col}**: top {top} {fmt(_mean(scores, top, col))} (n={n})"
-        diffs = {r: stats.paired(per_seed(scores, top, col), per_seed(scores, r, col)) for r in ranked[1:]}
+    for b in best:
+        top, diffs = b.ranked[0], b.diffs
+        text = f"**{b.column}**: top {top} {fmt(b.mean)} (n={b.n})"
         unclear = [r for r, d in diffs.items() if d.direction != "above"]
         if not diffs:
             pass
         elif not unclear:
             text += f", clearly ahead of all {len(diffs)} other rows"
         else:
-            second = ranked[1]
+            second = b.ranked[1]
             d = diffs[second]
             text += (f"; clearly ahead of {len(diffs) - len(unclear)} of the {len(diffs)} other rows; not of "
                      f"{join_words(unclear[:5])}{', …' if len(unclear) > 5 else ''} (against the runner-up {second}: "
                      f"{signed(d.diff)}, n={d.n})")
-        if unlearned:
-            text += f"; left out, not clearly learned within the budget: {join_words(unlearned)}"
+        if b.unlearned:
+            text += f"; left out, not clearly learned within the budget: {join_words(b.unlearned)}"
         out.append(text + ".")
     return out
 
 
-def against_reference(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str], tag: str,
-                      reference: str = REFERENCE, learning: pd.DataFrame | None = None) -> list[str]:
-    """Per task: the rows clearly above and clearly below ``reference`` (paired, unadjusted), and how many show no
-    clear difference; with ``learning``, no comparison on a task the reference has not clearly learned, and rows
-    that have not clearly learned a task left out of it."""
+def against_reference(against: list[Against], tag: str, reference: str = REFERENCE) -> list[str]:
+    """Per task: the rows clearly above and clearly below ``reference`` (paired, unadjusted; ``tables.
+    against_reference``), and how many show no clear difference; no comparison on a task the reference has not
+    clearly learned, and rows that have not clearly learned a task left out of it."""
     out = [f"{opening(tag)}, against `{reference}` (paired over seeds, each row on its own, unadjusted):"]
-    for col in columns + [AVERAGE]:
-        present = [r for r in _acting(scores, inert, rows, col, columns) if r != reference]
-        if not per_seed(scores, reference, col) or not present:
-            continue
-        if _unlearned(learning, [reference], col):
+    for a in against:
+        col, diffs = a.column, a.diffs
+        if a.reference_unlearned:
             out.append(f"**{col}**: {reference} has not clearly learned it within the budget, so no row is compared "
                        f"with it there (a comparison would say when it starts learning).")
             continue
-        unlearned = _unlearned(learning, present, col)
-        present = [r for r in present if r not in unlearned]
-        diffs = {r: stats.paired(per_seed(scores, r, col), per_seed(scores, reference, col)) for r in present}
         above = [f"{r} ({signed(d.diff)})" for r, d in diffs.items() if d.direction == "above"]
         below = [f"{r} ({signed(d.diff)})" for r, d in diffs.items() if d.direction == "below"]
         rest = [r for r, d in diffs.items() if d.direction == "unclear"]
         text = f"**{col}**: clearly above it: {', '.join(above) or 'no row'}; clearly below: {', '.join(below) or 'no row'}"
         if rest:
             text += f"; no clear difference: {len(rest)} row(s)"
-        if unlearned:
-            text += f"; left out, not clearly learned within the budget: {join_words(unlearned)}"
-        if col == AVERAGE and learning is not None and [c for c in columns if inert_cells.not_learned(learning, reference, c)]:
-            text += (f" ({reference}'s Average includes "
-                     f"{join_words([c for c in columns if inert_cells.not_learned(learning, reference, c)])}, which it "
+        if a.unlearned:
+            text += f"; left out, not clearly learned within the budget: {join_words(a.unlearned)}"
+        if a.reference_unlearned_tasks:
+            text += (f" ({reference}'s Average includes {join_words(a.reference_unlearned_tasks)}, which it "
                      f"has not clearly learned within the budget)")
         out.append(text + ".")
     return out
 
 
-def where_delta_net_lags(scores: pd.DataFrame, columns: list[str], tag: str,
-                         learning: pd.DataFrame | None = None) -> str:
-    """DeltaNet against Gated DeltaNet per task, paired, with the per-seed differences; with ``learning``, the tasks
-    one of them has not clearly learned within the budget are named apart, not compared."""
+def where_delta_net_lags(pairs: list[BaselinePair], tag: str) -> str:
+    """DeltaNet against Gated DeltaNet per task, paired, with the per-seed differences (``tables.
+    delta_net_against_gated``); the tasks one of them has not clearly learned within the budget are named apart,
+    not compared."""
     parts = {"below": [], "above": [], "unclear": [], "unlearned": []}
-    for col in columns + [AVERAGE]:
-        d = stats.paired(per_seed(scores, BASELINE, col), per_seed(scores, REFERENCE, col))
-        if not d.n:
+    for p in pairs:
+        col, d = p.column, p.diff
+        if p.unlearned:
+            parts["unlearned"].append(f"{col} ({join_words(p.unlearned)} has not clearly learned it within the budget)")
             continue
-        who = _unlearned(learning, [BASELINE, REFERENCE], col)
-        if who:
-            parts["unlearned"].append(f"{col} ({join_words(who)} has not clearly learned it within the budget)")
-            continue
-        ceiling = min(_mean(scores, BASELINE, col), _mean(scores, REFERENCE, col)) >= CEILING
         parts[d.direction].append(f"{col} ({signed(d.diff)}; per seed {', '.join(signed(x) for x in d.per_seed)}"
-                                  + (", both at the ceiling" if ceiling else "") + ")")
+                                  + (", both at the ceiling" if p.ceiling else "") + ")")
     words = {"below": "clearly lags it on", "above": "is clearly ahead of it on", "unclear": "shows no clear difference on",
              "unlearned": "is not compared with it on"}
     said = [f"{words[k]} {'; '.join(v)}" for k, v in parts.items() if v]
@@ -367,29 +330,17 @@ def softmax_note(rows: list[str]) -> str:
     return text
 
 
-def controls_note(scores: pd.DataFrame, rows: list[str], columns: list[str], tag: str,
+def controls_note(controls: list[Controls], scores: pd.DataFrame, tag: str,
                   learning: pd.DataFrame | None = None) -> str | None:
-    """Per task (and the Average), for each row with its own controls (``mechanisms.CONTROLS``) measured here: the row
+    """Per task (and the Average), for each row with its own controls measured here (``tables.controls``): the row
     against its uniform control (is the gain averaging?) and the sharp control against the row (does sharpness
     add?), paired, with the sign count and Holm over these comparisons (their own family); then what the controls
     show, in numbers. None when no such row is measured."""
     out = []
-    for row, ctrl in mechanisms.CONTROLS.items():
-        uniform, sharp = ctrl["uniform"], ctrl["sharp"]
-        if not all(r in rows for r in (row, uniform, sharp)):
-            continue
-        cols = columns + [AVERAGE]
-        pairs = [(col, which, a, b) for col in cols for which, a, b in
-                 (("averaging", row, uniform), ("sharpness", sharp, row))]
-        diffs, why = {}, {}
-        for col, which, a, b in pairs:
-            who = _unlearned(learning, [a, b], col)
-            if who:
-                why[(col, which)] = f"{join_words(who)} has not clearly learned it within the budget"
-            else:
-                diffs[(col, which)] = stats.paired(per_seed(scores, a, col), per_seed(scores, b, col))
+    for ctrl in controls:
+        row, uniform, sharp, cols = ctrl.row, ctrl.uniform, ctrl.sharp, ctrl.columns
+        diffs, adjusted, why = ctrl.diffs, ctrl.adjusted, ctrl.why
         keys = list(diffs)
-        adjusted = dict(zip(keys, stats.holm([diffs[k].p() for k in keys])))
 
         def said(col, which, a, b):
             if (col, which) in why:
@@ -460,14 +411,12 @@ def controls_note(scores: pd.DataFrame, rows: list[str], columns: list[str], tag
     return "\n\n".join(out) if out else None
 
 
-def gated_note(scores: pd.DataFrame, curves: pd.DataFrame, settings: dict[str, list[str]], tag: str) -> str | None:
-    """Where Gated DeltaNet lags DeltaNet the most on every seed (``tables.worst_setting``), with both learning
-    curves in numbers; None when it lags on every seed nowhere."""
-    worst = worst_setting(scores, settings, REFERENCE, BASELINE)
+def gated_note(worst: tuple | None, scores: pd.DataFrame, curves: pd.DataFrame, tag: str) -> str | None:
+    """Where Gated DeltaNet lags DeltaNet the most on every seed (``tables.gated_lag``: column, setting and the
+    paired difference), with both learning curves in numbers; None when it lags on every seed nowhere."""
     if worst is None:
         return None
-    col, s = worst
-    worst_d = stats.paired(per_seed(scores, REFERENCE, col, s), per_seed(scores, BASELINE, col, s))
+    col, s, worst_d = worst
     sel = curves[(curves["column"] == col) & (curves["setting"] == s)]
     by_epoch = {v: g.groupby("epoch")["acc"].mean() for v, g in sel.groupby("variant")}
     if REFERENCE not in by_epoch or BASELINE not in by_epoch:
@@ -666,9 +615,10 @@ def study_adjustment(family: pd.DataFrame) -> str:
 
 # --- one variant against the baselines (run_variant.ipynb) -----------------------------------------------
 
-def row_against(scores: pd.DataFrame, inert: pd.DataFrame, row: str, references: list[str], columns: list[str],
-                learning: pd.DataFrame | None = None) -> list[str]:
-    """One sentence per task: the row's score and its paired difference to each reference; with ``learning``
+def row_against(diffs: dict, scores: pd.DataFrame, inert: pd.DataFrame, row: str, references: list[str],
+                columns: list[str], learning: pd.DataFrame | None = None) -> list[str]:
+    """One sentence per task: the row's score and its paired difference to each reference (``tables.row_against``:
+    ``(column, reference) -> stats.Paired``); with ``learning``
     (``inert.learning``), a difference where either row has not clearly learned the task within the budget is named as
     one that says when it starts learning, not called."""
     out = []
@@ -682,9 +632,9 @@ def row_against(scores: pd.DataFrame, inert: pd.DataFrame, row: str, references:
             continue
         parts = []
         for ref in references:
-            if ref == row or not per_seed(scores, ref, col):
+            if (col, ref) not in diffs:
                 continue
-            d = stats.paired(mine, per_seed(scores, ref, col))
+            d = diffs[(col, ref)]
             word = {"above": "clearly above", "below": "clearly below"}.get(
                 d.direction, f"no clear difference with {d.n} seeds")
             late = [x for x in (row, ref) if learning is not None and col != AVERAGE

@@ -9,7 +9,7 @@ MAD's score (mad/analysis.py), per row, task and seed:
 
 A seed counts for a task only when every run the scale plans for it (each setting × lr × wd) is stored, and for the
 Average only when every task counts: a missing run is reported as missing (``Study.incomplete``), never averaged
-around. The rule is ``deltalab.accuracies``'s (one implementation for the notebooks and the CSV tables).
+around. The rule is ``deltalab.analysis.accuracies``'s (one implementation for the notebooks and the CSV tables).
 
 ``scores`` holds all of it in one long frame, ``variant, column, setting, seed, acc``: a setting's score under its
 setting id, a task's under ``setting = "all"``, the Average as ``column = "Average"``. Rows are variant ids.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import accuracies
+from . import accuracies
 from .. import tasks as T
 from ..params import PARAMS_DIR, Round, Scale, available_rounds, load_round
 from ..runs import resolve_tasks, row_specs
@@ -86,7 +86,7 @@ def seed_scores(runs: pd.DataFrame, expected: dict[str, set[tuple[str, float, fl
     """``(scores, incomplete)`` from one row per run (``accuracies.records_frame``) and the runs a seed needs per task
     column (``accuracies.expected_runs(scale, tasks)``: each setting × lr × wd): ``scores`` as the module docstring
     says; ``incomplete``: the (variant, column, seed) that lack a planned run, with the runs they lack. Which seeds
-    count is decided by ``deltalab.accuracies`` (``setting_scores``, ``seed_coverage``, ``task_scores``), the same rule
+    count is decided by ``deltalab.analysis.accuracies`` (``setting_scores``, ``seed_coverage``, ``task_scores``), the same rule
     as the study's CSV tables."""
     empty_missing = pd.DataFrame(columns=["variant", "column", "seed", "missing"])
     if runs.empty:

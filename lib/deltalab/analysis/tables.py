@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
 from . import inert as inert_cells
-from . import stats
-from .names import ALL_SETTINGS, AVERAGE, BASELINE, REFERENCE, fmt, signed
+from . import mechanisms, stats
+from .names import ALL_SETTINGS, AVERAGE, BASELINE, REFERENCE, fmt, join_words, signed
 from .study import per_seed
 
 NOT_ACTING = "*"  # marks a cell where the change does not act (DeltaNet's runs, bit for bit)
@@ -294,3 +295,185 @@ def shown(table: pd.DataFrame, digits: int = 3, missing: str | None = None) -> p
     if missing is not None:
         out = out.astype(object).where(out.notna(), missing)
     return out
+
+
+# --- the mechanisms' own controls (round 6) --------------------------------------------------------------
+
+@dataclass
+class Controls:
+    """One row with its own controls (``mechanisms.CONTROLS``), compared per task column and the Average: the row
+    against its uniform control (``"averaging"``: is the gain averaging?) and the sharp control against the row
+    (``"sharpness"``: does sharpness add?). ``diffs`` and ``adjusted`` (Holm over these comparisons, their own
+    family) are keyed by ``(column, which)``; ``why`` names the pairs left out (a row has not clearly learned the
+    task within the budget)."""
+    row: str
+    uniform: str
+    sharp: str
+    columns: list[str]  # the task columns and the Average
+    diffs: dict  # (column, which) -> stats.Paired
+    adjusted: dict  # (column, which) -> Holm-adjusted p
+    why: dict  # (column, which) -> why the pair is not compared
+
+
+def controls(scores: pd.DataFrame, rows: list[str], columns: list[str],
+             learning: pd.DataFrame | None = None) -> list[Controls]:
+    """For each row of ``rows`` whose controls are measured here too, its paired comparisons with them
+    (``Controls``); none when no such row is measured."""
+    found = []
+    for row, ctrl in mechanisms.CONTROLS.items():
+        uniform, sharp = ctrl["uniform"], ctrl["sharp"]
+        if not all(r in rows for r in (row, uniform, sharp)):
+            continue
+        cols = columns + [AVERAGE]
+        diffs, why = {}, {}
+        for col in cols:
+            for which, a, b in (("averaging", row, uniform), ("sharpness", sharp, row)):
+                who = [] if learning is None or col == AVERAGE else [
+                    r for r in (a, b) if inert_cells.not_learned(learning, r, col)]
+                if who:
+                    why[(col, which)] = f"{join_words(who)} has not clearly learned it within the budget"
+                else:
+                    diffs[(col, which)] = stats.paired(per_seed(scores, a, col), per_seed(scores, b, col))
+        keys = list(diffs)
+        adjusted = dict(zip(keys, stats.holm([diffs[k].p() for k in keys])))
+        found.append(Controls(row, uniform, sharp, cols, diffs, adjusted, why))
+    return found
+
+
+# --- the paired comparisons the sentences say in words (sentences.best_per_task, against_reference, ...) ----------
+
+def acting(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], column: str, columns: list[str],
+           setting: str = ALL_SETTINGS) -> list[str]:
+    """The rows measured on the cell whose change acts there, null controls left out (DeltaNet always kept)."""
+    controls = inert_cells.excluded(inert, columns)
+    return [r for r in rows if per_seed(scores, r, column, setting) and r not in controls
+            and (r == BASELINE or column == AVERAGE or inert_cells.acts(inert, r, column, setting))]
+
+
+def unlearned(learning: pd.DataFrame | None, rows: list[str], column: str) -> list[str]:
+    """The rows (of ``rows``) that have not clearly learned ``column`` within the budget (none on the Average)."""
+    if learning is None or column == AVERAGE:
+        return []
+    return [r for r in rows if inert_cells.not_learned(learning, r, column)]
+
+
+def mean_of(scores: pd.DataFrame, row: str, column: str, setting: str = ALL_SETTINGS) -> float:
+    """A row's mean over seeds on one cell (NaN when it is not measured)."""
+    v = per_seed(scores, row, column, setting)
+    return float(np.mean(list(v.values()))) if v else math.nan
+
+
+@dataclass
+class Best:
+    """One task column (or the Average): the top row among those whose change acts there and that have learned it,
+    and its paired difference to each other such row (unadjusted), the rest in the order of their means."""
+    column: str
+    ranked: list[str]  # best mean first
+    mean: float  # the top row's mean over seeds
+    n: int  # its seeds
+    diffs: dict  # row -> stats.Paired (top minus row), for ranked[1:]
+    unlearned: list[str]  # rows left out: not clearly learned within the budget
+
+
+def best_per_task(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str],
+                  learning: pd.DataFrame | None = None) -> list[Best]:
+    """Per task column and the Average with a row to rank: ``Best``."""
+    found = []
+    for col in columns + [AVERAGE]:
+        present = acting(scores, inert, rows, col, columns)
+        left_out = unlearned(learning, present, col)
+        present = [r for r in present if r not in left_out]
+        if not present:
+            continue
+        ranked = sorted(present, key=lambda r: -mean_of(scores, r, col))
+        top = ranked[0]
+        found.append(Best(col, ranked, mean_of(scores, top, col), len(per_seed(scores, top, col)),
+                          {r: stats.paired(per_seed(scores, top, col), per_seed(scores, r, col))
+                                        for r in ranked[1:]}, left_out))
+    return found
+
+
+@dataclass
+class Against:
+    """One task column (or the Average): each row whose change acts there against ``reference``, paired (row minus
+    reference, unadjusted); none when the reference has not clearly learned the task (``reference_unlearned``)."""
+    column: str
+    diffs: dict  # row -> stats.Paired
+    unlearned: list[str]  # rows left out: not clearly learned within the budget
+    reference_unlearned: bool = False
+    reference_unlearned_tasks: list[str] = field(default_factory=list)  # on the Average: tasks the reference lacks
+
+
+def against_reference(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str], columns: list[str],
+                      reference: str = REFERENCE, learning: pd.DataFrame | None = None) -> list[Against]:
+    """Per task column and the Average where ``reference`` and another acting row are measured: ``Against``."""
+    found = []
+    for col in columns + [AVERAGE]:
+        present = [r for r in acting(scores, inert, rows, col, columns) if r != reference]
+        if not per_seed(scores, reference, col) or not present:
+            continue
+        if unlearned(learning, [reference], col):
+            found.append(Against(col, {}, [], reference_unlearned=True))
+            continue
+        left_out = unlearned(learning, present, col)
+        present = [r for r in present if r not in left_out]
+        lacking = ([c for c in columns if inert_cells.not_learned(learning, reference, c)]
+                   if col == AVERAGE and learning is not None else [])
+        found.append(Against(col, {r: stats.paired(per_seed(scores, r, col), per_seed(scores, reference, col))
+                                   for r in present}, left_out, False, lacking))
+    return found
+
+
+@dataclass
+class BaselinePair:
+    """DeltaNet against Gated DeltaNet on one task column (or the Average), paired (DeltaNet minus Gated DeltaNet)."""
+    column: str
+    diff: object  # stats.Paired
+    unlearned: list[str]  # which of the two has not clearly learned the task (then they are not compared)
+    ceiling: bool  # both at or above the ceiling
+
+
+def delta_net_against_gated(scores: pd.DataFrame, columns: list[str],
+                            learning: pd.DataFrame | None = None) -> list[BaselinePair]:
+    """Per task column and the Average where both baselines are measured: ``BaselinePair``."""
+    found = []
+    for col in columns + [AVERAGE]:
+        d = stats.paired(per_seed(scores, BASELINE, col), per_seed(scores, REFERENCE, col))
+        if d.n:
+            found.append(BaselinePair(col, d, unlearned(learning, [BASELINE, REFERENCE], col),
+                                      min(mean_of(scores, BASELINE, col), mean_of(scores, REFERENCE, col)) >= CEILING))
+    return found
+
+
+def no_op_differences(scores: pd.DataFrame, inert: pd.DataFrame, rows: list[str],
+                      columns: list[str]) -> dict[str, dict]:
+    """Each declared no-op row (``inert.DECLARED_NO_OPS``) measured here that is not a null control: its paired
+    difference to DeltaNet per task column (what rounding alone does to a score)."""
+    nulls = inert_cells.null_controls(inert, columns)
+    return {v: {c: stats.paired(per_seed(scores, v, c), per_seed(scores, BASELINE, c)) for c in columns}
+            for v in inert_cells.DECLARED_NO_OPS if v in rows and v not in nulls}
+
+
+def gated_lag(scores: pd.DataFrame, settings: dict[str, list[str]]) -> tuple[str, str, object] | None:
+    """Where Gated DeltaNet lags DeltaNet the most on every seed (``worst_setting``): ``(column, setting, paired
+    difference gated_delta_net minus delta_net)``; None when it lags on every seed nowhere."""
+    worst = worst_setting(scores, settings, REFERENCE, BASELINE)
+    if worst is None:
+        return None
+    col, s = worst
+    return col, s, stats.paired(per_seed(scores, REFERENCE, col, s), per_seed(scores, BASELINE, col, s))
+
+
+def row_against(scores: pd.DataFrame, inert: pd.DataFrame, row: str, references: list[str],
+                columns: list[str]) -> dict[tuple[str, str], object]:
+    """``row`` against each reference, paired, per task column where its change acts (and the Average):
+    ``(column, reference) -> stats.Paired`` (row minus reference)."""
+    found = {}
+    for col in columns + [AVERAGE]:
+        mine = per_seed(scores, row, col)
+        if not mine or (col != AVERAGE and not inert_cells.acts(inert, row, col)):
+            continue
+        for ref in references:
+            if ref != row and per_seed(scores, ref, col):
+                found[(col, ref)] = stats.paired(mine, per_seed(scores, ref, col))
+    return found

@@ -10,7 +10,7 @@ Removed or rewritten, in place:
   ``.`` (and ``~``);
 - the random id papermill gives its injected-parameters cell, replaced by ``injected-parameters``.
 
-    python -m deltalab.nbclean executed/round_1.ipynb executed/run_variant.ipynb
+    python -m deltalab.publish.nbclean executed/round_1.ipynb executed/run_variant.ipynb
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from .runtime import REPO_ROOT
+from ..runtime import REPO_ROOT
 
 TIMING_KEYS = ("start_time", "end_time", "duration")
 OBJECT_REPR = re.compile(r"^<(IPython\.core\.display\.\w+|matplotlib\.\w+.*|Figure size .*) object>$|^<Figure size [^>]*>$")
@@ -107,7 +107,7 @@ def clean(path: str | Path, root: str | Path = REPO_ROOT) -> Path:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m deltalab.nbclean NOTEBOOK.ipynb ...", file=sys.stderr)
+        print("usage: python -m deltalab.publish.nbclean NOTEBOOK.ipynb ...", file=sys.stderr)
         return 2
     for p in argv:
         clean(p)

@@ -247,7 +247,7 @@ class Agreement:
         holds the target; "—" without a target."""
         if math.isnan(self.target) or math.isnan(self.value):
             return MISSING
-        from .analysis.agreement import target_reading
+        from ..analysis.agreement import target_reading
 
         words = target_reading({"value": self.value, "target": self.target, "low": self.low, "high": self.high})
         return words.split(";")[0] + ("*" if "interval holds" in words else "")

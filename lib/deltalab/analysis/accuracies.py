@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import tasks as T
-from .variants import VARIANTS
+from .. import tasks as T
+from ..variants import VARIANTS
 
 COLUMNS = list(T.COLUMNS)
 _USER_ID = re.compile(r".+-([0-9a-f]{8})")  # grid.variant_id of a user's file
@@ -117,7 +117,7 @@ def _expected_for(runs: pd.DataFrame, expected: dict | None) -> dict:
     if "scale" not in runs:
         return {col: set(zip(g["setting"], g["lr"].astype(float), g["wd"].astype(float)))
                 for col, g in runs.groupby("column")}
-    from .params import load_scale
+    from ..params import load_scale
 
     scales = sorted(runs["scale"].unique())
     if len(scales) != 1:
@@ -409,7 +409,7 @@ def write_accuracies(runs: pd.DataFrame, scale: str, out_dir: str | Path | None 
     their label (``DeltaNet [bf16]``), so they are never side by side unmarked. OSError (naming nothing) when
     the folder cannot be written: the caller says where."""
     if out_dir is None:
-        from .store import Store
+        from ..store import Store
 
         out_dir = Store().tables_dir(scale)
     out_dir = Path(out_dir)
