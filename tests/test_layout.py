@@ -69,11 +69,11 @@ LOAD_SCALE_CALLS = {
     "deltalab/perf/stackbench.py": 2,  # the bench CLI's own arguments (--stack, --project)
     "deltalab/perf/gridbench.py": 2,  # the bench CLI's --grid: cpu's tasks, and the mini-grid's own scale file
     # names read from data rather than given by a command (left for their owners, issue #42 items 3-4):
-    "deltalab/accuracies.py": 1,  # expected_runs of a frame's own `scale` column when no scale is passed
+    "deltalab/analysis/accuracies.py": 1,  # expected_runs of a frame's own `scale` column when no scale is passed
     "deltalab/analysis/agreement.py": 1,  # stored_runs(name): pilots and archived versions found by name
     "deltalab/analysis/claims.py": 1,  # archived_evidence: the round notebook's archived_scales parameter
     "deltalab/analysis/quoted.py": 3,  # the scales a document's quoted figures name
-    "deltalab/site.py": 1,  # a study folder's scale, for its description
+    "deltalab/publish/site.py": 1,  # a study folder's scale, for its description
 }
 
 

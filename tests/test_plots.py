@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from deltalab import plots, site
+from deltalab import plots
+from deltalab.publish import site
 
 FLOOR = round(plots.MIN_FONT * plots.DPI / 72, 1)  # px, as the PNG records it (one decimal)
 TASKS = ["Compress", "Context Recall", "Fuzzy Recall", "Memorize", "Noisy Recall", "Selective Copy", "Average"]
