@@ -168,37 +168,25 @@ def execute_local(runs: list[tuple[str, RunSpec]], scale: Scale, store: Store | 
         for spec, outcome in zip(specs, done):
             tally(outcome, spec)
 
+    # a unit of work: one run (``_run_one``) or, with ``stack``, the runs of one cell (``_run_stack``)
     if stack:
-        units = stacks(todo)
-        if workers <= 1:
-            for ref, specs in units:
-                settle_stack(specs, lambda: _run_stack(ref, specs, scale, str(store.root), threads, code=code))
-        else:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                     initializer=_watch_parent, initargs=(os.getpid(),)) as pool:
-                pending = {pool.submit(_run_stack, ref, specs, scale, str(store.root), threads, os.getpid(),
-                                       code): specs for ref, specs in units}
-                try:
-                    while pending:
-                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                        for f in done:
-                            settle_stack(pending.pop(f), f.result)
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
-    elif workers <= 1:
-        for ref, spec in todo:
-            settle(spec, lambda: _run_one(ref, spec, scale, str(store.root), threads, code=code))
+        units = [(_run_stack, ref, specs, settle_stack) for ref, specs in stacks(todo)]
+    else:
+        units = [(_run_one, ref, spec, settle) for ref, spec in todo]
+    if workers <= 1:
+        for work, ref, what, done in units:
+            done(what, lambda: work(ref, what, scale, str(store.root), threads, code=code))
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                  initializer=_watch_parent, initargs=(os.getpid(),)) as pool:
-            pending = {pool.submit(_run_one, ref, spec, scale, str(store.root), threads, os.getpid(), code): spec
-                       for ref, spec in todo}
+            pending = {pool.submit(work, ref, what, scale, str(store.root), threads, os.getpid(), code): (what, done)
+                       for work, ref, what, done in units}
             try:
                 while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        settle(pending.pop(f), f.result)
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        what, done = pending.pop(f)
+                        done(what, f.result)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # the runs in progress finish; none start
                 raise
