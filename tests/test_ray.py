@@ -52,6 +52,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _agent_ports() -> list[str]:
+    """A node's agent ports, each chosen free: left to Ray's fixed defaults (the dashboard agent's 52365, ...),
+    a second node on this machine, or a free port picked for another component that happens to be one of them,
+    makes `ray start` refuse ("trying to use a port number 52365 that is used by other components")."""
+    flags = ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--metrics-export-port",
+             "--runtime-env-agent-port")
+    return [arg for flag in flags for arg in (flag, str(_free_port()))]
+
+
 def _session(pid: int) -> int | None:
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
@@ -149,8 +158,9 @@ def cluster():
 
     try:
         start("head", "--head", "--port", str(port), "--temp-dir", str(root / "ray"), "--include-dashboard",
-              "false", "--ray-client-server-port", str(_free_port()), "--dashboard-port", str(_free_port()))
-        start("worker", "--address", address)
+              "false", "--ray-client-server-port", str(_free_port()), "--dashboard-port", str(_free_port()),
+              *_agent_ports())
+        start("worker", "--address", address, *_agent_ports())
         ray_cluster.connect(address)
         deadline = time.time() + 60
         while len([n for n in ray.nodes() if n["Alive"]]) < 2:
@@ -446,7 +456,7 @@ def test_a_cluster_that_wants_a_token_this_process_lacks_is_a_clear_error(tmp_pa
     cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--num-cpus", "1", "--node-ip-address",
            "127.0.0.1", "--disable-usage-stats", "--head", "--port", str(port), "--temp-dir", str(root / "ray"),
            "--include-dashboard", "false", "--ray-client-server-port", str(_free_port()), "--dashboard-port",
-           str(_free_port())]
+           str(_free_port()), *_agent_ports()]
     env = _node_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
     with open(root / "head.log", "w") as log:
         head = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root)
