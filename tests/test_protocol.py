@@ -14,7 +14,7 @@ import torch
 from deltalab.analysis import accuracies
 from deltalab.core import delta_rule_chunkwise
 from deltalab.params import load_scale
-from deltalab.grid import execute, plan, run_variant
+from deltalab.grid import plan, run_variant
 from deltalab.store import Store
 from deltalab.runs import make_spec
 from deltalab.train import evaluate, train_run

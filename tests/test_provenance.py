@@ -1,6 +1,5 @@
 """A record names its code (deltalab.grid.provenance): the grid refuses uncommitted code under lib/ unless
 allowed, and then stores the diff beside the records and its hash in each; status lists the dirty records."""
-import json
 import subprocess
 
 import pytest

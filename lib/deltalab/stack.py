@@ -182,7 +182,7 @@ class StackedModel(nn.Module):
             T_ = x.shape[2]
             h = self._backbone("backbone", m.backbone, self._embed(_pad_tokens_runs(x, m.pad_multiple)))
             return _linear(h[:, :, :T_] if h.shape[2] != T_ else h, self.p("head.weight"))
-        B, T_ = x.shape[1], x.shape[2]  # AutoEncoder
+        T_ = x.shape[2]  # AutoEncoder
         if T_ > m.positions.shape[0]:
             raise ValueError(f"sequence length {T_} exceeds the AutoEncoder's max_length {m.positions.shape[0]}")
         h = self._backbone("encoder", m.encoder, self._embed(_pad_tokens_runs(x, m.pad_multiple)))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import inspect
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from ..params import Scale
