@@ -35,12 +35,22 @@ CHUNK_SIZE = 32  # the chunk length of the layers' chunkwise rule (fla's naive d
 # plain op-by-op form), used when a module's ``reference`` flag is set (see ``use_reference_ops``) and in
 # tests/test_fast_paths.py.
 # ---------------------------------------------------------------------------------------------------------
+def rms_normalise(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """``(xn, r)`` in fp32: ``xn = x r`` with ``r = (mean x² + ε)^-1/2`` (the forward of every RMSNorm here)."""
+    xf = x.float()
+    r = torch.rsqrt(torch.linalg.vector_norm(xf, dim=-1, keepdim=True).square_().div_(xf.shape[-1]).add_(eps))
+    return xf * r, r
+
+
+def rms_normalise_backward(dxn: Tensor, xn: Tensor, r: Tensor) -> Tensor:
+    """The gradient through ``rms_normalise``: y = x r  →  dx = r (dxn − xn · mean(dxn ⊙ xn))."""
+    return (dxn - xn * (dxn * xn).mean(-1, keepdim=True)).mul_(r)
+
+
 class _RMSNormFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, eps: float) -> Tensor:
-        xf = x.float()
-        r = torch.rsqrt(torch.linalg.vector_norm(xf, dim=-1, keepdim=True).square_().div_(xf.shape[-1]).add_(eps))
-        xn = xf * r
+        xn, r = rms_normalise(x, eps)
         ctx.save_for_backward(xn, r, weight)
         return (xn * weight).to(x.dtype)
 
@@ -49,9 +59,7 @@ class _RMSNormFn(torch.autograd.Function):
         xn, r, weight = ctx.saved_tensors
         dyf = dy.float()
         dw = (dyf * xn).reshape(-1, xn.shape[-1]).sum(0) if ctx.needs_input_grad[1] else None
-        dxn = dyf * weight
-        # y = x r with r = (mean x² + ε)^-1/2  →  dx = r (dxn − xn · mean(dxn ⊙ xn))
-        dx = (dxn - xn * (dxn * xn).mean(-1, keepdim=True)).mul_(r)
+        dx = rms_normalise_backward(dyf * weight, xn, r)
         return dx.to(dy.dtype), (dw.to(weight.dtype) if dw is not None else None), None
 
 

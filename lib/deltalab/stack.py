@@ -41,7 +41,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import tasks as T
-from .layers import DeltaNet, GatedDeltaNet, RMSNorm, ShortConv, _l2norm, _merge_heads, _split_heads
+from .layers import (DeltaNet, GatedDeltaNet, RMSNorm, ShortConv, _l2norm, _merge_heads, _split_heads,
+                     rms_normalise, rms_normalise_backward)
 from .model import AutoEncoder, LanguageModel, SwiGLU, _pad_tokens, _SwiGLUActFn, build_model
 from .params import Scale
 from .runtime import autocast, default_device, environment, resolve_precision
@@ -64,9 +65,7 @@ class _StackedRMSNormFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, eps: float) -> Tensor:
-        xf = x.float()
-        r = torch.rsqrt(torch.linalg.vector_norm(xf, dim=-1, keepdim=True).square_().div_(xf.shape[-1]).add_(eps))
-        xn = xf * r
+        xn, r = rms_normalise(x, eps)
         ctx.save_for_backward(xn, r, weight)
         return (xn * _runs_view(weight, xn)).to(x.dtype)
 
@@ -76,8 +75,7 @@ class _StackedRMSNormFn(torch.autograd.Function):
         dyf = dy.float()
         R, D = weight.shape
         dw = (dyf * xn).reshape(R, -1, D).sum(1) if ctx.needs_input_grad[1] else None
-        dxn = dyf * _runs_view(weight, xn)
-        dx = (dxn - xn * (dxn * xn).mean(-1, keepdim=True)).mul_(r)
+        dx = rms_normalise_backward(dyf * _runs_view(weight, xn), xn, r)
         return dx.to(dy.dtype), (dw.to(weight.dtype) if dw is not None else None), None
 
 
