@@ -425,12 +425,12 @@ def _agreement(args) -> int:
     store = Store()
     held_by = args.calibration_of  # its held-out rows and its targets
     held = dict(calibration=held_by.calibration_rows, targets=held_by.agreement_targets) if held_by else {}
-    runs = agreement.stored_runs(str(args.scale.source), store=store)
+    runs = agreement.stored_runs(args.scale, store=store)
     if args.best_of:
         if args.readme or args.per_setting:
             raise ValueError("--best-of compares a two-point sweep with each scale alone; it does not go "
                              "with --readme (one scale's agreement) or --per-setting")
-        return _best_of(runs, agreement.stored_runs(str(args.best_of.source), store=store), held)
+        return _best_of(runs, agreement.stored_runs(args.best_of, store=store), held)
     frame = agreement.scale_agreement(runs, **held)
     name = args.scale.name
     baseline_text = agreement.baselines_markdown(*agreement.scale_baselines(runs), name)

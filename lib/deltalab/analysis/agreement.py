@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 from collections.abc import Mapping
 
+from ..params import Scale
 from ..tasks import TASKS
 from . import stats
 from .names import BASELINE, BASELINES, REFERENCE
@@ -309,7 +310,7 @@ class StoredRuns:
     """A scale (loaded), its stored records (every row its grid covers) and their per-seed scores: read once,
     then given to ``scale_agreement`` and ``scale_baselines``."""
 
-    scale: object  # params.Scale
+    scale: Scale
     records: list
     scores: pd.DataFrame
 
@@ -320,14 +321,15 @@ def _seed_table() -> pd.DataFrame:
     return seed_table(full_protocol_document())
 
 
-def stored_runs(scale: str, store=None) -> StoredRuns:
-    """The stored runs of ``scale`` (a name or a scale file's path) in ``store`` (default: the project's)."""
+def stored_runs(scale: Scale | str, store=None) -> StoredRuns:
+    """The stored runs of ``scale`` in ``store`` (default: the project's). ``scale``: the loaded Scale a command
+    resolved, or a name / scale file's path read from data (a pilot's, an archived version's), loaded here."""
     from . import accuracies
     from ..params import load_scale
     from ..store import Store
     from .study import seed_scores
 
-    sc = load_scale(scale)
+    sc = scale if isinstance(scale, Scale) else load_scale(scale)
     records = (store or Store()).records(sc, variants=sc.rows())
     scores, _ = seed_scores(accuracies.records_frame(records), accuracies.expected_runs(sc, list(sc.tasks)))
     return StoredRuns(sc, records, scores)

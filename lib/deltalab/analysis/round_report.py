@@ -93,7 +93,7 @@ def round_report(study: Study, results_dir: str | Path | None = None, figures_di
         S["agreement legend"] = AGREEMENT_LEGEND
         finished = agreement.baselines(learning, sc.early_stop)
         S["baselines"] = agreement.baselines_markdown(finished, agreement.memorize_order(scores), sc.name)
-        runs = agreement.stored_runs(sc.name, store=store)
+        runs = agreement.stored_runs(sc, store=store)
         S["versions"] = (agreement.versions_markdown(agreement.scale_versions(runs, store=store), sc.name)
                          or f"`{sc.name}` has no archived version to compare with.")
         S["pilots"] = (agreement.pilots_markdown(agreement.pilots(runs, store=store), sc.name)
