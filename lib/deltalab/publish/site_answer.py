@@ -219,27 +219,25 @@ class Agreement:
     high: float
     target: float
 
+    def _figure(self, x: float) -> str:
+        """A ρ to two decimals, a share of rows classified alike as a percentage."""
+        return f"{x:.2f}" if self.measure == "spearman" else f"{x:.0%}"
+
     @property
     def shown(self) -> str:
         if math.isnan(self.value):
             return MISSING
-        if self.measure == "spearman":
-            return f"ρ = {self.value:.2f}"
-        return f"{self.value:.0%} alike"
+        return f"ρ = {self._figure(self.value)}" if self.measure == "spearman" else f"{self._figure(self.value)} alike"
 
     @property
     def interval(self) -> str:
         if math.isnan(self.low) or math.isnan(self.high):
             return MISSING
-        if self.measure == "spearman":
-            return f"[{self.low:.2f}, {self.high:.2f}]"
-        return f"[{self.low:.0%}, {self.high:.0%}]"
+        return f"[{self._figure(self.low)}, {self._figure(self.high)}]"
 
     @property
     def goal(self) -> str:
-        if math.isnan(self.target):
-            return MISSING
-        return f"{self.target:.2f}" if self.measure == "spearman" else f"{self.target:.0%}"
+        return MISSING if math.isnan(self.target) else self._figure(self.target)
 
     @property
     def met(self) -> str:
