@@ -47,7 +47,7 @@ from .model import AutoEncoder, LanguageModel, SwiGLU, _pad_tokens, _SwiGLUActFn
 from .params import Scale
 from .runtime import autocast, default_device, environment, resolve_precision
 from .runs import RunSpec
-from .train import IGNORE, RunResult, evaluate, fast_rule, mixer_of, run_data
+from .train import IGNORE, Evaluations, RunResult, evaluate, fast_rule, mixer_of, run_data
 
 BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.AdamW's defaults, which train_run uses
 
@@ -339,10 +339,8 @@ class _Member:
         self.x_te, self.y_te = torch.from_numpy(data["x_test"]), torch.from_numpy(data["y_test"])
         self.order = torch.Generator().manual_seed(spec.seed)
         self.schedule = _Schedule(spec.lr, spec.wd, budget_epochs)
-        self.curve: list[dict] = []
-        self.best: dict | None = None
-        self.best_epoch = -1
-        self.diverged = self.early_stopped = False
+        self.evals = Evaluations()
+        self.diverged = False
         self.train_time = self.eval_time = self.setup_time = 0.0
         self.train_tokens = 0
         self.epoch = 0
@@ -448,13 +446,9 @@ def train_stack(specs: list[RunSpec], scale: Scale, variant, *, device: torch.de
                                    device, path=path)
                 m.eval_time += time.perf_counter() - t1
                 metrics["train_loss"] = sums[j] / max(counts[j], 1)
-                m.curve.append({"epoch": epoch, **metrics})
-                if not diverged and (m.best is None or metrics["test_ppl"] < m.best["test_ppl"]):
-                    m.best, m.best_epoch = metrics, epoch
-                if metrics["test_acc"] >= scale.early_stop and not diverged:
-                    m.early_stopped = True
+                m.evals.add(epoch, metrics, diverged, scale.early_stop)
             m.diverged = diverged
-            if diverged or m.early_stopped or last:
+            if diverged or m.evals.early_stopped or last:
                 finished.append(j)
                 results[i] = _result(m, variant, scale, budget, n_train, num_params, precision, device, path,
                                      len(specs), backend)
@@ -597,9 +591,7 @@ class _StreamThenJoin:
 
 def _result(m: _Member, variant, scale: Scale, budget, n_train: int, num_params: int, precision: str,
             device: torch.device, path: str, size: int, backend: str) -> RunResult:
-    best, best_epoch = m.best, m.best_epoch
-    if best is None:  # diverged before any evaluation of a finite model: what the model does now (as train_run)
-        best, best_epoch = m.curve[-1], m.curve[-1]["epoch"]
+    best, best_epoch = m.evals.chosen()
     wall = m.setup_time + m.train_time + m.eval_time
     return RunResult(
         spec=asdict(m.spec) | {"setting": m.spec.setting_dict},
@@ -607,9 +599,9 @@ def _result(m: _Member, variant, scale: Scale, budget, n_train: int, num_params:
         metrics={k: v for k, v in best.items() if k != "epoch"},
         best_epoch=best_epoch,
         epochs_run=m.epoch,
-        curve=m.curve,
+        curve=m.evals.curve,
         diverged=m.diverged,
-        early_stopped=m.early_stopped,
+        early_stopped=m.evals.early_stopped,
         wall_time_s=wall,
         train_time_s=m.train_time,
         eval_time_s=m.eval_time,

@@ -174,6 +174,32 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, vocab: int, batch_size: in
 
 
 @dataclass
+class Evaluations:
+    """A run's evaluations as MAD keeps them: the learning curve, the best epoch by test perplexity (a diverged
+    model's never counts) and whether the early-stop accuracy was reached. ``train_run`` and the stacked trainer
+    (``deltalab.stack``) keep one per run."""
+
+    curve: list[dict] = field(default_factory=list)
+    best: dict | None = None
+    best_epoch: int = -1
+    early_stopped: bool = False
+
+    def add(self, epoch: int, metrics: dict, diverged: bool, early_stop: float) -> None:
+        self.curve.append({"epoch": epoch, **metrics})
+        if not diverged and (self.best is None or metrics["test_ppl"] < self.best["test_ppl"]):
+            self.best, self.best_epoch = metrics, epoch
+        if metrics["test_acc"] >= early_stop and not diverged:
+            self.early_stopped = True
+
+    def chosen(self) -> tuple[dict, int]:
+        """The reported metrics (with or without ``epoch``) and their epoch: the best, or, for a run that diverged
+        before any evaluation of a finite model, what the model does now."""
+        if self.best is None:
+            return self.curve[-1], self.curve[-1]["epoch"]
+        return self.best, self.best_epoch
+
+
+@dataclass
 class RunResult:
     spec: dict
     label: str
@@ -235,10 +261,8 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=budget.epochs, eta_min=1e-6)
     order = torch.Generator().manual_seed(spec.seed)
 
-    curve: list[dict] = []
-    best: dict | None = None
-    best_epoch = -1
-    diverged = early_stopped = False
+    evals = Evaluations()
+    diverged = False
     train_time = eval_time = 0.0
     train_tokens = 0
     epoch = 0
@@ -280,30 +304,25 @@ def train_run(spec: RunSpec, scale: Scale, variant, *, device: torch.device | No
             m = evaluate(model, x_te, y_te, vocab, scale.eval_batch_size, precision, device, path=path)
             eval_time += time.perf_counter() - t0
             m["train_loss"] = loss_sum / max(n_batches, 1)
-            curve.append({"epoch": epoch, **m})
-            if not diverged and (best is None or m["test_ppl"] < best["test_ppl"]):
-                best, best_epoch = m, epoch
-            if m["test_acc"] >= scale.early_stop and not diverged:
-                early_stopped = True
+            evals.add(epoch, m, diverged, scale.early_stop)
         if bar is not None:
             bar.update(1)
-            if curve:
-                bar.set_postfix(acc=f"{curve[-1]['test_acc']:.3f}")
-        if diverged or early_stopped:
+            if evals.curve:
+                bar.set_postfix(acc=f"{evals.curve[-1]['test_acc']:.3f}")
+        if diverged or evals.early_stopped:
             break
     if bar is not None:
         bar.close()
-    if best is None:  # diverged before any evaluation of a finite model: report what the model does now
-        best, best_epoch = curve[-1], curve[-1]["epoch"]
+    best, best_epoch = evals.chosen()
     return RunResult(
         spec=asdict(spec) | {"setting": spec.setting_dict},
         label=variant.label,
         metrics={k: v for k, v in best.items() if k != "epoch"},
         best_epoch=best_epoch,
         epochs_run=epoch,
-        curve=curve,
+        curve=evals.curve,
         diverged=diverged,
-        early_stopped=early_stopped,
+        early_stopped=evals.early_stopped,
         wall_time_s=time.perf_counter() - t_start,
         train_time_s=train_time,
         eval_time_s=eval_time,
